@@ -1,0 +1,99 @@
+"""The operations every backend provides; the rest of graphnn is written against these."""
+
+import operator
+
+import numpy as np
+
+from ..errors import DimensionMismatch, GraphnnError
+
+SELECT_OPS = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+APPLY_OPS = {"plus": np.add, "times": np.multiply, "min": np.minimum, "max": np.maximum}
+
+
+def check_choice(value, valid, name):
+    if value not in valid:
+        raise GraphnnError(
+            f"{name} {value!r} is not valid; choose from {', '.join(map(repr, valid))}"
+        )
+
+
+def check_inner(a_shape, b_shape, what):
+    if a_shape[1] != b_shape[0]:
+        raise DimensionMismatch(f"{what}: cannot multiply {a_shape} by {b_shape}")
+
+
+class Backend:
+    """The handful of sparse operations graphnn needs, on one library's native types.
+
+    Sparse operands are the backend's sparse matrix type (made by :meth:`matrix`), dense ones its
+    dense array type (made by :meth:`dense`). Each backend picks, per operation, the fastest
+    kernel measured by ``bench/backends.py``.
+    """
+
+    name = "abstract"
+
+    def matrix(self, W):
+        """Native sparse matrix from a scipy sparse matrix."""
+        raise NotImplementedError
+
+    def to_scipy(self, A):
+        """scipy CSR array from a native sparse matrix."""
+        raise NotImplementedError
+
+    def dense(self, X):
+        """Native dense array from a numpy array."""
+        raise NotImplementedError
+
+    def to_numpy(self, X):
+        """numpy array from a native dense array."""
+        raise NotImplementedError
+
+    def shape(self, A):
+        return tuple(A.shape)
+
+    def nnz(self, A):
+        """Number of stored entries."""
+        raise NotImplementedError
+
+    def spgemm(self, A, B):
+        """Sparse ``A @ B`` (sparse times sparse, plus-times semiring)."""
+        raise NotImplementedError
+
+    def spmm(self, X, W):
+        """Dense ``X @ W`` for a dense batch ``X`` and a sparse weight ``W``."""
+        raise NotImplementedError
+
+    def masked_product(self, A, B, mask):
+        """``(A @ B)`` computed only at the stored entries of ``mask`` (dense A and B).
+
+        The result has exactly ``mask``'s structure: a gradient at existing edges only.
+        """
+        raise NotImplementedError
+
+    def select(self, A, op, thresh):
+        """Keep the stored entries whose value satisfies ``value op thresh``."""
+        raise NotImplementedError
+
+    def apply(self, A, op, scalar):
+        """``op(value, scalar)`` on every stored entry; the structure is unchanged."""
+        raise NotImplementedError
+
+    def reduce(self, A, axis=None):
+        """Sum of stored values: all (``None``), per column (``0``) or per row (``1``), numpy."""
+        raise NotImplementedError
+
+
+def check_mask(a_shape, b_shape, mask_shape):
+    check_inner(a_shape, b_shape, "masked_product")
+    if (a_shape[0], b_shape[1]) != tuple(mask_shape):
+        raise DimensionMismatch(
+            f"masked_product: A @ B has shape {(a_shape[0], b_shape[1])} but the mask has "
+            f"{tuple(mask_shape)}"
+        )

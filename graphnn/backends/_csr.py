@@ -1,0 +1,17 @@
+"""CSR helpers shared by the scipy and CuPy backends (``xp`` is numpy or cupy)."""
+
+
+def filter_csr(xp, indptr, indices, data, keep):
+    """The CSR arrays of the entries where ``keep`` is true, structure order preserved."""
+    n_rows = indptr.shape[0] - 1
+    rows = row_ids(xp, indptr)
+    counts = xp.bincount(rows[keep], minlength=n_rows)
+    new_indptr = xp.zeros(n_rows + 1, dtype=indptr.dtype)
+    new_indptr[1:] = xp.cumsum(counts)
+    return new_indptr, indices[keep], data[keep]
+
+
+def row_ids(xp, indptr):
+    """The row of every stored entry of a CSR matrix."""
+    nnz = int(indptr[-1])
+    return xp.searchsorted(indptr, xp.arange(nnz), side="right") - 1

@@ -1,0 +1,105 @@
+"""CuPy backend (cuSPARSE on an NVIDIA GPU). CuPy is imported only when this backend is used.
+
+Sparse matrices are ``cupyx.scipy.sparse.csr_matrix``, dense ones ``cupy.ndarray``. Sparse times
+sparse is cuSPARSE SpGEMM, dense times sparse cuSPARSE SpMM; the masked product (SDDMM) is a
+small elementwise kernel over the mask's stored entries.
+"""
+
+import numpy as np
+
+from ..errors import BackendUnavailable
+from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
+from ._csr import filter_csr, row_ids
+
+_SDDMM_SOURCE = """
+T s = 0;
+const T* a = &A[r * k];
+const T* b = &BT[c * k];
+for (long long t = 0; t < k; ++t) s += a[t] * b[t];
+out = s;
+"""
+
+
+def _import_cupy():
+    try:
+        import cupy
+        import cupyx.scipy.sparse as csp
+
+        cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # ImportError, or a CUDA error when no driver or device is present
+        raise BackendUnavailable(
+            f"backend 'cupy' needs CuPy and an NVIDIA GPU ({type(e).__name__}: {e}); "
+            "install with: pip install 'graphnn[gpu]'"
+        ) from None
+    return cupy, csp
+
+
+class CupyBackend(Backend):
+    name = "cupy"
+
+    def __init__(self):
+        self.cp, self.csp = _import_cupy()
+        self._sddmm = self.cp.ElementwiseKernel(
+            "int64 r, int64 c, raw T A, raw T BT, int64 k", "T out", _SDDMM_SOURCE, "graphnn_sddmm"
+        )
+
+    def matrix(self, W):
+        if isinstance(W, self.csp.csr_matrix):
+            return W
+        import scipy.sparse as sp
+
+        return self.csp.csr_matrix(sp.csr_matrix(W))
+
+    def to_scipy(self, A):
+        import scipy.sparse as sp
+
+        return sp.csr_array(A.get())
+
+    def dense(self, X):
+        return self.cp.asarray(X)
+
+    def to_numpy(self, X):
+        return self.cp.asnumpy(X)
+
+    def nnz(self, A):
+        return int(A.nnz)
+
+    def spgemm(self, A, B):
+        check_inner(A.shape, B.shape, "spgemm")
+        return (A @ B).tocsr()
+
+    def spmm(self, X, W):
+        check_inner(X.shape, W.shape, "spmm")
+        return (W.T @ X.T).T
+
+    def masked_product(self, A, B, mask):
+        check_mask(A.shape, B.shape, mask.shape)
+        cp = self.cp
+        M = mask.tocsr()
+        M.sort_indices()
+        dtype = np.result_type(A.dtype, B.dtype)
+        A = cp.ascontiguousarray(A, dtype=dtype)
+        BT = cp.ascontiguousarray(B.T, dtype=dtype)
+        rows = row_ids(cp, M.indptr).astype(cp.int64)
+        cols = M.indices.astype(cp.int64)
+        values = self._sddmm(rows, cols, A, BT, A.shape[1], size=cols.size)
+        return self.csp.csr_matrix((values, M.indices, M.indptr), shape=M.shape)
+
+    def select(self, A, op, thresh):
+        check_choice(op, SELECT_OPS, "select op")
+        A = A.tocsr()
+        keep = SELECT_OPS[op](A.data, thresh)
+        indptr, indices, data = filter_csr(self.cp, A.indptr, A.indices, A.data, keep)
+        return self.csp.csr_matrix((data, indices, indptr), shape=A.shape)
+
+    def apply(self, A, op, scalar):
+        check_choice(op, APPLY_OPS, "apply op")
+        A = A.tocsr(copy=True)
+        ufunc = getattr(self.cp, APPLY_OPS[op].__name__)
+        A.data = ufunc(A.data, scalar).astype(A.dtype, copy=False)
+        return A
+
+    def reduce(self, A, axis=None):
+        if axis is None:
+            return float(A.data.sum())
+        return self.cp.asnumpy(A.sum(axis=axis)).ravel()

@@ -1,0 +1,224 @@
+"""The network: a chain of sparse adjacency matrices W_1..W_L with biases and activations.
+
+``W_l`` has shape ``(n_l, n_{l+1})``; ``W_l[i, j]`` is the edge from neuron ``i`` of layer ``l``
+to neuron ``j`` of layer ``l + 1``. Features are row vectors, so one layer computes
+``Y_{l+1} = f_l(Y_l @ W_l + b_l)``. Layers are held as canonical scipy CSR arrays (sorted
+indices, no duplicates, no explicit zeros); backends convert them to their own format.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from .activations import parse_activation
+from .errors import DimensionMismatch, GraphnnError
+
+__all__ = ["Network"]
+
+_DTYPES = (np.float32, np.float64)
+
+
+def _as_csr(W, dtype, where):
+    """Canonical CSR copy of a scipy, graphblas, numpy or cupy matrix."""
+    if type(W).__module__.startswith("graphblas"):
+        import graphblas as gb
+
+        W = gb.io.to_scipy_sparse(W, format="csr")
+    elif type(W).__module__.startswith("cupy"):
+        W = W.get()
+    if sp.issparse(W):
+        W = sp.csr_array(W, dtype=dtype, copy=True)
+    else:
+        A = np.asarray(W)
+        if A.ndim != 2:
+            raise DimensionMismatch(f"{where}: a layer must be 2-D, got {A.ndim}-D")
+        W = sp.csr_array(A.astype(dtype, copy=False))
+    W.sum_duplicates()
+    W.eliminate_zeros()
+    W.sort_indices()
+    W.indptr = W.indptr.astype(np.int64, copy=False)
+    W.indices = W.indices.astype(np.int64, copy=False)
+    return W
+
+
+def _as_bias(b, width, dtype, where):
+    b = np.asarray(b, dtype=dtype)
+    if b.ndim == 0:
+        return b.copy()
+    if b.shape != (width,):
+        raise DimensionMismatch(
+            f"{where}: bias must be a scalar or a vector of length {width}, got shape {b.shape}"
+        )
+    return b.copy()
+
+
+def _per_layer(value, n, name):
+    """Broadcast one value to every layer, or check a list has one entry per layer."""
+    if isinstance(value, list | tuple):
+        if len(value) != n:
+            raise DimensionMismatch(f"{name}: expected one entry per layer ({n}), got {len(value)}")
+        return list(value)
+    return [value] * n
+
+
+class Network:
+    """A chain of sparse layers with a bias and an activation per layer.
+
+    Parameters
+    ----------
+    layers : sequence of matrices
+        ``W_1..W_L`` as scipy sparse, python-graphblas ``Matrix``, numpy or CuPy arrays.
+        Consecutive shapes must chain: ``W_l.shape[1] == W_{l+1}.shape[0]``.
+    biases : scalar, vector, or one per layer
+        A scalar applies to every neuron; a vector has the layer's output width.
+    activations : str or one per layer
+        ``"relu"``, ``"relu:<max>"``, ``"identity"``, ``"sigmoid"`` or ``"softmax"``.
+    dtype : float32 or float64
+    metadata : dict of JSON-serialisable values, kept through save/load.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> net = Network([np.eye(2), np.ones((2, 3))], biases=0.5, activations="relu")
+    >>> net.sizes
+    [2, 2, 3]
+    >>> net.nnz
+    [2, 6]
+    """
+
+    def __init__(self, layers, biases=0.0, activations="relu", dtype=np.float64, metadata=None):
+        dtype = np.dtype(dtype)
+        if dtype.type not in _DTYPES:
+            raise GraphnnError(f"dtype must be float32 or float64, got {dtype}")
+        layers = list(layers)
+        if not layers:
+            raise GraphnnError("a network needs at least one layer")
+        self.dtype = dtype
+        self.layers = [_as_csr(W, dtype, f"layer {k + 1}") for k, W in enumerate(layers)]
+        for k in range(1, len(self.layers)):
+            prev, cur = self.layers[k - 1].shape, self.layers[k].shape
+            if prev[1] != cur[0]:
+                raise DimensionMismatch(
+                    f"layer {k} has shape {prev} but layer {k + 1} has shape {cur}: "
+                    f"layer {k + 1} must have {prev[1]} rows"
+                )
+        L = len(self.layers)
+        self.biases = [
+            _as_bias(b, W.shape[1], dtype, f"layer {k + 1}")
+            for k, (W, b) in enumerate(zip(self.layers, _per_layer(biases, L, "biases")))
+        ]
+        self.activations = [parse_activation(a) for a in _per_layer(activations, L, "activations")]
+        self.metadata = dict(metadata or {})
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __repr__(self):
+        return f"<Network {'-'.join(map(str, self.sizes))}, {sum(self.nnz)} edges, {self.dtype}>"
+
+    @property
+    def sizes(self):
+        """The L + 1 layer widths ``[n_1, ..., n_{L+1}]``."""
+        return [self.layers[0].shape[0]] + [W.shape[1] for W in self.layers]
+
+    @property
+    def nnz(self):
+        """Edges per layer."""
+        return [int(W.nnz) for W in self.layers]
+
+    @property
+    def density(self):
+        """Fraction of possible edges present, per layer."""
+        return [W.nnz / max(W.shape[0] * W.shape[1], 1) for W in self.layers]
+
+    def forward(self, X, backend="graphblas"):
+        """Dense inference: rows of ``X`` are samples; returns the last layer's output."""
+        from .backends import get_backend
+
+        be = get_backend(backend)
+        Y = np.asarray(X, dtype=self.dtype)
+        if Y.ndim != 2 or Y.shape[1] != self.sizes[0]:
+            raise DimensionMismatch(
+                f"input must have shape (samples, {self.sizes[0]}), got {Y.shape}"
+            )
+        for W, b, f in zip(self.layers, self.biases, self.activations):
+            Y = f(be.to_numpy(be.spmm(be.dense(Y), be.matrix(W))) + b)
+        return Y
+
+    # -- conversions -------------------------------------------------------------------------
+
+    def to_scipy(self):
+        """The layers as scipy CSR arrays (copies)."""
+        return [W.copy() for W in self.layers]
+
+    def to_graphblas(self):
+        """The layers as python-graphblas ``Matrix`` objects."""
+        import graphblas as gb
+
+        return [gb.io.from_scipy_sparse(W) for W in self.layers]
+
+    def to_cupy(self):
+        """The layers as ``cupyx.scipy.sparse.csr_matrix`` on the current GPU."""
+        from .backends import get_backend
+
+        be = get_backend("cupy")
+        return [be.matrix(W) for W in self.layers]
+
+    def to_networkx(self):
+        """A ``networkx.DiGraph`` with nodes ``(layer, index)``.
+
+        Layer 0 is the input. Each node has attributes ``layer`` and ``index``; nodes past the
+        input also carry ``bias``; edges carry ``weight``.
+        """
+        import networkx as nx
+
+        G = nx.DiGraph()
+        for l, n in enumerate(self.sizes):
+            bias = None if l == 0 else np.broadcast_to(self.biases[l - 1], (n,))
+            for i in range(n):
+                attrs = {"layer": l, "index": i}
+                if bias is not None:
+                    attrs["bias"] = float(bias[i])
+                G.add_node((l, i), **attrs)
+        for l, W in enumerate(self.layers):
+            C = W.tocoo()
+            G.add_weighted_edges_from(
+                ((l, int(i)), (l + 1, int(j)), float(v)) for i, j, v in zip(C.row, C.col, C.data)
+            )
+        G.graph["activations"] = [str(a) for a in self.activations]
+        return G
+
+    @classmethod
+    def from_networkx(cls, G, dtype=np.float64):
+        """Inverse of :meth:`to_networkx`: nodes need ``layer`` and ``index`` attributes."""
+        try:
+            node_pos = {v: (int(d["layer"]), int(d["index"])) for v, d in G.nodes(data=True)}
+        except KeyError as e:
+            raise GraphnnError(
+                f"every node needs 'layer' and 'index' attributes, missing {e}"
+            ) from None
+        if not node_pos:
+            raise GraphnnError("the graph has no nodes")
+        n_levels = max(l for l, _ in node_pos.values()) + 1
+        sizes = [0] * n_levels
+        for l, i in node_pos.values():
+            sizes[l] = max(sizes[l], i + 1)
+        coo = [([], [], []) for _ in range(n_levels - 1)]
+        for u, v, w in G.edges(data="weight", default=1.0):
+            (lu, iu), (lv, iv) = node_pos[u], node_pos[v]
+            if lv != lu + 1:
+                raise GraphnnError(f"edge {u!r} -> {v!r} does not join consecutive layers")
+            rows, cols, vals = coo[lu]
+            rows.append(iu)
+            cols.append(iv)
+            vals.append(w)
+        biases = [np.zeros(n) for n in sizes[1:]]
+        for v, d in G.nodes(data=True):
+            l, i = node_pos[v]
+            if l > 0 and "bias" in d:
+                biases[l - 1][i] = d["bias"]
+        layers = [
+            sp.csr_array((vals, (rows, cols)), shape=(sizes[l], sizes[l + 1]))
+            for l, (rows, cols, vals) in enumerate(coo)
+        ]
+        acts = G.graph.get("activations", "relu")
+        return cls(layers, biases=biases, activations=acts, dtype=dtype)

@@ -1,0 +1,144 @@
+"""Every backend operation against a dense numpy reference, on small random cases."""
+
+import numpy as np
+import pytest
+
+from graphnn import DimensionMismatch, GraphnnError, available_backends, get_backend
+from graphnn.errors import BackendUnavailable
+
+from .conftest import random_sparse
+
+BACKENDS = [
+    pytest.param(name, marks=[pytest.mark.gpu] if name == "cupy" else [])
+    for name in ("graphblas", "scipy", "cupy")
+]
+
+# (m, k, n, density): shapes include empty matrices and zero-sized dimensions
+CASES = [
+    (7, 5, 6, 0.4),
+    (12, 9, 4, 0.2),
+    (6, 6, 6, 0.0),
+    (0, 4, 5, 0.5),
+    (4, 0, 5, 0.5),
+    (5, 4, 0, 0.5),
+    (30, 25, 20, 0.1),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def be(request):
+    try:
+        return get_backend(request.param)
+    except BackendUnavailable as e:
+        pytest.skip(str(e))
+
+
+def _operands(seed, m, k, n, density):
+    rng = np.random.default_rng(seed)
+    A = random_sparse(rng, (m, k), density, empty_rows=[0, 2], empty_cols=[1])
+    B = random_sparse(rng, (k, n), density, empty_rows=[1], empty_cols=[0, 3])
+    return rng, A, B
+
+
+def _dense(be, A):
+    return be.to_scipy(A).toarray()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_spgemm_matches_dense(be, case):
+    _, A, B = _operands(1, *case)
+    C = be.spgemm(be.matrix(A), be.matrix(B))
+    assert be.shape(C) == (case[0], case[2])
+    np.testing.assert_allclose(_dense(be, C), A.toarray() @ B.toarray(), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES)
+def test_spmm_matches_dense(be, case, dtype):
+    rng, _, W = _operands(2, *case)
+    W = W.astype(dtype)
+    X = rng.standard_normal((case[0], case[1])).astype(dtype)
+    Z = be.to_numpy(be.spmm(be.dense(X), be.matrix(W)))
+    assert Z.shape == (case[0], case[2]) and Z.dtype == dtype
+    np.testing.assert_allclose(Z, X @ W.toarray(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_masked_product_only_at_mask_edges(be, case):
+    m, k, n, density = case
+    rng, _, _ = _operands(3, *case)
+    mask = random_sparse(rng, (m, n), max(density, 0.3), empty_rows=[1], empty_cols=[2])
+    A = rng.standard_normal((m, k))
+    B = rng.standard_normal((k, n))
+    G = be.to_scipy(be.masked_product(be.dense(A), be.dense(B), be.matrix(mask)))
+    expected = np.where(mask.toarray() != 0, A @ B, 0.0)
+    np.testing.assert_allclose(G.toarray(), expected, atol=1e-12)
+    # the structure is exactly the mask's, even where the product is zero
+    assert G.nnz == mask.nnz
+    assert np.array_equal(np.sort(G.indices), np.sort(mask.indices))
+
+
+@pytest.mark.parametrize("op", [">", ">=", "<", "<=", "==", "!="])
+def test_select_matches_dense(be, op):
+    rng, A, _ = _operands(4, 20, 15, 10, 0.3)
+    A.data[::3] = 1.0
+    S = be.to_scipy(be.select(be.matrix(A), op, 1.0))
+    D = A.toarray()
+    keep = {
+        ">": D > 1,
+        ">=": D >= 1,
+        "<": D < 1,
+        "<=": D <= 1,
+        "==": D == 1,
+        "!=": D != 1,
+    }[op] & (D != 0)
+    np.testing.assert_array_equal(S.toarray(), np.where(keep, D, 0))
+    assert S.nnz == keep.sum()
+
+
+@pytest.mark.parametrize(
+    "op,fn", [("plus", np.add), ("times", np.multiply), ("min", np.minimum), ("max", np.maximum)]
+)
+def test_apply_touches_stored_entries_only(be, op, fn):
+    _, A, _ = _operands(5, 9, 8, 3, 0.4)
+    R = be.to_scipy(be.apply(be.matrix(A), op, 0.25))
+    D = A.toarray()
+    np.testing.assert_allclose(R.toarray(), np.where(D != 0, fn(D, 0.25), 0))
+    assert R.nnz == A.nnz
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_reduce_matches_dense(be, case):
+    _, A, _ = _operands(6, *case)
+    M = be.matrix(A)
+    D = A.toarray()
+    assert be.reduce(M) == pytest.approx(D.sum())
+    np.testing.assert_allclose(be.reduce(M, axis=0), D.sum(axis=0))
+    np.testing.assert_allclose(be.reduce(M, axis=1), D.sum(axis=1))
+
+
+def test_mismatched_shapes_are_rejected(be):
+    rng, A, B = _operands(7, 4, 5, 6, 0.5)
+    with pytest.raises(DimensionMismatch, match=r"\(4, 5\) by \(4, 5\)"):
+        be.spgemm(be.matrix(A), be.matrix(A))
+    with pytest.raises(DimensionMismatch, match="spmm"):
+        be.spmm(be.dense(np.ones((3, 4))), be.matrix(B))
+    with pytest.raises(DimensionMismatch, match="mask has"):
+        be.masked_product(be.dense(np.ones((4, 5))), be.dense(np.ones((5, 6))), be.matrix(A))
+
+
+def test_bad_op_names_list_valid_choices(be):
+    _, A, _ = _operands(8, 4, 5, 6, 0.5)
+    with pytest.raises(GraphnnError, match="choose from"):
+        be.select(be.matrix(A), "=>", 0)
+    with pytest.raises(GraphnnError, match="'plus'"):
+        be.apply(be.matrix(A), "add", 1)
+
+
+def test_unknown_backend_names_the_choices():
+    with pytest.raises(GraphnnError, match="graphblas, scipy, cupy"):
+        get_backend("torch")
+
+
+def test_cpu_backends_always_available():
+    assert {"graphblas", "scipy"} <= set(available_backends())
