@@ -142,3 +142,38 @@ def test_unknown_backend_names_the_choices():
 
 def test_cpu_backends_always_available():
     assert {"graphblas", "scipy"} <= set(available_backends())
+
+
+def test_row_counts_take_rows_vstack(be):
+    _, A, B = _operands(9, 8, 6, 5, 0.4)
+    M = be.matrix(A)
+    np.testing.assert_array_equal(be.row_counts(M), (A.toarray() != 0).sum(axis=1))
+    rows = np.array([3, 0, 3, 7])
+    np.testing.assert_array_equal(_dense(be, be.take_rows(M, rows)), A.toarray()[rows])
+    S = be.vstack([M, be.take_rows(M, [1])])
+    np.testing.assert_array_equal(_dense(be, S), np.vstack([A.toarray(), A.toarray()[[1]]]))
+
+
+@pytest.mark.parametrize("ymax", [None, 1.0])
+@pytest.mark.parametrize("case", CASES)
+def test_relu_layer_matches_challenge_rule(be, case, ymax):
+    """Z = Y W; bias on nonzeros of Z only (a cancelled entry gets none); ReLU; clamp."""
+    rng, Y, W = _operands(10, *case)
+    if Y.nnz and W.nnz:
+        Y.data = np.abs(Y.data)
+        # make one product entry cancel exactly to zero: it must not receive the bias
+        W = W.tolil()
+        W[:, :] = 0
+        W[0, 0], W[1, 0] = 1.0, -1.0
+        W = W.tocsr()
+        Y = Y.tolil()
+        Y[3, 0], Y[3, 1] = 2.0, 2.0
+        Y = Y.tocsr()
+        W = (W + random_sparse(rng, W.shape, case[3], empty_cols=[0])).tocsr()
+    Z = Y.toarray() @ W.toarray()
+    expected = np.where(Z != 0, Z + 0.25, 0)
+    expected = np.clip(expected, 0, np.inf if ymax is None else ymax)
+    got = _dense(be, be.relu_layer(be.matrix(Y), be.matrix(W), 0.25, ymax))
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+    if case[0] > 3 and case[2] > 0 and Y.nnz and W.nnz:
+        assert got[3, 0] == 0  # cancelled: no bias

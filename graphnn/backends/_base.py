@@ -89,6 +89,25 @@ class Backend:
         """Sum of stored values: all (``None``), per column (``0``) or per row (``1``), numpy."""
         raise NotImplementedError
 
+    def row_counts(self, A):
+        """Number of stored entries in each row, as a numpy int64 array."""
+        raise NotImplementedError
+
+    def take_rows(self, A, rows):
+        """The rows ``rows`` (numpy ints, repeats allowed) of ``A``, in that order."""
+        raise NotImplementedError
+
+    def vstack(self, mats):
+        """Sparse matrices with the same number of columns, stacked top to bottom."""
+        raise NotImplementedError
+
+    def relu_layer(self, Y, W, bias, ymax=None):
+        """One sparse ReLU layer: ``Z = Y @ W``; scalar ``bias`` added to the nonzeros of ``Z``
+        only; ReLU; clamp at ``ymax`` (``None``: no clamp). The Graph Challenge layer."""
+        Z = self.select(self.spgemm(Y, W), "!=", 0)
+        Z = self.select(self.apply(Z, "plus", bias), ">", 0)
+        return Z if ymax is None else self.apply(Z, "min", ymax)
+
 
 def check_mask(a_shape, b_shape, mask_shape):
     check_inner(a_shape, b_shape, "masked_product")

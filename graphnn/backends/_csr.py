@@ -13,5 +13,7 @@ def filter_csr(xp, indptr, indices, data, keep):
 
 def row_ids(xp, indptr):
     """The row of every stored entry of a CSR matrix."""
-    nnz = int(indptr[-1])
-    return xp.searchsorted(indptr, xp.arange(nnz), side="right") - 1
+    if xp.__name__ == "numpy":
+        return xp.repeat(xp.arange(indptr.shape[0] - 1), xp.diff(indptr))
+    # cupy.repeat takes no array of counts
+    return xp.searchsorted(indptr, xp.arange(int(indptr[-1])), side="right") - 1

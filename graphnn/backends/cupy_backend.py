@@ -99,6 +99,15 @@ class CupyBackend(Backend):
         A.data = ufunc(A.data, scalar).astype(A.dtype, copy=False)
         return A
 
+    def row_counts(self, A):
+        return self.cp.asnumpy(self.cp.diff(A.tocsr().indptr)).astype(np.int64)
+
+    def take_rows(self, A, rows):
+        return A.tocsr()[self.cp.asarray(rows, dtype=self.cp.int64)]
+
+    def vstack(self, mats):
+        return self.csp.vstack(mats, format="csr")
+
     def reduce(self, A, axis=None):
         if axis is None:
             return float(A.data.sum())

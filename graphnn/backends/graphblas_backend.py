@@ -9,7 +9,7 @@ batch times a sparse weight and for the masked gradient product the kernels of
 import graphblas as gb
 import numpy as np
 import scipy.sparse as sp
-from graphblas import binary, monoid, semiring
+from graphblas import agg, binary, monoid, semiring
 
 from .. import kernels
 from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
@@ -61,6 +61,22 @@ class GraphblasBackend(Backend):
     def apply(self, A, op, scalar):
         check_choice(op, APPLY_OPS, "apply op")
         return A.apply(_BINARY[op], right=scalar).new()
+
+    def row_counts(self, A):
+        return A.reduce_rowwise(agg.count).new().to_dense(fill_value=0).astype(np.int64)
+
+    def take_rows(self, A, rows):
+        return A[np.asarray(rows, dtype=np.int64), :].new()
+
+    def vstack(self, mats):
+        return gb.ss.concat([[M] for M in mats])
+
+    def relu_layer(self, Y, W, bias, ymax=None):
+        check_inner(self.shape(Y), self.shape(W), "relu_layer")
+        Z = semiring.plus_times(Y @ W).new()
+        Z = Z.select("!=", 0).new()  # the bias goes on nonzeros of Y W only
+        Z = Z.apply(binary.plus, right=bias).select(">", 0).new()
+        return Z if ymax is None else Z.apply(binary.min, right=ymax).new()
 
     def reduce(self, A, axis=None):
         if axis is None:
