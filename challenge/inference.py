@@ -40,6 +40,7 @@ class InferenceResult:
     read_seconds: float = 0.0  # layer reading and parsing while streaming
     saturated_from: int | None = None  # first layer after which saturated rows were skipped
     live_rows: list = field(default_factory=list)  # unsaturated nonzero rows after each layer
+    wall_seconds: float | None = None  # end to end, for distributed runs
 
     @property
     def edges_per_second(self):
@@ -94,6 +95,8 @@ def infer(layers, images, bias, *, ymax=32.0, backend="scipy", progress=False, n
     Y = be.matrix(images[live])
     saturated = np.empty(0, dtype=np.int64)
     full = be.matrix(sp.csr_array(np.full((1, n_neurons), ymax or 0.0, dtype=images.dtype)))
+    # compile or load the kernels now, so that the first layer's time is inference alone
+    be.relu_layer(full, be.matrix(sp.identity(n_neurons, images.dtype, format="csr")), bias, ymax)
     result = InferenceResult(None, n_images, n_neurons, 0, 0, 0.0)
     bar = tqdm(total=n_layers, desc="layers", unit="layer", disable=not progress, leave=False)
     source = iter(layers)

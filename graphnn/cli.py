@@ -97,6 +97,8 @@ def main(argv=None):
         )
     try:
         return module.main(ns.args, prog=prog)
+    except SystemExit as e:  # argparse's --help and usage errors
+        return e.code
     except GraphnnError as e:
         return _fail(prog, str(e))
     except OSError as e:

@@ -157,28 +157,35 @@ def relu_layer(Y, W, bias, ymax=None, max_entries=1 << 20):
 
     dtype = np.result_type(Y.dtype, W.dtype)
     n_rows, n_cols = Y.shape[0], W.shape[1]
+    y_indptr = Y.indptr.astype(np.int64, copy=False)
+    w_indptr = W.indptr.astype(np.int64, copy=False)
     y_indices = Y.indices.astype(np.int32, copy=False)
     y_data = Y.data.astype(dtype, copy=False)
     w_indices = W.indices.astype(np.int32, copy=False)
     w_data = W.data.astype(dtype, copy=False)
     cap = dtype.type(np.inf if ymax is None else ymax)
     # worst-case output length of every row: the sum of its inputs' out-degrees, at most n_cols
-    work = np.concatenate([[0], np.cumsum(np.diff(W.indptr)[y_indices])])
-    bound = np.minimum(work[Y.indptr[1:]] - work[Y.indptr[:-1]], n_cols)
+    work = np.concatenate([[0], np.cumsum(np.diff(w_indptr)[y_indices])])
+    bound = np.minimum(work[y_indptr[1:]] - work[y_indptr[:-1]], n_cols)
     counts = np.zeros(n_rows, np.int64)
+    ends = np.concatenate([[0], np.cumsum(bound)])
+    cuts = [0]
+    while cuts[-1] < n_rows:
+        limit = ends[cuts[-1]] + max_entries
+        cuts.append(max(cuts[-1] + 1, int(np.searchsorted(ends, limit, side="right")) - 1))
+    cuts[-1] = min(cuts[-1], n_rows)
+    # one scratch buffer for every chunk: fresh large buffers would cost page faults each time
+    scratch = max((ends[b] - ends[a] for a, b in zip(cuts[:-1], cuts[1:])), default=0)
+    out_idx = np.empty(scratch, np.int32)
+    out_val = np.empty(scratch, dtype)
     pieces_idx, pieces_val = [], []
-    row0 = 0
-    while row0 < n_rows:
-        ends = np.cumsum(bound[row0:])
-        row1 = min(n_rows, row0 + max(1, int(np.searchsorted(ends, max_entries, side="right"))))
-        offsets = np.concatenate([[0], ends[: row1 - row0]])
-        out_idx = np.empty(offsets[-1], np.int32)
-        out_val = np.empty(offsets[-1], dtype)
+    for row0, row1 in zip(cuts[:-1], cuts[1:]):
+        offsets = ends[row0 : row1 + 1] - ends[row0]
         _relu_layer_rows(
-            Y.indptr,
+            y_indptr,
             y_indices,
             y_data,
-            W.indptr,
+            w_indptr,
             w_indices,
             w_data,
             dtype.type(bias),
@@ -197,7 +204,6 @@ def relu_layer(Y, W, bias, ymax=None, max_entries=1 << 20):
         _compact(
             offsets, counts[row0:row1], out_idx, out_val, indptr, pieces_idx[-1], pieces_val[-1]
         )
-        row0 = row1
     indptr = np.concatenate([[0], np.cumsum(counts)])
     indices = np.concatenate(pieces_idx) if pieces_idx else np.empty(0, np.int32)
     data = np.concatenate(pieces_val) if pieces_val else np.empty(0, dtype)

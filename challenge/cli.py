@@ -1,0 +1,329 @@
+"""``graphnn challenge``: run, generate and demo Sparse DNN Graph Challenge problems."""
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+from graphnn.cli import CHECK_FAILED, SUCCESS, ArgumentParser
+from graphnn.errors import GraphnnError
+
+from . import io
+from .inference import compare_categories, infer
+
+BACKENDS = ("scipy", "graphblas", "cupy")
+
+
+def _parser(prog):
+    parser = ArgumentParser(
+        prog=prog,
+        description="The MIT/IEEE Sparse DNN Graph Challenge: exact inference on the official "
+        "files, problem generation, and a self-contained demo.",
+    )
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=ArgumentParser)
+    sub.required = True
+
+    run = sub.add_parser(
+        "run",
+        help="run a problem and report the rate; check it with --truth",
+        description="Exact inference: Z = Y W, bias on nonzeros of Z, ReLU, "
+        "clamp at 32. Layers are streamed one at a time.",
+    )
+    src = run.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--layers",
+        type=Path,
+        metavar="PATH",
+        help="directory of n{N}-l{k}.tsv (or .mtx) files, or neuron{N}.tar.gz",
+    )
+    src.add_argument(
+        "--generated",
+        type=int,
+        metavar="SEED",
+        help="regenerate the layers of 'challenge generate --seed SEED' on the fly",
+    )
+    run.add_argument(
+        "--images",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="sparse-images-{N}.tsv, .tsv.gz or LAGraph .mtx",
+    )
+    _size_args(run)
+    run.add_argument("--bias", type=float, help="bias (default: the official value for N)")
+    run.add_argument(
+        "--truth",
+        type=Path,
+        metavar="PATH",
+        help="truth categories (.tsv or .mtx); a mismatch exits 1",
+    )
+    run.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="scipy",
+        help="scipy: fused multi-threaded kernel (fastest measured on CPU, the "
+        "default); graphblas: SuiteSparse; cupy: NVIDIA GPU",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="write the categories (1-based ids, ascending), only on success",
+    )
+    run.add_argument("--json", action="store_true", help="print the results as JSON")
+    dist = run.add_mutually_exclusive_group()
+    dist.add_argument(
+        "--workers",
+        type=int,
+        metavar="K",
+        help="partition the images over a local Dask cluster of K processes",
+    )
+    dist.add_argument(
+        "--scheduler", metavar="ADDRESS", help="partition the images over an existing Dask cluster"
+    )
+
+    gen = sub.add_parser(
+        "generate",
+        help="write a problem built like the official one",
+        description="Radix-2 RadiX-Net layers with B = 16 and a random row "
+        "permutation per layer after the first cycle; digit images resized to "
+        "sqrt(N) x sqrt(N) and thresholded; the truth computed exactly.",
+    )
+    _size_args(gen)
+    gen.add_argument("--images", type=int, required=True, metavar="K", help="number of images")
+    gen.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument("--bias", type=float, help="bias (default: the official value for N)")
+    gen.add_argument(
+        "--mnist",
+        type=Path,
+        metavar="DIR",
+        help="MNIST IDX files (train-images-idx3-ubyte[.gz]) instead of the "
+        "built-in scikit-learn digits",
+    )
+
+    demo = sub.add_parser(
+        "demo",
+        help="generate (or take the official) problem, run, verify",
+        description="Offline demo: a generated 1024 x 120 problem (truth by "
+        "GraphBLAS), run with the fast kernel and verified; or the official "
+        "files with --data.",
+    )
+    demo.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="directory with the official neuron1024.tar.gz, images and truth",
+    )
+    demo.add_argument(
+        "--images", type=int, default=3000, metavar="K", help="images to generate (default 3000)"
+    )
+    demo.add_argument("--neurons", type=int, default=1024, metavar="N", help="default 1024")
+    demo.add_argument("--nlayers", type=int, default=120, metavar="L", help="default 120")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--backend", choices=BACKENDS, default="scipy")
+    demo.add_argument("--json", action="store_true", help="print the results as JSON")
+    return parser
+
+
+def _size_args(p):
+    p.add_argument(
+        "--neurons",
+        type=int,
+        required=True,
+        metavar="N",
+        help="neurons per layer (1024, 4096, 16384, 65536 officially)",
+    )
+    p.add_argument(
+        "--nlayers",
+        type=int,
+        required=True,
+        metavar="L",
+        help="number of layers to run (120, 480, 1920 officially)",
+    )
+
+
+def _check_sizes(args):
+    if args.neurons < 2:
+        raise GraphnnError(f"--neurons must be at least 2, got {args.neurons}")
+    if args.nlayers < 1:
+        raise GraphnnError(f"--nlayers must be at least 1, got {args.nlayers}")
+
+
+def _summary(result, valid, bias):
+    return {
+        "images": result.n_images,
+        "neurons": result.n_neurons,
+        "layers": result.n_layers,
+        "bias": bias,
+        "edges": result.edges,
+        "seconds": result.seconds,
+        "read_seconds": result.read_seconds,
+        "edges_per_second": result.edges_per_second,
+        "categories": int(result.categories.size),
+        "valid": valid,
+    }
+
+
+def _report(summary, as_json):
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    s = summary
+    print(
+        f"{s['images']:,} images x {s['neurons']:,} neurons x {s['layers']} layers "
+        f"({s['edges']:,} edges), bias {s['bias']:g}"
+    )
+    print(
+        f"read {s['read_seconds']:.3f} s; inference {s['seconds']:.3f} s; "
+        f"rate {s['edges_per_second']:.4g} edges/s"
+    )
+    verdict = {
+        True: "valid (matches the truth)",
+        False: "INVALID (differs from the truth)",
+        None: "not checked (no truth given)",
+    }[s["valid"]]
+    print(f"{s['categories']:,} categories; {verdict}")
+
+
+def _check_truth(found, truth, n_images):
+    """``(valid, message)``; truth ids beyond the images given are set aside with a notice."""
+    if truth.size and truth.max() > n_images:
+        print(f"note: checking the truth ids <= {n_images:,}, the images given", file=sys.stderr)
+        truth = truth[truth <= n_images]
+    missing, extra = compare_categories(found, truth)
+    if not missing.size and not extra.size:
+        return True
+    print(
+        f"categories differ from the truth: {missing.size} missing (first: "
+        f"{missing[:10].tolist()}), {extra.size} extra (first: {extra[:10].tolist()})",
+        file=sys.stderr,
+    )
+    return False
+
+
+def _layer_source(args):
+    if args.generated is not None:
+        from .generate import layer_source
+
+        return layer_source(args.neurons, args.nlayers, args.generated)
+    return functools.partial(io.iter_layers, args.layers, args.neurons, args.nlayers)
+
+
+def _execute(source, images, bias, args, progress):
+    if args.workers is not None or args.scheduler is not None:
+        from .distributed import infer_distributed
+
+        return infer_distributed(
+            source,
+            images,
+            bias,
+            backend=args.backend,
+            workers=args.workers,
+            scheduler=args.scheduler,
+        )
+    return infer(
+        source(), images, bias, backend=args.backend, progress=progress, n_layers=args.nlayers
+    )
+
+
+def cmd_run(args):
+    _check_sizes(args)
+    bias = io.official_bias(args.neurons) if args.bias is None else args.bias
+    if args.layers is not None and not args.layers.exists():
+        raise GraphnnError(f"--layers {args.layers}: no such file or directory")
+    images = io.read_images(args.images, args.neurons)
+    truth = io.read_truth(args.truth) if args.truth is not None else None
+    result = _execute(_layer_source(args), images, bias, args, sys.stderr.isatty())
+    if result.n_layers < args.nlayers:
+        raise GraphnnError(f"--layers {args.layers}: only {result.n_layers} layers found")
+    valid = None if truth is None else _check_truth(result.categories, truth, images.shape[0])
+    if args.out is not None and valid is not False:
+        io.write_truth(result.categories, args.out)
+    _report(_summary(result, valid, bias), args.json)
+    return CHECK_FAILED if valid is False else SUCCESS
+
+
+def cmd_generate(args):
+    from .generate import generate_problem, write_problem
+
+    _check_sizes(args)
+    progress = sys.stderr.isatty()
+    problem = generate_problem(
+        args.neurons,
+        args.nlayers,
+        args.images,
+        seed=args.seed,
+        bias=args.bias,
+        mnist_dir=args.mnist,
+        progress=progress,
+    )
+    paths = write_problem(problem, args.out, progress=progress)
+    print(
+        f"wrote {args.images:,} images x {args.neurons:,} neurons x {args.nlayers} layers "
+        f"to {args.out} ({problem.truth.size:,} categories in {paths['truth'].name})"
+    )
+    print(
+        f"run it: graphnn challenge run --layers {paths['layers']} --images {paths['images']} "
+        f"--neurons {args.neurons} --nlayers {args.nlayers} --truth {paths['truth']}"
+    )
+    return SUCCESS
+
+
+def _official_files(data, n_neurons, n_layers):
+    layers = data / f"neuron{n_neurons}.tar.gz"
+    if not layers.exists():
+        layers = data / f"neuron{n_neurons}"
+    images = next(
+        (
+            data / f"sparse-images-{n_neurons}{s}"
+            for s in (".tsv.gz", ".tsv", "_subset.tsv", "_subset.mtx")
+            if (data / f"sparse-images-{n_neurons}{s}").exists()
+        ),
+        None,
+    )
+    truth = data / f"neuron{n_neurons}-l{n_layers}-categories.tsv"
+    for what, p in (("layers", layers), ("images", images), ("truth", truth)):
+        if p is None or not p.exists():
+            raise GraphnnError(f"--data {data}: no official {what} file for N={n_neurons} there")
+    return layers, images, truth
+
+
+def cmd_demo(args):
+    _check_sizes(args)
+    progress = sys.stderr.isatty()
+    if args.data is not None:
+        layers, images_path, truth_path = _official_files(args.data, args.neurons, args.nlayers)
+        images = io.read_images(images_path, args.neurons)
+        truth = io.read_truth(truth_path)
+        bias = io.official_bias(args.neurons)
+        source = functools.partial(io.iter_layers, layers, args.neurons, args.nlayers)
+        print(f"official problem from {args.data} ({images.shape[0]:,} images)", file=sys.stderr)
+    else:
+        from .generate import generate_problem
+
+        print(
+            f"generating {args.images:,} images x {args.neurons} neurons x {args.nlayers} "
+            "layers (truth by GraphBLAS) ...",
+            file=sys.stderr,
+        )
+        problem = generate_problem(
+            args.neurons,
+            args.nlayers,
+            args.images,
+            seed=args.seed,
+            backend="graphblas",
+            progress=progress,
+        )
+        images, truth, bias, source = problem.images, problem.truth, problem.bias, problem.layers
+    result = infer(
+        source(), images, bias, backend=args.backend, progress=progress, n_layers=args.nlayers
+    )
+    valid = _check_truth(result.categories, truth, images.shape[0])
+    _report(_summary(result, valid, bias), args.json)
+    return SUCCESS if valid else CHECK_FAILED
+
+
+def main(argv, prog="graphnn challenge"):
+    args = _parser(prog).parse_args(argv)
+    return {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo}[args.action](args)

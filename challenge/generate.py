@@ -1,0 +1,157 @@
+"""Challenge problems built like the official ones, with their truth.
+
+Layers are challenge-style random Kronecker RadiX-Net layers (radix 2 for the official sizes,
+B = 16, weight 1/16, rows permuted after the first cycle; see ``topologies.kronecker``). Inputs
+are digit images resized to sqrt(N) x sqrt(N) and thresholded, as MNIST is for the official
+inputs: scikit-learn's bundled digits by default, MNIST IDX files when given.
+"""
+
+import functools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.ndimage
+import scipy.sparse as sp
+
+from graphnn.datasets import builtin_digits, find_idx, read_idx
+from graphnn.errors import GraphnnError
+from graphnn.io import atomic_write
+from topologies._validate import as_rng, positive_int
+from topologies.kronecker import challenge_layers
+
+from ._tsv import write_images, write_layer, write_truth
+from .inference import infer
+from .io import official_bias
+
+__all__ = ["Problem", "digit_images", "generate_problem", "write_problem", "problem_paths"]
+
+
+@dataclass
+class Problem:
+    """A generated problem; ``layers()`` regenerates the layers (a fresh iterator each call)."""
+
+    n_neurons: int
+    n_layers: int
+    seed: int
+    bias: float
+    images: sp.csr_array
+    truth: np.ndarray
+
+    def layers(self):
+        return network_layers(self.n_neurons, self.n_layers, self.seed)
+
+
+def network_layers(n_neurons, n_layers, seed):
+    """The layers of the generated network ``seed`` (a picklable, repeatable source)."""
+    return challenge_layers(n_neurons, n_layers, seed=seed)
+
+
+def layer_source(n_neurons, n_layers, seed):
+    """A picklable zero-argument callable that yields the generated layers again."""
+    return functools.partial(network_layers, n_neurons, n_layers, seed)
+
+
+def _side(n_neurons):
+    side = math.isqrt(n_neurons)
+    if side * side != n_neurons:
+        raise GraphnnError(
+            f"generated images need --neurons to be a perfect square, got {n_neurons}"
+        )
+    return side
+
+
+def digit_images(n_images, n_neurons, *, seed=None, mnist_dir=None):
+    """``n_images`` binary images of sqrt(N) x sqrt(N) pixels as an (images x N) CSR of ones.
+
+    Digits are drawn with replacement (seeded), shifted by up to 1/8 of the side, resized with
+    bilinear interpolation and thresholded at 0.8 of full intensity (about 12% of pixels on
+    for N = 1024, close to the official inputs).
+    """
+    n_images = positive_int(n_images, "images")
+    side = _side(n_neurons)
+    rng = as_rng(seed)
+    if mnist_dir is None:
+        source, _ = builtin_digits()
+    else:
+        source = read_idx(find_idx(mnist_dir, "train-images-idx3-ubyte")) / 255.0
+    picks = rng.integers(len(source), size=n_images)
+    max_shift = max(side // 8, 1)
+    shifts = rng.integers(-max_shift, max_shift + 1, size=(n_images, 2))
+    zoom = side / source.shape[1]
+    rows, cols = [], []
+    for i, (pick, (dy, dx)) in enumerate(zip(picks, shifts)):
+        img = scipy.ndimage.zoom(source[pick], zoom, order=1)[:side, :side]
+        img = scipy.ndimage.shift(img, (dy, dx), order=0, cval=0.0)
+        on = np.flatnonzero(img.ravel() > 0.8)
+        rows.append(np.full(on.size, i))
+        cols.append(on)
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    return sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(n_images, n_neurons))
+
+
+def generate_problem(
+    n_neurons,
+    n_layers,
+    n_images,
+    *,
+    seed=0,
+    bias=None,
+    mnist_dir=None,
+    backend="scipy",
+    progress=False,
+):
+    """A generated problem with its truth (computed by exact inference)."""
+    n_layers = positive_int(n_layers, "nlayers")
+    bias = official_bias(n_neurons) if bias is None else float(bias)
+    images = digit_images(n_images, n_neurons, seed=[seed, 0], mnist_dir=mnist_dir)
+    layers = network_layers(n_neurons, n_layers, seed)
+    truth = infer(
+        layers, images, bias, backend=backend, progress=progress, n_layers=n_layers
+    ).categories
+    return Problem(n_neurons, n_layers, seed, bias, images, truth)
+
+
+def problem_paths(directory, n_neurons, n_layers):
+    """Where a problem's files go, in the official layout."""
+    d = Path(directory)
+    return {
+        "layers": d / f"neuron{n_neurons}",
+        "images": d / f"sparse-images-{n_neurons}.tsv",
+        "truth": d / f"neuron{n_neurons}-l{n_layers}-categories.tsv",
+        "manifest": d / "problem.json",
+    }
+
+
+def write_problem(problem, directory, progress=False):
+    """Write ``problem`` in the official formats (layers, images, truth) plus ``problem.json``."""
+    from tqdm import tqdm
+
+    paths = problem_paths(directory, problem.n_neurons, problem.n_layers)
+    paths["layers"].mkdir(parents=True, exist_ok=True)
+    layers = tqdm(
+        problem.layers(),
+        total=problem.n_layers,
+        desc="writing layers",
+        unit="layer",
+        disable=not progress,
+        leave=False,
+    )
+    for k, W in enumerate(layers, start=1):
+        write_layer(W, paths["layers"] / f"n{problem.n_neurons}-l{k}.tsv")
+    write_images(problem.images, paths["images"])
+    write_truth(problem.truth, paths["truth"])
+    manifest = {
+        "neurons": problem.n_neurons,
+        "layers": problem.n_layers,
+        "images": problem.images.shape[0],
+        "seed": problem.seed,
+        "bias": problem.bias,
+        "categories": int(problem.truth.size),
+        "generator": "graphnn challenge generate",
+    }
+    with atomic_write(paths["manifest"], "w") as f:
+        json.dump(manifest, f, indent=2)
+    return paths

@@ -1,0 +1,136 @@
+"""Generated problems against a brute-force dense reference, on every backend and over Dask."""
+
+import json
+
+import numpy as np
+import pytest
+
+from challenge.cli import main as challenge_main
+from challenge.generate import digit_images, generate_problem, layer_source, write_problem
+from challenge.inference import infer
+from challenge.io import read_images, read_layers, read_truth
+from graphnn.errors import BackendUnavailable
+
+N, L, K, SEED = 64, 12, 150, 5
+
+
+def dense_reference(layers, Y0, bias, ymax=32.0):
+    """The challenge rule written out on dense arrays, row by row."""
+    Y = Y0.toarray()
+    for W in layers:
+        Z = Y @ W.toarray()
+        Z = np.where(Z != 0, Z + bias, 0.0)
+        Y = np.minimum(np.maximum(Z, 0), ymax)
+    return np.flatnonzero(Y.sum(axis=1)) + 1
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return generate_problem(N, L, K, seed=SEED, bias=-0.2)
+
+
+def test_generated_truth_matches_dense_reference(problem):
+    ref = dense_reference(problem.layers(), problem.images, problem.bias)
+    np.testing.assert_array_equal(problem.truth, ref)
+    assert 0 < ref.size < K  # some images survive and some die: the check can fail
+
+
+@pytest.mark.parametrize(
+    "backend", ["scipy", "graphblas", pytest.param("cupy", marks=pytest.mark.gpu)]
+)
+def test_every_backend_agrees(problem, backend):
+    try:
+        r = infer(problem.layers(), problem.images, problem.bias, backend=backend)
+    except BackendUnavailable as e:
+        pytest.skip(str(e))
+    np.testing.assert_array_equal(r.categories, problem.truth)
+
+
+def test_dask_local_cluster_agrees(problem):
+    pytest.importorskip("dask.distributed")
+    from challenge.distributed import infer_distributed
+
+    r = infer_distributed(layer_source(N, L, SEED), problem.images, problem.bias, workers=2)
+    np.testing.assert_array_equal(r.categories, problem.truth)
+    assert r.edges == sum(W.nnz for W in problem.layers())
+
+
+def test_same_seed_same_problem():
+    a = generate_problem(N, 8, 40, seed=3, bias=-0.2)
+    b = generate_problem(N, 8, 40, seed=3, bias=-0.2)
+    c = generate_problem(N, 8, 40, seed=4, bias=-0.2)
+    assert (a.images != b.images).nnz == 0
+    assert all((x != y).nnz == 0 for x, y in zip(a.layers(), b.layers()))
+    assert any((x != y).nnz for x, y in zip(a.layers(), c.layers()))
+
+
+def test_images_are_binary_and_sized(problem):
+    Y = digit_images(10, 1024, seed=1)
+    assert Y.shape == (10, 1024) and set(np.unique(Y.data)) == {1.0}
+    assert 0.03 < Y.nnz / Y.shape[0] / 1024 < 0.3
+
+
+def test_written_problem_reads_back_and_runs(problem, tmp_path, capsys):
+    paths = write_problem(problem, tmp_path)
+    layers = read_layers(paths["layers"], N, L)
+    assert all((a != b).nnz == 0 for a, b in zip(layers, problem.layers()))
+    assert (read_images(paths["images"], N) != problem.images).nnz == 0
+    np.testing.assert_array_equal(read_truth(paths["truth"]), problem.truth)
+    out = tmp_path / "cats.tsv"
+    args = [
+        "run",
+        "--layers",
+        str(tmp_path),
+        "--images",
+        str(paths["images"]),
+        "--neurons",
+        str(N),
+        "--nlayers",
+        str(L),
+        "--bias",
+        "-0.2",
+        "--truth",
+        str(paths["truth"]),
+        "--out",
+        str(out),
+        "--json",
+    ]
+    assert challenge_main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["valid"] is True and summary["categories"] == problem.truth.size
+    assert summary["edges"] == sum(W.nnz for W in layers)
+    assert summary["edges_per_second"] == pytest.approx(K * summary["edges"] / summary["seconds"])
+    np.testing.assert_array_equal(np.loadtxt(out, dtype=int, ndmin=1), problem.truth)
+    # the same layers regenerated from the seed instead of read
+    gen = ["run", "--generated", str(SEED), *args[3:]]
+    assert challenge_main(gen) == 0
+
+
+def test_truth_mismatch_exits_1_and_names_ids(problem, tmp_path, capsys):
+    paths = write_problem(problem, tmp_path)
+    wrong = tmp_path / "wrong.tsv"
+    wrong.write_text("".join(f"{i}\n" for i in problem.truth[1:]) + f"{K}\n")
+    out = tmp_path / "cats.tsv"
+    rc = challenge_main(
+        [
+            "run",
+            "--generated",
+            str(SEED),
+            "--images",
+            str(paths["images"]),
+            "--neurons",
+            str(N),
+            "--nlayers",
+            str(L),
+            "--bias",
+            "-0.2",
+            "--truth",
+            str(wrong),
+            "--out",
+            str(out),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f"first: [{problem.truth[0]}]" in err
+    assert not out.exists()

@@ -1,0 +1,219 @@
+"""Malformed challenge files give one clear error naming the file and line."""
+
+import gzip
+import io
+import tarfile
+
+import numpy as np
+import pytest
+
+from challenge.cli import main as challenge_main
+from challenge.io import read_images, read_layers, read_truth, write_images, write_layer
+from graphnn import cli
+from graphnn.errors import FormatError
+from topologies.kronecker import challenge_layer
+
+N = 64
+
+
+def _layer_dir(tmp_path, n_layers=3, bad=None):
+    """Write layers 1..n; ``bad`` = (k, text) replaces layer k's contents."""
+    d = tmp_path / f"neuron{N}"
+    d.mkdir()
+    for k in range(1, n_layers + 1):
+        write_layer(challenge_layer(N, k, seed=1), d / f"n{N}-l{k}.tsv")
+    if bad is not None:
+        (d / f"n{N}-l{bad[0]}.tsv").write_text(bad[1])
+    return d
+
+
+GOOD = "1\t1\t6.25e-02\n2\t1\t6.25e-02\n"
+CASES = {
+    "columns": ("1\t1\t0.0625\n2\t1\n", r"n64-l2\.tsv: line 2: expected 3 columns, got 2"),
+    "number": ("1\t1\t0.0625\n2\tx\t0.0625\n", r"n64-l2\.tsv: line 2: 'x' is not a number"),
+    "zero-based": ("1\t1\t0.0625\n0\t1\t0.0625\n", r"line 2: row id 0 is out of range 1\.\.64"),
+    "range": ("1\t65\t0.0625\n", r"line 1: column id 65 is out of range 1\.\.64"),
+    "fraction": ("1.5\t1\t0.0625\n", r"line 1: row id 1\.5 is out of range"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_layer_line_is_named(tmp_path, case):
+    text, message = CASES[case]
+    d = _layer_dir(tmp_path, bad=(2, text))
+    with pytest.raises(FormatError, match=message):
+        read_layers(d, N, 3)
+
+
+def test_missing_layer_is_named(tmp_path):
+    d = _layer_dir(tmp_path, n_layers=3)
+    (d / f"n{N}-l2.tsv").unlink()
+    with pytest.raises(FormatError, match=r"layer 2 \(n64-l2\.tsv\) is missing"):
+        read_layers(d, N, 3)
+    with pytest.raises(FormatError, match=r"layer 2 .* is missing, and 1 more"):
+        read_layers(tmp_path, N, 4)
+
+
+def _tar(tmp_path, n_layers):
+    path = tmp_path / f"neuron{N}.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for k in range(n_layers, 0, -1):  # reverse order: members arrive out of order
+            buf = io.BytesIO()
+            write_layer(challenge_layer(N, k, seed=1), tmp_path / "tmp.tsv")
+            data = (tmp_path / "tmp.tsv").read_bytes()
+            info = tarfile.TarInfo(f"neuron{N}/n{N}-l{k}.tsv")
+            info.size = len(data)
+            buf.write(data)
+            buf.seek(0)
+            tar.addfile(info, buf)
+    return path
+
+
+def test_archive_read_directly_in_layer_order(tmp_path):
+    layers = read_layers(_tar(tmp_path, 4), N, 4)
+    for k, W in enumerate(layers, start=1):
+        assert (W != challenge_layer(N, k, seed=1)).nnz == 0
+
+
+def test_truncated_archive(tmp_path):
+    path = _tar(tmp_path, 4)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(FormatError, match=r"neuron64\.tar\.gz: truncated or unreadable"):
+        read_layers(path, N, 4)
+
+
+def test_archive_missing_layer(tmp_path):
+    with pytest.raises(FormatError, match=r"layer 5 \(n64-l5\.tsv\) is missing"):
+        read_layers(_tar(tmp_path, 4), N, 5)
+
+
+def test_images_and_truth_errors(tmp_path):
+    p = tmp_path / "sparse-images-64.tsv"
+    p.write_text("1\t3\t1\n2\t65\t1\n")
+    with pytest.raises(FormatError, match=r"sparse-images-64\.tsv: line 2: pixel id 65"):
+        read_images(p, N)
+    g = tmp_path / "sparse-images-64.tsv.gz"
+    g.write_bytes(b"\x1f\x8bnot really gzip")
+    with pytest.raises(FormatError, match="not a readable gzip"):
+        read_images(g, N)
+    t = tmp_path / "truth.tsv"
+    t.write_text("3\n0\n")
+    with pytest.raises(FormatError, match=r"truth\.tsv: line 2: image id 0"):
+        read_truth(t)
+
+
+def test_images_gz_round_trip(tmp_path):
+    from challenge.generate import digit_images
+
+    Y = digit_images(20, N, seed=2)
+    write_images(Y, tmp_path / "img.tsv.gz")
+    with gzip.open(tmp_path / "img.tsv.gz") as f:
+        assert f.readline().count(b"\t") == 2
+    assert (read_images(tmp_path / "img.tsv.gz", N) != Y).nnz == 0
+
+
+@pytest.mark.parametrize("case", ["columns", "zero-based"])
+def test_cli_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, case):
+    d = _layer_dir(tmp_path, bad=(2, CASES[case][0]))
+    images = tmp_path / "img.tsv"
+    images.write_text("1\t1\t1\n1\t2\t1\n")
+    out = tmp_path / "cats.tsv"
+    rc = cli.main(
+        [
+            "challenge",
+            "run",
+            "--layers",
+            str(d),
+            "--images",
+            str(images),
+            "--neurons",
+            str(N),
+            "--nlayers",
+            "3",
+            "--bias",
+            "-0.2",
+            "--out",
+            str(out),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and err.startswith("graphnn challenge: error: ")
+    assert "n64-l2.tsv: line 2" in err
+    assert not out.exists()
+
+
+def test_cli_usage_errors(tmp_path, capsys):
+    assert cli.main(["challenge", "run", "--images", "x", "--neurons", "64", "--nlayers", "2"]) == 2
+    assert "one of the arguments --layers --generated is required" in capsys.readouterr().err
+    images = tmp_path / "img.tsv"
+    images.write_text("1\t1\t1\n")
+    assert (
+        cli.main(
+            [
+                "challenge",
+                "run",
+                "--generated",
+                "1",
+                "--images",
+                str(images),
+                "--neurons",
+                "64",
+                "--nlayers",
+                "2",
+            ]
+        )
+        == 2
+    )
+    assert "no official bias for --neurons 64" in capsys.readouterr().err
+    assert (
+        cli.main(
+            [
+                "challenge",
+                "run",
+                "--layers",
+                str(tmp_path / "nope"),
+                "--images",
+                str(images),
+                "--neurons",
+                "64",
+                "--nlayers",
+                "2",
+                "--bias",
+                "0",
+            ]
+        )
+        == 2
+    )
+    assert "nope: no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        challenge_main(["run", "--layers", "x", "--images", "y", "--neurons", "many"])
+    assert e.value.code == 2
+
+
+def test_images_are_not_all_read_as_one_layer_width(tmp_path):
+    """Images narrower than the network are rejected against the layer shape."""
+    from challenge.inference import infer
+    from graphnn.errors import DimensionMismatch
+
+    Y = read_images_from_text(tmp_path, "1\t1\t1\n", 32)
+    with pytest.raises(DimensionMismatch, match="expected \\(32, 32\\)"):
+        infer([challenge_layer(N, 1)], Y, -0.2)
+
+
+def read_images_from_text(tmp_path, text, n):
+    p = tmp_path / "img.tsv"
+    p.write_text(text)
+    return read_images(p, n)
+
+
+def test_bias_applies_to_nonzeros_only_end_to_end():
+    import scipy.sparse as sp
+
+    from challenge.inference import infer
+
+    W = sp.csr_array(np.array([[1.0, 0.0], [-1.0, 0.0]]))
+    Y0 = sp.csr_array(np.array([[1.0, 1.0]]))
+    # Y W = [0, 0]: a positive bias must not be added to the cancelled entry
+    assert infer([W], Y0, bias=0.5).categories.size == 0

@@ -1,0 +1,21 @@
+"""Shared parameter checks and seed handling for the generators."""
+
+import numpy as np
+
+from graphnn.errors import GraphnnError
+
+
+def as_rng(seed):
+    """A ``numpy.random.Generator`` from None, an int, a sequence of ints or a Generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise GraphnnError(f"seed must be an integer or None, got {seed!r}") from None
+
+
+def positive_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise GraphnnError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
