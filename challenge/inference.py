@@ -85,7 +85,7 @@ def infer(layers, images, bias, *, ymax=32.0, backend="scipy", progress=False, n
     >>> import scipy.sparse as sp
     >>> W = sp.csr_array([[0.5, 0.0], [0.5, 1.0]])
     >>> Y0 = sp.csr_array([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
-    >>> infer([W, W], Y0, bias=-0.4).categories
+    >>> infer([W, W], Y0, bias=-0.1).categories
     array([1, 3])
     """
     be = get_backend(backend)

@@ -6,6 +6,7 @@
     >>> layers = iter_layers("neuron1024.tar.gz", 1024, 120)            # doctest: +SKIP
 """
 
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ __all__ = [
     "OFFICIAL_BIAS",
     "NEURON_COUNTS",
     "official_bias",
+    "discover",
     "iter_layers",
     "read_layers",
     "read_images",
@@ -63,6 +65,39 @@ def _exists(path):
     if not path.exists():
         raise FileNotFoundError(2, "No such file or directory", str(path))
     return path
+
+
+def discover(path):
+    """``(N, L)`` of a layer directory or official archive, from its file names: N from
+    ``n{N}-l{k}`` (or ``neuron{N}``), L the count of consecutive layers from 1."""
+    path = _exists(path)
+    if path.is_file():
+        try:
+            with tarfile.open(path, "r:*") as tar:
+                names = tar.getnames()
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise FormatError(f"{path}: truncated or unreadable archive ({e})") from None
+    else:
+        sub = [p for p in path.iterdir() if p.is_dir() and p.name.startswith("neuron")]
+        names = [p.name for p in path.iterdir()] + [
+            f"{d.name}/{q.name}" for d in sub for q in d.iterdir()
+        ]
+    found = {}
+    for name in names:
+        m = _tsv._LAYER_NAME.search(name)
+        if m:
+            found.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
+    if not found:
+        raise FormatError(f"{path}: no n{{N}}-l{{k}}.tsv layer files")
+    if len(found) > 1:
+        raise FormatError(f"{path}: layers of several widths {sorted(found)}")
+    n_neurons, ks = found.popitem()
+    n_layers = 0
+    while n_layers + 1 in ks:
+        n_layers += 1
+    if n_layers == 0:
+        raise FormatError(f"{path}: layer 1 (n{n_neurons}-l1.tsv) is missing")
+    return n_neurons, n_layers
 
 
 def iter_layers(path, n_neurons, n_layers):

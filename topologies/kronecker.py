@@ -1,11 +1,17 @@
 """Random Kronecker networks built like the Sparse DNN Graph Challenge networks.
 
-Each layer is ``kron(ones(B, B), R)`` for a radix layer ``R`` of width ``n = N / B`` (a RadiX-Net
-layer), cycling through the radix layers; every layer after the first cycle has its rows randomly
-permuted. Any ``len(radices)`` consecutive layers then connect every input to every output.
+Challenge style: each layer is ``kron(ones(B, B), R)`` for a radix layer ``R`` of width
+``n = N / B`` (a RadiX-Net layer), cycling through the radix layers; every layer after the first
+cycle has its rows randomly permuted. Any ``len(radices)`` consecutive layers then connect every
+input to every output.
+
+Stochastic Kronecker (R-MAT): edges drawn from the Kronecker power of a 2 x 2 initiator of
+probabilities, which gives power-law degrees.
 
 References: J. Kepner et al., "Sparse Deep Neural Network Graph Challenge", IEEE HPEC 2019;
-R. A. Robinett and J. Kepner, "RadiX-Net", IEEE IPDPSW 2019.
+R. A. Robinett and J. Kepner, "RadiX-Net", IEEE IPDPSW 2019; D. Chakrabarti, Y. Zhan and
+C. Faloutsos, "R-MAT: A Recursive Model for Graph Mining", SDM 2004; J. Leskovec et al.,
+"Kronecker Graphs", JMLR 2010.
 """
 
 import numpy as np
@@ -16,7 +22,9 @@ from graphnn.errors import GraphnnError
 from ._validate import as_rng, positive_int
 from .radixnet import radix_layer
 
-__all__ = ["challenge_radices", "challenge_layer", "challenge_layers"]
+__all__ = ["challenge_radices", "challenge_layer", "challenge_layers", "rmat_layer", "rmat"]
+
+RMAT_INITIATOR = (0.57, 0.19, 0.19, 0.05)
 
 
 def challenge_radices(n):
@@ -41,8 +49,8 @@ def challenge_layer(n_neurons, layer, *, block=16, weight=1 / 16, seed=None, dty
     Examples
     --------
     >>> W = challenge_layer(1024, 1)
-    >>> W.shape, W.nnz, set(W.data)
-    ((1024, 1024), 32768, {0.0625})
+    >>> W.shape, W.nnz, bool(W.data.min() == W.data.max() == 1 / 16)
+    ((1024, 1024), 32768, True)
     """
     n_neurons = positive_int(n_neurons, "neurons", minimum=2)
     layer = positive_int(layer, "layer")
@@ -75,3 +83,62 @@ def challenge_layers(n_neurons, n_layers, *, block=16, weight=1 / 16, seed=None,
         seed = int(np.random.default_rng().integers(2**63))
     for layer in range(1, n_layers + 1):
         yield challenge_layer(n_neurons, layer, block=block, weight=weight, seed=seed, dtype=dtype)
+
+
+def _log2(n, name):
+    n = positive_int(n, name)
+    if n & (n - 1):
+        raise GraphnnError(f"{name} must be a power of 2 for R-MAT layers, got {n}")
+    return n.bit_length() - 1
+
+
+def rmat_layer(n_in, n_out, density, *, initiator=RMAT_INITIATOR, seed=None, dtype=np.float64):
+    """An ``n_in x n_out`` stochastic Kronecker (R-MAT) pattern with exactly
+    ``round(density * n_in * n_out)`` distinct edges.
+
+    Each edge descends ``log2`` levels, choosing a quadrant with the ``initiator``
+    probabilities ``(a, b, c, d)`` (top-left, top-right, bottom-left, bottom-right) at each;
+    widths must be powers of 2. Duplicates are drawn again.
+
+    >>> W = rmat_layer(64, 64, 0.1, seed=0)
+    >>> W.nnz, int(W.sum(axis=1).max()) > 3 * W.nnz // 64
+    (410, True)
+    """
+    kr, kc = _log2(n_in, "input width"), _log2(n_out, "output width")
+    p = np.asarray(initiator, dtype=float)
+    if p.shape != (4,) or (p < 0).any() or not np.isclose(p.sum(), 1):
+        raise GraphnnError(f"initiator must be 4 probabilities summing to 1, got {initiator}")
+    if not 0 < density <= 1:
+        raise GraphnnError(f"density must be in (0, 1], got {density}")
+    rng = as_rng(seed)
+    m = max(1, int(round(density * n_in * n_out)))
+    levels = max(kr, kc)
+    found = np.empty(0, dtype=np.int64)
+    for _ in range(100):
+        need = m - found.size
+        q = rng.choice(4, size=(2 * need + 16, levels), p=p)
+        rows = ((q[:, :kr] >> 1) << np.arange(kr)).sum(axis=1)
+        cols = ((q[:, :kc] & 1) << np.arange(kc)).sum(axis=1)
+        # keep first occurrences in draw order, so the result depends on the seed alone
+        flat = np.concatenate([found, rows * n_out + cols])
+        _, first = np.unique(flat, return_index=True)
+        found = flat[np.sort(first)][:m]
+        if found.size == m:
+            break
+    else:
+        raise GraphnnError(
+            f"could not draw {m} distinct R-MAT edges: the initiator {tuple(p)} is too skewed "
+            f"for density {density}"
+        )
+    W = sp.csr_array((np.ones(m, dtype), (found // n_out, found % n_out)), shape=(n_in, n_out))
+    W.sort_indices()
+    return W
+
+
+def rmat(sizes, density, *, initiator=RMAT_INITIATOR, seed=None, dtype=np.float64):
+    """R-MAT layers for the widths ``sizes`` (powers of 2), one ``density`` for all."""
+    rng = as_rng(seed)
+    return [
+        rmat_layer(a, b, density, initiator=initiator, seed=rng, dtype=dtype)
+        for a, b in zip(sizes[:-1], sizes[1:])
+    ]

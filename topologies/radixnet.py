@@ -54,7 +54,17 @@ def _radix_lists(radices):
     return lists
 
 
-def radixnet(radices, kron=None, *, dtype=np.float64):
+def _kron_block(rows, cols, d, dtype):
+    """The Kronecker block: all ones, or the sum of ``d`` cyclic shifts
+    (``block[a, (a + s) mod cols] = 1`` for ``s < d``)."""
+    if d is None or d >= cols:
+        return sp.csr_array(np.ones((rows, cols), dtype))
+    a = np.repeat(np.arange(rows), d)
+    b = (a + np.tile(np.arange(d), rows)) % cols
+    return sp.csr_array((np.ones(a.size, dtype), (a, b)), shape=(rows, cols))
+
+
+def radixnet(radices, kron=None, *, D=None, trim=None, dtype=np.float64):
     """The layers of a RadiX-Net, as scipy CSR arrays of ones.
 
     Parameters
@@ -67,6 +77,17 @@ def radixnet(radices, kron=None, *, dtype=np.float64):
     kron : list of ints, optional
         The Kronecker list ``B``, one longer than the number of layers (default all ones):
         layer ``i`` becomes ``kron(ones(B_i, B_{i+1}), layer_i)`` and the widths are ``n B_i``.
+    D : int or list of ints, optional
+        Replace the all-ones block of layer ``i`` by the sum of ``D_i`` cyclic shifts
+        (``block[a, (a + s) mod B_{i+1}] = 1`` for ``s < D_i``); ``D_i >= B_{i+1}`` is all ones.
+        Sparser layers; the number of paths becomes the same for every pair only where the
+        shifted blocks chain to a constant, as with the all-ones block.
+    trim : int, optional
+        Keep only the last ``trim`` input neurons (drop the top rows of the first layer), as
+        Alford et al. drop the top 16 neurons of an 800-wide input to fit MNIST's 784 pixels.
+        The kept inputs still reach every output by the same number of paths (removing an
+        input removes only the paths that start at it), but the first hidden layer's fan-in is
+        no longer equal: the neurons that fed on the dropped inputs lose those edges.
 
     Returns
     -------
@@ -81,7 +102,7 @@ def radixnet(radices, kron=None, *, dtype=np.float64):
     Examples
     --------
     >>> W = radixnet([2, 2, 2])
-    >>> (W[0] @ W[1] @ W[2]).toarray().min()
+    >>> float((W[0] @ W[1] @ W[2]).toarray().min())
     1.0
     >>> [w.shape for w in radixnet([2, 2, 2], kron=[1, 2, 2, 1])]
     [(8, 16), (16, 16), (16, 8)]
@@ -106,12 +127,22 @@ def radixnet(radices, kron=None, *, dtype=np.float64):
             f"kron needs {n_layers + 1} entries (one more than the {n_layers} layers), "
             f"got {len(kron)}"
         )
+    Ds = list(D) if isinstance(D, list | tuple) else [D] * n_layers
+    if len(Ds) != n_layers:
+        raise GraphnnError(f"D needs one entry per layer ({n_layers}), got {len(Ds)}")
+    Ds = [None if d is None else positive_int(d, "D entry") for d in Ds]
     layers = []
     for group in lists:
         place = 1
         for radix in group:
             i = len(layers)
-            block = sp.csr_array(np.ones((kron[i], kron[i + 1]), dtype))
+            block = _kron_block(kron[i], kron[i + 1], Ds[i], dtype)
             layers.append(sp.csr_array(sp.kron(block, radix_layer(n, radix, place, dtype))))
             place *= radix
+    if trim is not None:
+        width = layers[0].shape[0]
+        trim = positive_int(trim, "trim")
+        if trim > width:
+            raise GraphnnError(f"trim {trim} exceeds the input width {width}")
+        layers[0] = sp.csr_array(layers[0][width - trim :])
     return layers
