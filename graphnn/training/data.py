@@ -1,0 +1,190 @@
+"""Training data: MNIST-family IDX files, HIGGS CSV, and scikit-learn's bundled digits.
+
+Every loader returns a :class:`Dataset` of float32 features scaled to [0, 1] (images) or
+standardised on the training split (HIGGS), integer labels, and train/validation/test splits.
+"""
+
+import gzip
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets import builtin_digits, find_idx, read_idx
+from ..errors import FormatError, GraphnnError
+
+__all__ = ["Dataset", "DATASETS", "load_dataset", "augment_affine"]
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "higgs")
+
+# Where the IDX files are published, for the download into the cache when online.
+_MIRRORS = {
+    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "kmnist": "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
+}
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+@dataclass
+class Dataset:
+    """Features (float32, samples x features) and integer labels for each split."""
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    image_shape: tuple | None = None  # (h, w) for image data, for augmentation
+
+    @property
+    def n_features(self):
+        return self.X_train.shape[1]
+
+
+def cache_dir():
+    """The download cache: ``$GRAPHNN_CACHE`` or ``~/.cache/graphnn``."""
+    return Path(os.environ.get("GRAPHNN_CACHE", Path.home() / ".cache" / "graphnn"))
+
+
+def _download(name, stem, target_dir):
+    url = f"{_MIRRORS[name]}{stem}.gz"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"{stem}.gz"
+    try:
+        with urllib.request.urlopen(url, timeout=20) as r:
+            data = r.read()
+    except OSError as e:
+        raise GraphnnError(
+            f"{name}: {stem} is not in the data directory and could not be downloaded ({e}); "
+            f"offline? put the IDX files ({stem}.gz ...) in --data-dir"
+        ) from None
+    tmp = target.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    return target
+
+
+def _idx(name, data_dir, stem):
+    dirs = [Path(data_dir)] if data_dir else []
+    dirs.append(cache_dir() / name)
+    for d in dirs:
+        try:
+            return read_idx(find_idx(d, stem))
+        except GraphnnError:
+            continue
+    return read_idx(_download(name, stem, cache_dir() / name))
+
+
+def _check_labels(y, n_classes, where):
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        bad = y[(y < 0) | (y >= n_classes)][0]
+        raise FormatError(f"{where}: label {bad} is out of range 0..{n_classes - 1}")
+    return y.astype(np.int64)
+
+
+def _split(X, y, fraction, rng):
+    order = rng.permutation(len(y))
+    n_val = int(round(fraction * len(y)))
+    return X[order[n_val:]], y[order[n_val:]], X[order[:n_val]], y[order[:n_val]]
+
+
+def _load_images(name, data_dir, val_fraction, rng, limit):
+    train_x, train_y = (_idx(name, data_dir, s) for s in _IDX_FILES["train"])
+    test_x, test_y = (_idx(name, data_dir, s) for s in _IDX_FILES["test"])
+    for x, y, which in ((train_x, train_y, "train"), (test_x, test_y, "test")):
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise FormatError(f"{name} {which}: images {x.shape} and labels {y.shape} disagree")
+    shape = train_x.shape[1:]
+    flat = lambda a: (a.reshape(len(a), -1) / 255.0).astype(np.float32)  # noqa: E731
+    Xtr, ytr = flat(train_x)[:limit], _check_labels(train_y, 10, f"{name} train")[:limit]
+    Xtr, ytr, Xva, yva = _split(Xtr, ytr, val_fraction, rng)
+    return Dataset(
+        name, Xtr, ytr, Xva, yva, flat(test_x), _check_labels(test_y, 10, name), 10, shape
+    )
+
+
+def _load_higgs(data_dir, val_fraction, rng, limit):
+    d = Path(data_dir) if data_dir else cache_dir() / "higgs"
+    for f in ("HIGGS.csv.gz", "HIGGS.csv", "higgs.csv.gz", "higgs.csv"):
+        if (d / f).exists():
+            path = d / f
+            break
+    else:
+        raise GraphnnError(f"higgs: no HIGGS.csv(.gz) in {d}; put the UCI HIGGS file there")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as fh:
+        try:
+            table = np.loadtxt(fh, delimiter=",", max_rows=limit, dtype=np.float64, ndmin=2)
+        except ValueError as e:
+            raise FormatError(f"{path}: {e}") from None
+    if table.shape[1] < 22:
+        raise FormatError(
+            f"{path}: expected a label and 28 features per row, got {table.shape[1]} columns"
+        )
+    y = table[:, 0]
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise FormatError(f"{path}: labels (first column) must be 0 or 1")
+    X = table[:, 1:22].astype(np.float32)  # the last 7 features are functions of the first 21
+    n_test = int(round(0.1 * len(y)))
+    Xte, yte = X[:n_test], y[:n_test].astype(np.int64)
+    Xtr, ytr, Xva, yva = _split(X[n_test:], y[n_test:].astype(np.int64), val_fraction, rng)
+    mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0) + 1e-6
+    norm = lambda a: ((a - mu) / sd).astype(np.float32)  # noqa: E731
+    return Dataset("higgs", norm(Xtr), ytr, norm(Xva), yva, norm(Xte), yte, 2)
+
+
+def _load_digits(val_fraction, rng, limit):
+    images, y = builtin_digits()
+    X = images.reshape(len(images), -1).astype(np.float32)[:limit]
+    y = y.astype(np.int64)[:limit]
+    order = rng.permutation(len(y))
+    n_test = int(round(0.2 * len(y)))
+    Xte, yte = X[order[:n_test]], y[order[:n_test]]
+    Xtr, ytr, Xva, yva = _split(X[order[n_test:]], y[order[n_test:]], val_fraction, rng)
+    return Dataset("digits", Xtr, ytr, Xva, yva, Xte, yte, 10, (8, 8))
+
+
+def load_dataset(name, *, data_dir=None, val_fraction=0.1, seed=0, limit=None):
+    """Load ``name`` (one of :data:`DATASETS`) with its train/validation/test splits.
+
+    ``digits`` (scikit-learn's 1,797 8 x 8 images) works offline and is the default; the IDX
+    datasets are read from ``data_dir`` or the cache, and downloaded into the cache when online;
+    ``higgs`` reads ``HIGGS.csv(.gz)``, the first 21 features, at most ``limit`` rows.
+    """
+    if name not in DATASETS:
+        raise GraphnnError(f"dataset {name!r} is not valid; choose from {', '.join(DATASETS)}")
+    if not 0 <= val_fraction < 1:
+        raise GraphnnError(f"validation fraction must be in [0, 1), got {val_fraction}")
+    rng = np.random.default_rng([seed, 1])
+    if name == "digits":
+        return _load_digits(val_fraction, rng, limit)
+    if name == "higgs":
+        return _load_higgs(data_dir, val_fraction, rng, limit)
+    return _load_images(name, data_dir, val_fraction, rng, limit)
+
+
+def augment_affine(X, image_shape, rng, *, max_degrees=10.0, max_shift=0.1, max_scale=0.1):
+    """Random affine copies of flattened images: rotation, translation and scaling."""
+    from scipy.ndimage import affine_transform
+
+    h, w = image_shape
+    out = np.empty_like(X)
+    centre = np.array([(h - 1) / 2, (w - 1) / 2])
+    angles = np.deg2rad(rng.uniform(-max_degrees, max_degrees, len(X)))
+    scales = 1 + rng.uniform(-max_scale, max_scale, len(X))
+    shifts = rng.uniform(-max_shift, max_shift, (len(X), 2)) * (h, w)
+    for i, img in enumerate(X.reshape(-1, h, w)):
+        c, s = np.cos(angles[i]) / scales[i], np.sin(angles[i]) / scales[i]
+        M = np.array([[c, -s], [s, c]])
+        offset = centre - M @ (centre + shifts[i])
+        out[i] = affine_transform(img, M, offset=offset, order=1, cval=0.0).ravel()
+    return out

@@ -1,0 +1,234 @@
+"""A trainable sparse MLP: a chain of sparse (or dense) layers with ReLU between them.
+
+Topologies come from the generators in ``topologies``; weights start as Ertl's uniform
+initialisation, ``U(-1/k, 1/k)`` for the weights and ``U(-1/sqrt(k), 1/sqrt(k))`` for the biases
+of a neuron with fan-in ``k`` (Kaiming normal as an option).
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import GraphnnError
+from ..network import Network
+from .layers import DenseLayer, SparseLayer
+
+__all__ = ["SparseMLP", "TOPOLOGIES", "build_topology"]
+
+TOPOLOGIES = ("random", "erk", "ertl", "radixnet", "dense")
+INITS = ("ertl", "kaiming")
+LOSSES = ("softmax", "sigmoid")
+
+
+def build_topology(sizes, topology, density, *, radices=None, kron=None, seed=None):
+    """The 0/1 patterns of the layers for widths ``sizes``."""
+    from topologies import erdos_renyi, ertl, radixnet
+
+    if topology not in TOPOLOGIES:
+        raise GraphnnError(
+            f"topology {topology!r} is not valid; choose from {', '.join(TOPOLOGIES)}"
+        )
+    if topology == "dense":
+        return erdos_renyi.dense(sizes)
+    if topology == "random":
+        return erdos_renyi.erdos_renyi(sizes, density=density, seed=seed)
+    if topology == "erk":
+        return erdos_renyi.erdos_renyi(sizes, density=density, erk=True, seed=seed)
+    if topology == "ertl":
+        if not 0 < density <= 1:
+            raise GraphnnError(f"density must be in (0, 1], got {density}")
+        fans = [max(1, round(density * n)) for n in sizes[:-1]]
+        return ertl.ertl(sizes, fans, seed=seed)
+    if radices is None:
+        raise GraphnnError("topology radixnet needs --radices (and usually --kron)")
+    layers = radixnet.radixnet(radices, kron, trim=sizes[0])
+    got = [layers[0].shape[0]] + [W.shape[1] for W in layers]
+    if got != list(sizes):
+        raise GraphnnError(
+            f"the RadiX-Net has widths {'-'.join(map(str, got))} but --layers asks for "
+            f"{'-'.join(map(str, sizes))}: choose --radices/--kron to match"
+        )
+    return layers
+
+
+def _fan_in(pattern):
+    return np.maximum(np.bincount(sp.csr_array(pattern).indices, minlength=pattern.shape[1]), 1)
+
+
+class SparseMLP:
+    """A sparse multi-layer perceptron.
+
+    Parameters
+    ----------
+    sizes : list of int
+        Widths, input first, e.g. ``[784, 300, 100, 10]``.
+    density : float in (0, 1]
+        Fraction of possible edges (total for ``erk``; per layer otherwise).
+    topology : {"random", "erk", "ertl", "radixnet", "dense"}
+    init : {"ertl", "kaiming"}
+    loss : {"softmax", "sigmoid"}
+        Softmax cross-entropy over the classes, or sigmoid binary cross-entropy (one output).
+    dense_output : bool
+        Keep the last layer dense (the paper's binary classifier).
+    radices, kron : RadiX-Net parameters for ``topology="radixnet"``.
+    dtype : float32 or float64
+    """
+
+    def __init__(
+        self,
+        sizes,
+        *,
+        density=0.1,
+        topology="random",
+        init="ertl",
+        loss="softmax",
+        dense_output=False,
+        radices=None,
+        kron=None,
+        dtype=np.float32,
+    ):
+        self.sizes = list(sizes)
+        self.density = density
+        self.topology = topology
+        self.init = init
+        self.loss = loss
+        self.dense_output = dense_output
+        self.radices = radices
+        self.kron = kron
+        self.dtype = np.dtype(dtype)
+
+    def build(self, seed=0):
+        """Draw the topology and the initial weights; returns ``self``."""
+        if len(self.sizes) < 2 or min(self.sizes) < 1:
+            raise GraphnnError(f"layers must be at least two positive widths, got {self.sizes}")
+        if self.init not in INITS:
+            raise GraphnnError(f"init {self.init!r} is not valid; choose from {', '.join(INITS)}")
+        if self.loss not in LOSSES:
+            raise GraphnnError(f"loss {self.loss!r} is not valid; choose from {', '.join(LOSSES)}")
+        if self.loss == "sigmoid" and self.sizes[-1] != 1:
+            raise GraphnnError(f"the sigmoid loss needs one output, got {self.sizes[-1]}")
+        rng = np.random.default_rng([seed, 0])
+        patterns = build_topology(
+            self.sizes, self.topology, self.density, radices=self.radices, kron=self.kron, seed=rng
+        )
+        if self.dense_output:
+            patterns[-1] = sp.csr_array(np.ones((self.sizes[-2], self.sizes[-1])))
+        self.layers_ = []
+        for k, P in enumerate(patterns):
+            P = sp.csr_array(P, dtype=self.dtype)
+            P.sort_indices()
+            fan = _fan_in(P).astype(np.float64)
+            cols = P.indices
+            if self.init == "ertl":
+                w = rng.uniform(-1, 1, P.nnz) / fan[cols]
+                b = rng.uniform(-1, 1, P.shape[1]) / np.sqrt(fan)
+            else:
+                w = rng.standard_normal(P.nnz) * np.sqrt(2.0 / fan[cols])
+                b = np.zeros(P.shape[1])
+            W = sp.csr_array((w.astype(self.dtype), P.indices, P.indptr), shape=P.shape)
+            last = k == len(patterns) - 1
+            if self.topology == "dense" or (last and self.dense_output):
+                self.layers_.append(DenseLayer(W.toarray(), b.astype(self.dtype)))
+            else:
+                self.layers_.append(SparseLayer(W, b.astype(self.dtype)))
+        return self
+
+    @property
+    def params(self):
+        """Stored parameters: nonzero weights plus biases."""
+        return sum(layer.nnz + layer.bias.size for layer in self.layers_)
+
+    def _check_built(self):
+        if not hasattr(self, "layers_"):
+            raise GraphnnError("the model has no weights yet: call build() first")
+
+    def forward(self, X):
+        """Logits (classes x batch) and the activations each layer saw (features x batch)."""
+        self._check_built()
+        X = np.asarray(X, dtype=self.dtype)
+        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
+            raise GraphnnError(f"inputs must have shape (samples, {self.sizes[0]}), got {X.shape}")
+        A = np.ascontiguousarray(X.T)
+        seen = []
+        for k, layer in enumerate(self.layers_):
+            seen.append(A)
+            A = layer.forward(A)
+            if k < len(self.layers_) - 1:
+                np.maximum(A, 0, out=A)
+        return A, seen
+
+    def loss_and_grads(self, X, y):
+        """Mean loss, per-layer gradients, and the number of correct predictions."""
+        logits, seen = self.forward(X)
+        n = logits.shape[1]
+        if self.loss == "softmax":
+            z = logits - logits.max(axis=0, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(axis=0, keepdims=True)
+            loss = float(-np.log(np.maximum(p[y, np.arange(n)], 1e-30)).mean())
+            correct = int((logits.argmax(axis=0) == y).sum())
+            dZ = p
+            dZ[y, np.arange(n)] -= 1
+        else:
+            z = logits[0]
+            loss = float((np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))).mean())
+            correct = int(((z > 0) == (y == 1)).sum())
+            dZ = (1 / (1 + np.exp(-z)) - y)[None, :].astype(self.dtype)
+        dZ /= n
+        grads = [None] * len(self.layers_)
+        for k in range(len(self.layers_) - 1, -1, -1):
+            grads[k], dA = self.layers_[k].backward(seen[k], dZ, need_input_grad=k > 0)
+            if k > 0:
+                dA *= seen[k] > 0  # ReLU
+                dZ = dA
+        return loss, grads, correct
+
+    def predict(self, X, batch_size=4096):
+        """Class labels (0/1 for the sigmoid loss)."""
+        out = []
+        for start in range(0, len(X), batch_size):
+            logits, _ = self.forward(X[start : start + batch_size])
+            out.append(logits.argmax(axis=0) if self.loss == "softmax" else (logits[0] > 0))
+        return np.concatenate(out).astype(np.int64) if out else np.empty(0, np.int64)
+
+    def score(self, X, y):
+        """Accuracy on ``(X, y)``."""
+        return float((self.predict(X) == y).mean()) if len(y) else float("nan")
+
+    def to_network(self):
+        """The trained chain as a :class:`graphnn.Network`."""
+        self._check_built()
+        acts = ["relu"] * (len(self.layers_) - 1)
+        acts.append("softmax" if self.loss == "softmax" else "sigmoid")
+        return Network(
+            [layer.to_scipy() for layer in self.layers_],
+            biases=[layer.bias for layer in self.layers_],
+            activations=acts,
+            dtype=self.dtype,
+        )
+
+    def state_arrays(self):
+        """Every array needed to restore the weights exactly."""
+        out = {}
+        for k, layer in enumerate(self.layers_):
+            if layer.sparse:
+                out[f"L{k}_indptr"], out[f"L{k}_indices"] = layer.indptr, layer.indices
+                out[f"L{k}_values"] = layer.values
+            else:
+                out[f"L{k}_weight"] = layer.weight
+            out[f"L{k}_bias"] = layer.bias
+        return out
+
+    def load_state_arrays(self, arrays):
+        self._check_built()
+        for k, layer in enumerate(self.layers_):
+            if layer.sparse:
+                layer.set_structure(
+                    sp.csr_array(
+                        (arrays[f"L{k}_values"], arrays[f"L{k}_indices"], arrays[f"L{k}_indptr"]),
+                        shape=(layer.n_in, layer.n_out),
+                    )
+                )
+            else:
+                layer.weight[...] = arrays[f"L{k}_weight"]
+            layer.bias[...] = arrays[f"L{k}_bias"]
+        return self

@@ -1,0 +1,199 @@
+"""The training loop: minibatches, metrics, atomic checkpoints with exact resume, baselines."""
+
+import json
+import resource
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..errors import GraphnnError
+from ..io import atomic_write
+from .data import augment_affine
+from .model import SparseMLP
+from .optim import learning_rate, make_optimizer
+
+__all__ = ["TrainConfig", "fit", "param_equivalent_sizes"]
+
+CHECKPOINT = "checkpoint.npz"
+
+
+@dataclass
+class TrainConfig:
+    """How to train; everything that decides the result, so a checkpoint can be checked."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    schedule: str = "constant"
+    weight_decay: float = 0.0
+    seed: int = 0
+    augment: bool = False
+
+    def validate(self):
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise GraphnnError(
+                    f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
+                )
+        return self
+
+
+def peak_memory_mb():
+    """Peak resident memory of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _save_checkpoint(directory, model, optimizer, epoch, history, identity):
+    arrays = {f"model/{k}": v for k, v in model.state_arrays().items()}
+    arrays.update({f"optim/{k}": v for k, v in optimizer.state_arrays().items()})
+    arrays["epoch"] = np.array(epoch)
+    arrays["history"] = np.array(json.dumps(history))
+    arrays["identity"] = np.array(json.dumps(identity, sort_keys=True))
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_write(directory / CHECKPOINT) as f:
+        np.savez(f, **arrays)
+
+
+def _load_checkpoint(directory, model, optimizer, identity):
+    path = directory / CHECKPOINT
+    if not path.exists():
+        return 0, []
+    with np.load(path, allow_pickle=False) as z:
+        saved = json.loads(str(z["identity"]))
+        if saved != identity:
+            diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
+            raise GraphnnError(
+                f"{path}: the checkpoint was made with other settings ({', '.join(diff)}); "
+                "resume with the same ones or use another --checkpoint directory"
+            )
+        model.load_state_arrays({k[6:]: z[k] for k in z.files if k.startswith("model/")})
+        optimizer.load_state_arrays({k[6:]: z[k] for k in z.files if k.startswith("optim/")})
+        return int(z["epoch"]), json.loads(str(z["history"]))
+
+
+def _identity(model, data, cfg):
+    ident = {k: v for k, v in asdict(cfg).items() if k != "epochs"}
+    ident.update(
+        dataset=data.name,
+        sizes=model.sizes,
+        density=model.density,
+        topology=model.topology,
+        init=model.init,
+        loss=model.loss,
+        dense_output=model.dense_output,
+        dtype=model.dtype.name,
+    )
+    return ident
+
+
+def fit(model, data, cfg, *, checkpoint=None, resume=False, progress=False, log=None):
+    """Train ``model`` (built or not) on ``data``; returns the metrics dict.
+
+    Batches are shuffled by a generator seeded from ``(seed, epoch)`` alone, so a run resumed
+    from the checkpoint of epoch ``e`` continues exactly as the uninterrupted run would have.
+    """
+    cfg.validate()
+    if not hasattr(model, "layers_"):
+        model.build(cfg.seed)
+    optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.weight_decay)
+    identity = _identity(model, data, cfg)
+    start, history = 0, []
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint)
+        if resume:
+            start, history = _load_checkpoint(checkpoint, model, optimizer, identity)
+            if log and start:
+                log(f"resumed from {checkpoint / CHECKPOINT} after epoch {start}")
+    n = len(data.y_train)
+    for epoch in range(start, cfg.epochs):
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([cfg.seed, 2, epoch])
+        order = rng.permutation(n)
+        lr = learning_rate(cfg.lr, epoch, cfg.epochs, cfg.schedule)
+        total_loss = correct = seen = 0
+        batches = range(0, n, cfg.batch_size)
+        bar = tqdm(
+            batches,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            unit="batch",
+            disable=not progress,
+            leave=False,
+        )
+        for b in bar:
+            idx = order[b : b + cfg.batch_size]
+            X = data.X_train[idx]
+            if cfg.augment and data.image_shape is not None:
+                X = augment_affine(X, data.image_shape, rng)
+            loss, grads, ok = model.loss_and_grads(X, data.y_train[idx])
+            optimizer.step(model.layers_, grads, lr)
+            total_loss += loss * len(idx)
+            correct += ok
+            seen += len(idx)
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
+        bar.close()
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": total_loss / max(seen, 1),
+            "train_accuracy": correct / max(seen, 1),
+            "val_accuracy": model.score(data.X_val, data.y_val) if len(data.y_val) else None,
+            "seconds": time.perf_counter() - t0,
+            "peak_memory_mb": peak_memory_mb(),
+            "lr": lr,
+        }
+        history.append(record)
+        if log:
+            val = record["val_accuracy"]
+            log(
+                f"epoch {epoch + 1}/{cfg.epochs}: loss {record['train_loss']:.4f}, train acc "
+                f"{record['train_accuracy']:.4f}"
+                + (f", val acc {val:.4f}" if val is not None else "")
+                + f", {record['seconds']:.2f} s"
+            )
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, model, optimizer, epoch + 1, history, identity)
+    return {
+        "dataset": data.name,
+        "sizes": model.sizes,
+        "topology": model.topology,
+        "density": model.density,
+        "config": asdict(cfg),
+        "epochs": history,
+        "test_accuracy": model.score(data.X_test, data.y_test),
+        "params": model.params,
+    }
+
+
+def _dense_params(sizes):
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def param_equivalent_sizes(sizes, params):
+    """Widths with the hidden layers shrunk in proportion until the dense net's parameter
+    count just reaches ``params`` (the sparse net's).
+
+    >>> param_equivalent_sizes([784, 256, 256, 10], 27000)
+    [784, 33, 33, 10]
+    """
+    hidden = sizes[1:-1]
+    if not hidden:
+        return list(sizes)
+    top = max(hidden)
+    for h in range(1, top + 1):
+        cand = [sizes[0]] + [max(1, round(w * h / top)) for w in hidden] + [sizes[-1]]
+        if _dense_params(cand) >= params:
+            return cand
+    return list(sizes)
+
+
+def baseline_models(model):
+    """The neuron-equivalent and parameter-equivalent dense models of a sparse ``model``."""
+    common = dict(loss=model.loss, init=model.init, dtype=model.dtype)
+    neuron = SparseMLP(model.sizes, topology="dense", density=1.0, **common)
+    param = SparseMLP(
+        param_equivalent_sizes(model.sizes, model.params), topology="dense", density=1.0, **common
+    )
+    return {"neuron-equivalent dense": neuron, "parameter-equivalent dense": param}
