@@ -9,6 +9,7 @@ from ..errors import GraphnnError
 from ..io import atomic_write
 from .data import DATASETS, load_dataset
 from .model import TOPOLOGIES, SparseMLP
+from .redistribution import ALGORITHMS
 from .trainer import TrainConfig, baseline_models, fit
 
 DEFAULT_LAYERS = {"digits": "64-300-100-10", "higgs": "21-256-256-256-1"}
@@ -67,6 +68,28 @@ def _parser(prog):
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="loss and accuracy curves")
     p.add_argument("--checkpoint", type=Path, metavar="DIR", help="save a checkpoint every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint DIR")
+    p.add_argument(
+        "--redistribution",
+        choices=ALGORITHMS,
+        default="none",
+        help="dynamic sparse training: move a fraction of the weights every "
+        "--redistribute-every epochs (random = SET, gradient = RigL, "
+        "gradient-global, loss = Ertl, woodfisher, woodtaylor; default none)",
+    )
+    p.add_argument("--redistribute-every", type=int, default=1, metavar="T")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.5,
+        help="initial fraction moved, cosine-annealed to 0 at 3/4 of training",
+    )
+    p.add_argument("--block-size", type=int, default=34, help="WoodFisher block size (34)")
+    p.add_argument(
+        "--damping",
+        type=float,
+        default=1e-4,
+        help="WoodFisher damping lambda (1e-4; WoodTaylor is sensitive to it)",
+    )
     p.add_argument(
         "--baselines",
         action="store_true",
@@ -159,6 +182,11 @@ def main(argv, prog="graphnn train"):
         weight_decay=args.weight_decay,
         seed=args.seed,
         augment=args.augment,
+        redistribution=args.redistribution,
+        redistribute_every=args.redistribute_every,
+        alpha=args.alpha,
+        block_size=args.block_size,
+        damping=args.damping,
     )
     progress = sys.stderr.isatty()
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731

@@ -83,12 +83,14 @@ class SparseLayer:
         mask = sp.csr_array((self.values, self.indices, self.indptr), shape=(self.n_in, self.n_out))
         dvalues = kernels.sddmm(XT, dZT, mask)
         grads = (dvalues, dZT.sum(axis=1))
-        if not need_input_grad:
-            return grads, None
+        return grads, (self.input_grad(dZT) if need_input_grad else None)
+
+    def input_grad(self, dZT):
+        """``dX^T = W dZ^T``: the CSR arrays of ``W`` read as the CSC of ``W^T``."""
         WT_csc = sp.csc_array(
             (self.values, self.indices, self.indptr), shape=(self.n_out, self.n_in)
         )
-        return grads, kernels.spmm_t(dZT, WT_csc)
+        return kernels.spmm_t(dZT, WT_csc)
 
 
 class DenseLayer:
@@ -119,4 +121,7 @@ class DenseLayer:
 
     def backward(self, XT, dZT, need_input_grad=True):
         grads = (XT @ dZT.T, dZT.sum(axis=1))
-        return grads, (self.weight @ dZT if need_input_grad else None)
+        return grads, (self.input_grad(dZT) if need_input_grad else None)
+
+    def input_grad(self, dZT):
+        return self.weight @ dZT

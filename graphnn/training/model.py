@@ -158,7 +158,11 @@ class SparseMLP:
 
     def loss_and_grads(self, X, y):
         """Mean loss, per-layer gradients, and the number of correct predictions."""
-        logits, seen = self.forward(X)
+        loss, grads, correct, _ = self.backprop(X, y)
+        return loss, grads, correct
+
+    def _output_loss(self, logits, y):
+        """Mean loss, correct count, and the loss gradient at the logits."""
         n = logits.shape[1]
         if self.loss == "softmax":
             z = logits - logits.max(axis=0, keepdims=True)
@@ -174,13 +178,30 @@ class SparseMLP:
             correct = int(((z > 0) == (y == 1)).sum())
             dZ = (1 / (1 + np.exp(-z)) - y)[None, :].astype(self.dtype)
         dZ /= n
+        return loss, correct, dZ
+
+    def backprop(self, X, y, want_grads=True):
+        """Loss, gradients (or None), correct count, and per layer the pair
+        ``(X^T, dZ^T)``: what the layer saw and the loss gradient at its pre-activations."""
+        logits, seen = self.forward(X)
+        loss, correct, dZ = self._output_loss(logits, y)
         grads = [None] * len(self.layers_)
+        signals = [None] * len(self.layers_)
         for k in range(len(self.layers_) - 1, -1, -1):
-            grads[k], dA = self.layers_[k].backward(seen[k], dZ, need_input_grad=k > 0)
+            layer = self.layers_[k]
+            signals[k] = (seen[k], dZ)
+            if want_grads:
+                grads[k], dA = layer.backward(seen[k], dZ, need_input_grad=k > 0)
+            elif k > 0:
+                dA = layer.input_grad(dZ)
             if k > 0:
                 dA *= seen[k] > 0  # ReLU
                 dZ = dA
-        return loss, grads, correct
+        return loss, grads if want_grads else None, correct, signals
+
+    def evaluate_loss(self, X, y):
+        """Mean loss on ``(X, y)``, forward only."""
+        return self._output_loss(self.forward(X)[0], y)[0]
 
     def predict(self, X, batch_size=4096):
         """Class labels (0/1 for the sigmoid loss)."""

@@ -48,6 +48,17 @@ class _Optimizer:
             for arr in st.values():
                 arr[entries] = 0
 
+    def remap(self, layer, origin):
+        """The layer's weights were rebuilt: new entry ``i`` is old entry ``origin[i]``, or new
+        (``origin[i] < 0``) with its state zeroed."""
+        st = self.state.get((layer, 0))
+        if st is not None:
+            kept = origin >= 0
+            for name, arr in st.items():
+                new = np.zeros(origin.size, arr.dtype)
+                new[kept] = arr[origin[kept]]
+                st[name] = new
+
     def state_arrays(self):
         out = {"t": np.array(self.t)}
         for (i, j), st in self.state.items():

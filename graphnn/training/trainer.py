@@ -1,7 +1,6 @@
 """The training loop: minibatches, metrics, atomic checkpoints with exact resume, baselines."""
 
 import json
-import resource
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -11,9 +10,11 @@ from tqdm import tqdm
 
 from ..errors import GraphnnError
 from ..io import atomic_write
+from ._resources import peak_memory_mb
 from .data import augment_affine
 from .model import SparseMLP
 from .optim import learning_rate, make_optimizer
+from .redistribution import Redistributor
 
 __all__ = ["TrainConfig", "fit", "param_equivalent_sizes"]
 
@@ -32,6 +33,11 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     augment: bool = False
+    redistribution: str = "none"
+    redistribute_every: int = 1
+    alpha: float = 0.5
+    block_size: int = 34
+    damping: float = 1e-4
 
     def validate(self):
         for name in ("epochs", "batch_size"):
@@ -40,11 +46,6 @@ class TrainConfig:
                     f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
                 )
         return self
-
-
-def peak_memory_mb():
-    """Peak resident memory of this process so far, in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _save_checkpoint(directory, model, optimizer, epoch, history, identity):
@@ -100,6 +101,13 @@ def fit(model, data, cfg, *, checkpoint=None, resume=False, progress=False, log=
     if not hasattr(model, "layers_"):
         model.build(cfg.seed)
     optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.weight_decay)
+    redist = Redistributor(
+        cfg.redistribution,
+        alpha=cfg.alpha,
+        every=cfg.redistribute_every,
+        block_size=cfg.block_size,
+        damping=cfg.damping,
+    )
     identity = _identity(model, data, cfg)
     start, history = 0, []
     if checkpoint is not None:
@@ -116,6 +124,7 @@ def fit(model, data, cfg, *, checkpoint=None, resume=False, progress=False, log=
         lr = learning_rate(cfg.lr, epoch, cfg.epochs, cfg.schedule)
         total_loss = correct = seen = 0
         batches = range(0, n, cfg.batch_size)
+        redist.begin_epoch(model, epoch + 1, cfg.epochs, len(batches))
         bar = tqdm(
             batches,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
@@ -130,6 +139,7 @@ def fit(model, data, cfg, *, checkpoint=None, resume=False, progress=False, log=
                 X = augment_affine(X, data.image_shape, rng)
             loss, grads, ok = model.loss_and_grads(X, data.y_train[idx])
             optimizer.step(model.layers_, grads, lr)
+            redist.observe(grads)
             total_loss += loss * len(idx)
             correct += ok
             seen += len(idx)
@@ -144,6 +154,15 @@ def fit(model, data, cfg, *, checkpoint=None, resume=False, progress=False, log=
             "peak_memory_mb": peak_memory_mb(),
             "lr": lr,
         }
+        if redist.due(epoch + 1, cfg.epochs):
+            record["redistribution"] = redist.step(
+                model,
+                optimizer,
+                data,
+                epoch + 1,
+                cfg.epochs,
+                np.random.default_rng([cfg.seed, 3, epoch]),
+            )
         history.append(record)
         if log:
             val = record["val_accuracy"]
