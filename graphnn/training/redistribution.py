@@ -60,7 +60,7 @@ def _rebuild(layer, optimizer, index, keep, new_keys):
 
 def _smallest(scores, k):
     """Indices of the ``k`` smallest scores (ties: lowest index first)."""
-    return np.argsort(scores, kind="stable")[:k]
+    return np.sort(_best(-scores, np.arange(scores.size), k))
 
 
 def _keep_all_but(n, removed):
@@ -89,25 +89,40 @@ def _random_absent(n_in, n_out, existing, k, rng):
     return np.sort(found)
 
 
-def top_absent(XT, dZT, existing, k, n_out):
+def _best(scores, tiebreak, k):
+    """Positions of the ``k`` largest ``scores``, ties to the smallest ``tiebreak``; O(n)."""
+    if k >= scores.size:
+        return np.arange(scores.size)
+    if k <= 0:
+        return np.empty(0, np.int64)
+    threshold = scores[np.argpartition(scores, scores.size - k)[scores.size - k]]
+    above = np.flatnonzero(scores > threshold)
+    tied = np.flatnonzero(scores == threshold)
+    tied = tied[np.argsort(tiebreak[tied], kind="stable")[: k - above.size]]
+    return np.concatenate([above, tied])
+
+
+def top_absent(XT, dZT, existing, k, n_out, floor=-1.0):
     """The ``k`` largest ``|X^T dZ|`` entries outside ``existing`` (sorted flat keys):
-    ``(scores, keys)``, best first. The dense gradient is formed a block of rows at a time and
-    only a running top-k is kept."""
+    ``(scores, keys)``, ties to the smaller key. The dense gradient is formed a block of rows at
+    a time and only a running top-k is kept; scores not above ``floor`` are ignored."""
     n_in = XT.shape[0]
     block = max(1, _BLOCK_ENTRIES // max(n_out, 1))
-    best_s, best_k = np.empty(0), np.empty(0, np.int64)
+    best_s, best_k = np.empty(0, XT.dtype), np.empty(0, np.int64)
+    # once k are held, only scores above the k-th best can enter
     for r0 in range(0, n_in, block):
         r1 = min(n_in, r0 + block)
-        G = np.abs(XT[r0:r1] @ dZT.T).ravel().astype(np.float64)
+        G = np.abs(XT[r0:r1] @ dZT.T).ravel()
         lo, hi = np.searchsorted(existing, [r0 * n_out, r1 * n_out])
-        G[existing[lo:hi] - r0 * n_out] = -1.0  # present edges never grow
-        take = min(k, G.size)
-        idx = np.argpartition(-G, take - 1)[:take] if take < G.size else np.arange(G.size)
-        idx = idx[G[idx] >= 0]
-        best_s = np.concatenate([best_s, G[idx]])
-        best_k = np.concatenate([best_k, idx + r0 * n_out])
-        order = np.lexsort((best_k, -best_s))[:k]
-        best_s, best_k = best_s[order], best_k[order]
+        G[existing[lo:hi] - r0 * n_out] = -1  # present edges never grow
+        # later keys lose ties, so a score equal to the floor cannot enter
+        cand = np.flatnonzero(G > floor)
+        best_s = np.concatenate([best_s, G[cand]])
+        best_k = np.concatenate([best_k, cand + r0 * n_out])
+        pick = _best(best_s, best_k, k)
+        best_s, best_k = best_s[pick], best_k[pick]
+        if best_s.size == k and k:
+            floor = best_s.min()
     return best_s, best_k
 
 
@@ -248,7 +263,10 @@ class Redistributor:
         idx = rng.choice(len(data.y_train), size=n, replace=False)
         X, y = data.X_train[idx], data.y_train[idx]
         sparse = [k for k, L in enumerate(model.layers_) if L.sparse]
-        loss_before, _, _, signals = model.backprop(X, y, want_grads=False)
+        if self.algorithm in ("gradient", "gradient-global", "loss"):
+            loss_before, _, _, signals = model.backprop(X, y, want_grads=False)
+        else:
+            loss_before, signals = model.evaluate_loss(X, y), None
         counts = {k: int(round(alpha * model.layers_[k].nnz)) for k in sparse}
         if self.second_order:
             removed = self._remove_second_order(model, sparse, sum(counts.values()))
@@ -302,15 +320,19 @@ class Redistributor:
 
     @staticmethod
     def _grow_global(L, sparse, existing, signals, total):
-        """Growth at the network's ``total`` largest absent gradients, one layer at a time."""
-        best_s, best_l, best_k = np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64)
+        """Growth at the network's ``total`` largest absent gradients, one layer at a time,
+        keeping a running top-k (ties to the earlier layer, then the smaller key)."""
+        best_s = np.empty(0)
+        best_l, best_k = np.empty(0, np.int64), np.empty(0, np.int64)
         for k in sparse:
-            s, keys = top_absent(*signals[k], existing[k], total, L[k].n_out)
-            best_s = np.concatenate([best_s, s])
+            floor = best_s.min() if best_s.size == total and total else -1.0
+            s, keys = top_absent(*signals[k], existing[k], total, L[k].n_out, floor)
+            best_s = np.concatenate([best_s, s.astype(np.float64)])
             best_l = np.concatenate([best_l, np.full(keys.size, k)])
             best_k = np.concatenate([best_k, keys])
-            order = np.lexsort((best_k, best_l, -best_s))[:total]
-            best_s, best_l, best_k = best_s[order], best_l[order], best_k[order]
+            # one tie-break key: layer first, then position
+            pick = _best(best_s, best_l * (1 << 40) + best_k, total)
+            best_s, best_l, best_k = best_s[pick], best_l[pick], best_k[pick]
         return {k: np.sort(best_k[best_l == k]) for k in sparse}
 
     @staticmethod
