@@ -28,8 +28,18 @@ COMMANDS = {
     ),
     "train": (
         "graphnn.training.cli",
-        "train a sparse MLP from the command line",
+        "train a sparse MLP, with dynamic weight redistribution",
         "the Sparse MLP training issue (#6)",
+    ),
+    "prune": (
+        "graphnn.training.prune_cli",
+        "prune a trained checkpoint (one-shot or gradual) and retrain the structure",
+        "the dynamic sparse training issue (#7)",
+    ),
+    "experiment": (
+        "graphnn.training.experiment",
+        "run the redistribution comparison: every algorithm at every density",
+        "the dynamic sparse training issue (#7)",
     ),
 }
 

@@ -114,23 +114,28 @@ class SparseMLP:
             patterns[-1] = sp.csr_array(np.ones((self.sizes[-2], self.sizes[-1])))
         self.layers_ = []
         for k, P in enumerate(patterns):
-            P = sp.csr_array(P, dtype=self.dtype)
-            P.sort_indices()
-            fan = _fan_in(P).astype(np.float64)
-            cols = P.indices
-            if self.init == "ertl":
-                w = rng.uniform(-1, 1, P.nnz) / fan[cols]
-                b = rng.uniform(-1, 1, P.shape[1]) / np.sqrt(fan)
-            else:
-                w = rng.standard_normal(P.nnz) * np.sqrt(2.0 / fan[cols])
-                b = np.zeros(P.shape[1])
-            W = sp.csr_array((w.astype(self.dtype), P.indices, P.indptr), shape=P.shape)
+            W, b = self.initial_values(P, rng)
             last = k == len(patterns) - 1
             if self.topology == "dense" or (last and self.dense_output):
-                self.layers_.append(DenseLayer(W.toarray(), b.astype(self.dtype)))
+                self.layers_.append(DenseLayer(W.toarray(), b))
             else:
-                self.layers_.append(SparseLayer(W, b.astype(self.dtype)))
+                self.layers_.append(SparseLayer(W, b))
         return self
+
+    def initial_values(self, pattern, rng):
+        """Initial weights on ``pattern`` (CSR) and biases, by this model's ``init``."""
+        P = sp.csr_array(pattern, dtype=self.dtype)
+        P.sort_indices()
+        fan = _fan_in(P).astype(np.float64)
+        cols = P.indices
+        if self.init == "ertl":
+            w = rng.uniform(-1, 1, P.nnz) / fan[cols]
+            b = rng.uniform(-1, 1, P.shape[1]) / np.sqrt(fan)
+        else:
+            w = rng.standard_normal(P.nnz) * np.sqrt(2.0 / fan[cols])
+            b = np.zeros(P.shape[1])
+        W = sp.csr_array((w.astype(self.dtype), P.indices, P.indptr), shape=P.shape)
+        return W, b.astype(self.dtype)
 
     @property
     def params(self):

@@ -43,7 +43,8 @@ def _keys(layer):
 
 
 def _rebuild(layer, optimizer, index, keep, new_keys):
-    """Keep the entries ``keep`` (indices), add ``new_keys`` at zero; carry optimiser state."""
+    """Keep the entries ``keep`` (indices), add ``new_keys`` at zero; carry the optimiser's
+    state (when given) along."""
     keys = np.concatenate([_keys(layer)[keep], new_keys])
     origin = np.concatenate([keep, np.full(new_keys.size, -1)])
     values = np.concatenate([layer.values[keep], np.zeros(new_keys.size, layer.values.dtype)])
@@ -55,7 +56,8 @@ def _rebuild(layer, optimizer, index, keep, new_keys):
     indptr = np.zeros(layer.n_in + 1, np.int64)
     np.cumsum(np.bincount(rows, minlength=layer.n_in), out=indptr[1:])
     layer.set_structure(sp.csr_array((values, cols, indptr), shape=(layer.n_in, layer.n_out)))
-    optimizer.remap(index, origin)
+    if optimizer is not None:
+        optimizer.remap(index, origin)
 
 
 def _smallest(scores, k):

@@ -48,8 +48,9 @@ class TrainConfig:
         return self
 
 
-def _save_checkpoint(directory, model, optimizer, epoch, history, identity):
+def _save_checkpoint(directory, model, optimizer, epoch, history, identity, initial):
     arrays = {f"model/{k}": v for k, v in model.state_arrays().items()}
+    arrays.update({f"init/{k}": v for k, v in initial.items()})
     arrays.update({f"optim/{k}": v for k, v in optimizer.state_arrays().items()})
     arrays["epoch"] = np.array(epoch)
     arrays["history"] = np.array(json.dumps(history))
@@ -59,10 +60,33 @@ def _save_checkpoint(directory, model, optimizer, epoch, history, identity):
         np.savez(f, **arrays)
 
 
+def read_checkpoint(path):
+    """A checkpoint's parts: ``identity`` (the settings), ``model``, ``initial`` (the weights
+    at the start of training) and ``optim`` arrays, ``epoch`` and ``history``."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.exists():
+        raise GraphnnError(f"{path}: no such checkpoint")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            part = lambda prefix: {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}  # noqa: E731
+            return {
+                "identity": json.loads(str(z["identity"])),
+                "model": part("model/"),
+                "initial": part("init/"),
+                "optim": part("optim/"),
+                "epoch": int(z["epoch"]),
+                "history": json.loads(str(z["history"])),
+            }
+    except (KeyError, ValueError, OSError) as e:
+        raise GraphnnError(f"{path}: not a graphnn training checkpoint ({e})") from None
+
+
 def _load_checkpoint(directory, model, optimizer, identity):
     path = directory / CHECKPOINT
     if not path.exists():
-        return 0, []
+        return 0, [], None
     with np.load(path, allow_pickle=False) as z:
         saved = json.loads(str(z["identity"]))
         if saved != identity:
@@ -73,7 +97,8 @@ def _load_checkpoint(directory, model, optimizer, identity):
             )
         model.load_state_arrays({k[6:]: z[k] for k in z.files if k.startswith("model/")})
         optimizer.load_state_arrays({k[6:]: z[k] for k in z.files if k.startswith("optim/")})
-        return int(z["epoch"]), json.loads(str(z["history"]))
+        initial = {k[5:]: z[k] for k in z.files if k.startswith("init/")}
+        return int(z["epoch"]), json.loads(str(z["history"])), initial
 
 
 def _identity(model, data, cfg):
@@ -87,15 +112,20 @@ def _identity(model, data, cfg):
         loss=model.loss,
         dense_output=model.dense_output,
         dtype=model.dtype.name,
+        radices=model.radices,
+        kron=model.kron,
     )
     return ident
 
 
-def fit(model, data, cfg, *, checkpoint=None, resume=False, progress=False, log=None):
+def fit(
+    model, data, cfg, *, checkpoint=None, resume=False, progress=False, log=None, after_step=None
+):
     """Train ``model`` (built or not) on ``data``; returns the metrics dict.
 
     Batches are shuffled by a generator seeded from ``(seed, epoch)`` alone, so a run resumed
     from the checkpoint of epoch ``e`` continues exactly as the uninterrupted run would have.
+    ``after_step(step, model, optimizer)`` runs after every optimiser step (step counts from 1).
     """
     cfg.validate()
     if not hasattr(model, "layers_"):
@@ -110,13 +140,16 @@ def fit(model, data, cfg, *, checkpoint=None, resume=False, progress=False, log=
     )
     identity = _identity(model, data, cfg)
     start, history = 0, []
+    initial = {k: v.copy() for k, v in model.state_arrays().items()}
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
         if resume:
-            start, history = _load_checkpoint(checkpoint, model, optimizer, identity)
+            start, history, saved_initial = _load_checkpoint(checkpoint, model, optimizer, identity)
+            initial = saved_initial or initial
             if log and start:
                 log(f"resumed from {checkpoint / CHECKPOINT} after epoch {start}")
     n = len(data.y_train)
+    step = start * -(-n // cfg.batch_size)
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, 2, epoch])
@@ -140,6 +173,9 @@ def fit(model, data, cfg, *, checkpoint=None, resume=False, progress=False, log=
             loss, grads, ok = model.loss_and_grads(X, data.y_train[idx])
             optimizer.step(model.layers_, grads, lr)
             redist.observe(grads)
+            step += 1
+            if after_step is not None:
+                after_step(step, model, optimizer)
             total_loss += loss * len(idx)
             correct += ok
             seen += len(idx)
@@ -173,7 +209,7 @@ def fit(model, data, cfg, *, checkpoint=None, resume=False, progress=False, log=
                 + f", {record['seconds']:.2f} s"
             )
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, optimizer, epoch + 1, history, identity)
+            _save_checkpoint(checkpoint, model, optimizer, epoch + 1, history, identity, initial)
     return {
         "dataset": data.name,
         "sizes": model.sizes,

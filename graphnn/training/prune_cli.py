@@ -1,0 +1,132 @@
+"""``graphnn prune``: prune a trained checkpoint, then retrain the pruned structure."""
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from .. import io as gio
+from ..cli import SUCCESS, ArgumentParser
+from ..errors import GraphnnError
+from .data import load_dataset
+from .model import SparseMLP
+from .pruning import RETRAIN_MODES, GradualPruner, prune_layers, retrain_model
+from .trainer import TrainConfig, fit, read_checkpoint
+
+
+def _parser(prog):
+    p = ArgumentParser(
+        prog=prog,
+        description="Magnitude pruning of a trained checkpoint (one-shot, or gradual with the "
+        "Zhu-Gupta cubic schedule), then retraining on the pruned structure.",
+        epilog="Example: graphnn train --topology dense --checkpoint ck && graphnn prune "
+        "--from ck --sparsity 0.9 --method gradual --retrain rewind",
+    )
+    p.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        required=True,
+        metavar="CHECKPOINT",
+        help="a --checkpoint directory (or its checkpoint.npz) of graphnn train",
+    )
+    p.add_argument("--sparsity", type=float, required=True, help="fraction of edges removed")
+    p.add_argument("--method", choices=("oneshot", "gradual"), default="oneshot")
+    p.add_argument(
+        "--retrain",
+        choices=RETRAIN_MODES,
+        default="random",
+        help="random: fresh init; rewind: lottery-ticket initial weights; "
+        "signconst: initial signs, one magnitude per layer",
+    )
+    p.add_argument("--epochs", type=int, help="retraining epochs (default: the checkpoint's)")
+    p.add_argument(
+        "--prune-epochs",
+        type=int,
+        default=5,
+        help="epochs of training while pruning gradually (default 5)",
+    )
+    p.add_argument("--prune-every", type=int, default=200, help="steps between prunes (200)")
+    p.add_argument("--data-dir", type=Path, metavar="DIR")
+    p.add_argument("--metrics-out", type=Path, metavar="FILE.json")
+    p.add_argument("--out", type=Path, metavar="FILE.npz", help="save the retrained network")
+    return p
+
+
+def _model_from(ident):
+    return SparseMLP(
+        ident["sizes"],
+        density=ident["density"],
+        topology=ident["topology"],
+        init=ident["init"],
+        loss=ident["loss"],
+        dense_output=ident["dense_output"],
+        radices=ident.get("radices"),
+        kron=ident.get("kron"),
+        dtype=ident["dtype"],
+    )
+
+
+def main(argv, prog="graphnn prune"):
+    args = _parser(prog).parse_args(argv)
+    if not 0 <= args.sparsity < 1:
+        raise GraphnnError(f"--sparsity must be in [0, 1), got {args.sparsity}")
+    ck = read_checkpoint(args.source)
+    if not ck["initial"] and args.retrain != "random":
+        raise GraphnnError(
+            f"{args.source}: the checkpoint holds no initial weights; use --retrain random"
+        )
+    ident = ck["identity"]
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(
+        **{k: v for k, v in ident.items() if k in fields}, epochs=args.epochs or ck["epoch"]
+    )
+    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    data = load_dataset(ident["dataset"], data_dir=args.data_dir, seed=ident["seed"])
+    model = _model_from(ident).build(ident["seed"]).load_state_arrays(ck["model"])
+    rows = {"trained": (model.score(data.X_test, data.y_test), model.params)}
+    if args.method == "oneshot":
+        prune_layers(model, args.sparsity)
+    else:
+        steps = args.prune_epochs * -(-len(data.y_train) // cfg.batch_size)
+        every = min(args.prune_every, max(1, steps // 4))
+        pruner = GradualPruner(
+            args.sparsity, n_prunes=max(1, int(0.75 * steps) // every), every=every
+        )
+        log(
+            f"gradual pruning to {args.sparsity:g} over {args.prune_epochs} epochs, every "
+            f"{every} steps"
+        )
+        fit(
+            model,
+            data,
+            dataclasses.replace(cfg, epochs=args.prune_epochs, redistribution="none"),
+            after_step=pruner,
+            log=log,
+        )
+        prune_layers(model, args.sparsity)
+    rows["pruned"] = (model.score(data.X_test, data.y_test), model.params)
+    retrained = retrain_model(model, ck["initial"], args.retrain, ident["seed"])
+    log(f"retraining ({args.retrain}) for {cfg.epochs} epochs")
+    result = fit(retrained, data, dataclasses.replace(cfg, redistribution="none"), log=log)
+    rows[f"retrained ({args.retrain})"] = (result["test_accuracy"], retrained.params)
+    if args.out:
+        gio.save_npz(retrained.to_network(), args.out)
+    if args.metrics_out:
+        with gio.atomic_write(args.metrics_out, "w") as f:
+            json.dump(
+                {
+                    "sparsity": args.sparsity,
+                    "method": args.method,
+                    "retrain": args.retrain,
+                    "test_accuracy": {k: v[0] for k, v in rows.items()},
+                    "params": {k: v[1] for k, v in rows.items()},
+                    "retraining": result,
+                },
+                f,
+                indent=2,
+            )
+    print(f"{'model':<24} {'params':>10} {'test acc':>9}")
+    for name, (acc, params) in rows.items():
+        print(f"{name:<24} {params:>10,} {acc:>9.4f}")
+    return SUCCESS

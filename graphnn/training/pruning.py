@@ -1,0 +1,145 @@
+"""Pruning: one-shot magnitude pruning, Zhu-Gupta gradual pruning, and retraining the pruned
+structure from a fresh init, the lottery-ticket rewind, or sign-constant weights.
+
+References: M. Zhu and S. Gupta, "To prune, or not to prune", 2017 (cubic schedule); J. Frankle
+and M. Carbin, "The Lottery Ticket Hypothesis", ICLR 2019 (rewind); H. Zhou et al.,
+"Deconstructing Lottery Tickets", NeurIPS 2019 (signed constant); S. Alford et al., "Training
+Behavior of Sparse Neural Network Topologies", IEEE HPEC 2019 (pruning every 200 steps).
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import GraphnnError
+from .layers import DenseLayer, SparseLayer
+from .model import SparseMLP
+from .redistribution import _best, _rebuild
+
+__all__ = ["zhu_gupta", "prune_layers", "GradualPruner", "retrain_model", "RETRAIN_MODES"]
+
+RETRAIN_MODES = ("random", "rewind", "signconst")
+
+
+def zhu_gupta(step, final, *, initial=0.0, start=0, n_prunes=10, every=200):
+    """Sparsity at ``step``: ``s_f + (s_i - s_f) (1 - (t - t0) / (n dt))^3``, held at ``s_i``
+    before ``t0`` and at ``s_f`` after ``t0 + n dt``."""
+    if step < start:
+        return initial
+    frac = min(1.0, (step - start) / (n_prunes * every))
+    return final + (initial - final) * (1 - frac) ** 3
+
+
+def _check_sparsity(s):
+    if not 0 <= s < 1:
+        raise GraphnnError(f"--sparsity must be in [0, 1), got {s}")
+
+
+def prune_layers(model, sparsity, optimizer=None):
+    """Keep, in every prunable layer, the ``(1 - sparsity)`` fraction of its possible edges with
+    the largest magnitudes: ``W(keep.S, replace=True) << W``. Dense layers become sparse; the
+    dense output layer of a binary classifier is left alone."""
+    _check_sparsity(sparsity)
+    last = len(model.layers_) - 1
+    for k, layer in enumerate(model.layers_):
+        if k == last and model.dense_output:
+            continue
+        keep_n = max(1, int(round((1 - sparsity) * layer.n_in * layer.n_out)))
+        if not layer.sparse:
+            W = layer.weight
+            flat = np.abs(W).ravel()
+            keep = np.sort(_best(flat, np.arange(flat.size), keep_n))
+            rows, cols = np.divmod(keep, layer.n_out)
+            pattern = sp.csr_array((W.ravel()[keep], (rows, cols)), shape=W.shape)
+            model.layers_[k] = SparseLayer(pattern, layer.bias)
+            if optimizer is not None:
+                optimizer.state.pop((k, 0), None)  # its state had the dense shape
+        elif keep_n < layer.nnz:
+            keep = np.sort(_best(np.abs(layer.values), np.arange(layer.nnz), keep_n))
+            _rebuild(layer, optimizer, k, keep, np.empty(0, np.int64))
+    return model
+
+
+class GradualPruner:
+    """An ``after_step`` hook: prune to the Zhu-Gupta sparsity every ``every`` steps."""
+
+    def __init__(self, final, *, n_prunes, every=200, initial=0.0):
+        _check_sparsity(final)
+        self.final, self.n_prunes, self.every, self.initial = final, n_prunes, every, initial
+        self.history = []
+
+    def __call__(self, step, model, optimizer):
+        if step % self.every == 0 and step <= self.n_prunes * self.every:
+            s = zhu_gupta(
+                step, self.final, initial=self.initial, n_prunes=self.n_prunes, every=self.every
+            )
+            prune_layers(model, s, optimizer)
+            self.history.append({"step": step, "sparsity": s})
+
+
+def _lookup(initial, k, layer_shape, rows, cols):
+    """Initial weights of layer ``k`` at ``(rows, cols)``; NaN where the initial structure had
+    no edge there."""
+    if f"L{k}_weight" in initial:
+        return initial[f"L{k}_weight"][rows, cols].astype(np.float64)
+    W0 = sp.csr_array(
+        (initial[f"L{k}_values"], initial[f"L{k}_indices"], initial[f"L{k}_indptr"]),
+        shape=layer_shape,
+    )
+    keys0 = np.repeat(np.arange(layer_shape[0]), np.diff(W0.indptr)) * layer_shape[1] + W0.indices
+    keys = rows.astype(np.int64) * layer_shape[1] + cols
+    pos = np.searchsorted(keys0, keys).clip(max=max(keys0.size - 1, 0))
+    found = keys0.size > 0
+    out = np.full(keys.size, np.nan)
+    if found:
+        hit = keys0[pos] == keys
+        out[hit] = W0.data[pos[hit]]
+    return out
+
+
+def retrain_model(pruned, initial, mode, seed):
+    """A fresh model on ``pruned``'s structure, weights by ``mode``:
+
+    * ``random``: a fresh draw of the model's initialisation on the pruned pattern;
+    * ``rewind``: the initial weights at the kept edges (a fresh draw where the initial
+      structure had none), the initial biases;
+    * ``signconst``: the initial weights' signs times one magnitude per layer, the standard
+      deviation of that layer's initial weights.
+    """
+    if mode not in RETRAIN_MODES:
+        raise GraphnnError(
+            f"--retrain {mode!r} is not valid; choose from {', '.join(RETRAIN_MODES)}"
+        )
+    rng = np.random.default_rng([seed, 4])
+    fresh = SparseMLP(
+        pruned.sizes,
+        density=pruned.density,
+        topology=pruned.topology,
+        init=pruned.init,
+        loss=pruned.loss,
+        dense_output=pruned.dense_output,
+        radices=pruned.radices,
+        kron=pruned.kron,
+        dtype=pruned.dtype,
+    )
+    fresh.layers_ = []
+    for k, layer in enumerate(pruned.layers_):
+        pattern = layer.to_scipy()
+        W, b = fresh.initial_values(pattern, rng)
+        if mode != "random":
+            W = sp.csr_array(W)
+            rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
+            w0 = _lookup(initial, k, W.shape, rows, W.indices)
+            have = ~np.isnan(w0)
+            if mode == "rewind":
+                W.data[have] = w0[have]
+            else:
+                every0 = initial.get(f"L{k}_values", initial.get(f"L{k}_weight"))
+                scale = float(np.std(every0)) if every0 is not None and every0.size else 1.0
+                signs = np.where(have, np.sign(np.nan_to_num(w0)), np.sign(W.data))
+                W.data[:] = (np.where(signs == 0, 1, signs) * scale).astype(W.dtype)
+            b = initial[f"L{k}_bias"].astype(fresh.dtype).copy()
+        if layer.sparse:
+            fresh.layers_.append(SparseLayer(W, b))
+        else:
+            fresh.layers_.append(DenseLayer(sp.csr_array(W).toarray(), b))
+    return fresh

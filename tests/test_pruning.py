@@ -1,0 +1,161 @@
+import json
+
+import numpy as np
+import pytest
+
+from graphnn import cli
+from graphnn.training import Adam, SparseMLP, TrainConfig, fit, load_dataset
+from graphnn.training.pruning import GradualPruner, prune_layers, retrain_model, zhu_gupta
+from graphnn.training.trainer import read_checkpoint
+
+
+def test_zhu_gupta_cubic_schedule():
+    # s_t = s_f + (s_i - s_f) (1 - (t - t0) / (n dt))^3
+    assert zhu_gupta(0, 0.9, n_prunes=10, every=200) == 0.0
+    assert zhu_gupta(1000, 0.9, n_prunes=10, every=200) == pytest.approx(0.9 - 0.9 * 0.5**3)
+    assert zhu_gupta(2000, 0.9, n_prunes=10, every=200) == pytest.approx(0.9)
+    assert zhu_gupta(5000, 0.9, n_prunes=10, every=200) == pytest.approx(0.9)
+    assert zhu_gupta(50, 0.9, initial=0.5, start=100) == 0.5
+
+
+def test_prune_layers_keeps_the_largest_fraction():
+    m = SparseMLP([20, 15, 5], topology="dense", density=1.0).build(0)
+    dense = [L.weight.copy() for L in m.layers_]
+    prune_layers(m, 0.8)
+    for W, L in zip(dense, m.layers_):
+        assert L.sparse and L.nnz == round(0.2 * W.size)
+        kept = L.to_scipy().toarray() != 0
+        assert np.abs(W[kept]).min() >= np.abs(W[~kept]).max()
+        np.testing.assert_array_equal(L.to_scipy().toarray()[kept], W[kept])
+
+
+def test_gradual_pruner_reaches_target_and_carries_state():
+    data = load_dataset("digits", seed=0, limit=500)
+    m = SparseMLP([64, 50, 10], density=0.5).build(0)
+    pruner = GradualPruner(0.9, n_prunes=4, every=5)
+    fit(m, data, TrainConfig(epochs=3, batch_size=32), after_step=pruner)
+    assert [h["step"] for h in pruner.history] == [5, 10, 15, 20]
+    assert pruner.history[-1]["sparsity"] == pytest.approx(0.9)
+    assert [L.nnz for L in m.layers_] == [round(0.1 * 64 * 50), round(0.1 * 50 * 10)]
+
+
+def test_retrain_modes_use_initial_weights():
+    m = SparseMLP([30, 20, 5], topology="dense", density=1.0).build(1)
+    initial = {k: v.copy() for k, v in m.state_arrays().items()}
+    for L in m.layers_:
+        L.weight += np.random.default_rng(2).standard_normal(L.weight.shape) * 0.1
+    prune_layers(m, 0.7)
+    rewind = retrain_model(m, initial, "rewind", 0)
+    signs = retrain_model(m, initial, "signconst", 0)
+    fresh = retrain_model(m, initial, "random", 0)
+    for k, (R, S, F, P) in enumerate(zip(rewind.layers_, signs.layers_, fresh.layers_, m.layers_)):
+        W0 = initial[f"L{k}_weight"]
+        rows, cols = P.rows(), P.indices
+        np.testing.assert_array_equal(R.values, W0[rows, cols])
+        np.testing.assert_array_equal(R.bias, initial[f"L{k}_bias"])
+        np.testing.assert_array_equal(np.sign(S.values), np.sign(W0[rows, cols]))
+        assert np.allclose(np.abs(S.values), np.std(W0))
+        assert not np.array_equal(F.values, R.values)
+        np.testing.assert_array_equal(R.indices, P.indices)
+
+
+def test_cli_prune_oneshot_and_gradual(tmp_path, capsys):
+    ck = tmp_path / "ck"
+    assert (
+        cli.main(
+            [
+                "train",
+                "--topology",
+                "dense",
+                "--density",
+                "1",
+                "--epochs",
+                "2",
+                "--limit",
+                "400",
+                "--checkpoint",
+                str(ck),
+            ]
+        )
+        == 0
+    )
+    saved = read_checkpoint(ck)
+    assert saved["initial"] and saved["epoch"] == 2
+    for method in ("oneshot", "gradual"):
+        out = tmp_path / f"{method}.json"
+        rc = cli.main(
+            [
+                "prune",
+                "--from",
+                str(ck),
+                "--sparsity",
+                "0.9",
+                "--method",
+                method,
+                "--retrain",
+                "rewind",
+                "--epochs",
+                "1",
+                "--prune-epochs",
+                "1",
+                "--metrics-out",
+                str(out),
+                "--out",
+                str(tmp_path / "net.npz"),
+            ]
+        )
+        assert rc == 0
+        m = json.loads(out.read_text())
+        expected = round(0.1 * 64 * 300) + round(0.1 * 300 * 100) + round(0.1 * 100 * 10)
+        assert m["params"]["pruned"] == expected + 300 + 100 + 10
+    capsys.readouterr()
+    assert cli.main(["prune", "--from", str(tmp_path / "nope"), "--sparsity", "0.5"]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+    assert cli.main(["prune", "--from", str(ck), "--sparsity", "1.5"]) == 2
+
+
+def test_cli_experiment_writes_table_and_plots(tmp_path):
+    out = tmp_path / "exp"
+    assert (
+        cli.main(
+            [
+                "experiment",
+                "redistribution",
+                "--densities",
+                "0.1",
+                "--algorithms",
+                "none,random",
+                "--epochs",
+                "2",
+                "--limit",
+                "300",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    table = (out / "results.md").read_text()
+    for row in (
+        "| none |",
+        "| random |",
+        "| neuron-equivalent dense |",
+        "| parameter-equivalent dense |",
+    ):
+        assert row in table
+    for png in ("accuracy.png", "induced_loss.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_optimizer_state_follows_pruning():
+    m = SparseMLP([10, 8, 3], density=0.8).build(0)
+    opt = Adam(0.01)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((16, 10)), rng.integers(0, 3, 16)
+    _, grads, _ = m.loss_and_grads(X, y)
+    opt.step(m.layers_, grads, 0.01)
+    keys_before = m.layers_[0].rows() * 8 + m.layers_[0].indices
+    state = dict(zip(keys_before.tolist(), opt.state[(0, 0)]["v"].tolist()))
+    prune_layers(m, 0.5, opt)
+    keys_after = m.layers_[0].rows() * 8 + m.layers_[0].indices
+    np.testing.assert_array_equal(opt.state[(0, 0)]["v"], [state[k] for k in keys_after.tolist()])
