@@ -18,7 +18,7 @@ def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
-    for name in ("topo", "challenge", "train"):
+    for name in ("topo", "challenge", "train", "prune", "experiment"):
         assert f"  {name} " in out
 
 
@@ -27,7 +27,8 @@ def test_missing_and_unknown_commands_are_one_line_usage_errors(capsys):
     assert cli.main(["trian"]) == cli.USAGE_ERROR
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        "graphnn: error: missing command; choose from topo, challenge, train (see graphnn --help)",
+        "graphnn: error: missing command; choose from topo, challenge, train, prune, experiment "
+        "(see graphnn --help)",
         'graphnn: error: unknown command "trian" - maybe you meant "train"',
     ]
 
