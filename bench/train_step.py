@@ -1,7 +1,10 @@
 """One training step (forward, backward, Adam) of 784-4096-4096-10, batch 512: graphnn's sparse
-layers at densities 0.1 and 0.03 against PyTorch dense on the CPU, in the same process.
+layers at densities 0.1 and 0.03 against PyTorch dense on the same device, in the same process.
 
-    python bench/train_step.py [--repeat 5] [--dtype float32]
+    python bench/train_step.py [--repeat 5] [--dtype float32] [--backend cpu|cupy]
+
+With --backend cupy both run on the GPU (graphnn through CuPy/cuSPARSE, PyTorch on CUDA) and the
+memory column is skipped (it measures host memory).
 
 Times are the best of --repeat steps after a warm-up. Peak memory is measured for each model in
 a fresh child process (Linux's resident high-water mark, reset before the model is built, minus
@@ -35,10 +38,20 @@ def reset_peak():
         f.write("5")
 
 
-def graphnn_step(density, dtype):
+def sync(backend):
+    """Wait for the GPU, so that a timing covers the work and not only its launch."""
+    if backend == "cupy":
+        import cupy
+        import torch
+
+        cupy.cuda.Device().synchronize()
+        torch.cuda.synchronize()
+
+
+def graphnn_step(density, dtype, backend="cpu"):
     from graphnn.training import Adam, SparseMLP
 
-    model = SparseMLP(SIZES, density=density, dtype=dtype).build(0)
+    model = SparseMLP(SIZES, density=density, dtype=dtype, device=backend).build(0)
     opt = Adam(1e-3)
     rng = np.random.default_rng(0)
     X = rng.random((BATCH, SIZES[0]), dtype=np.float32).astype(dtype)
@@ -51,17 +64,18 @@ def graphnn_step(density, dtype):
     return step
 
 
-def torch_step(dtype):
+def torch_step(dtype, backend="cpu"):
     import torch
 
+    where = "cuda" if backend == "cupy" else "cpu"
     torch.manual_seed(0)
     layers = []
     for a, b in zip(SIZES[:-1], SIZES[1:]):
         layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
-    model = torch.nn.Sequential(*layers[:-1]).to(getattr(torch, dtype))
+    model = torch.nn.Sequential(*layers[:-1]).to(getattr(torch, dtype)).to(where)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    X = torch.rand(BATCH, SIZES[0], dtype=getattr(torch, dtype))
-    y = torch.randint(0, SIZES[-1], (BATCH,))
+    X = torch.rand(BATCH, SIZES[0], dtype=getattr(torch, dtype), device=where)
+    y = torch.randint(0, SIZES[-1], (BATCH,), device=where)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def step():
@@ -76,12 +90,14 @@ def make_step(which, dtype):
     return torch_step(dtype) if which == "torch" else graphnn_step(float(which), dtype)
 
 
-def best(step, repeat):
+def best(step, repeat, backend="cpu"):
     step()
+    sync(backend)
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         step()
+        sync(backend)
         times.append(time.perf_counter() - t)
     return min(times)
 
@@ -101,6 +117,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--backend", default="cpu", choices=["cpu", "cupy"])
     ap.add_argument("--memory-of", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_of:
@@ -118,19 +135,22 @@ def main():
         return
     import torch
 
+    gpu = args.backend == "cupy"
+    where = "GPU" if gpu else f"{torch.get_num_threads()} threads"
     print(
-        f"{'-'.join(map(str, SIZES))}, batch {BATCH}, {args.dtype}, "
-        f"{torch.get_num_threads()} threads; best of {args.repeat}"
+        f"{'-'.join(map(str, SIZES))}, batch {BATCH}, {args.dtype}, {where}; best of {args.repeat}"
     )
-    t_dense = best(torch_step(args.dtype), args.repeat)
-    m_dense = child_memory("torch", args.dtype)
-    print(f"  PyTorch dense       {t_dense:7.3f} s/step   peak +{m_dense:7.1f} MiB")
+    t_dense = best(torch_step(args.dtype, args.backend), args.repeat, args.backend)
+    m_dense = None if gpu else child_memory("torch", args.dtype)
+    mem = lambda m: "" if m is None else f"   peak +{m:7.1f} MiB"  # noqa: E731
+    print(f"  PyTorch dense       {t_dense:7.3f} s/step{mem(m_dense)}")
     for density in (0.1, 0.03):
-        t = best(graphnn_step(density, args.dtype), args.repeat)
-        m = child_memory(str(density), args.dtype)
+        t = best(graphnn_step(density, args.dtype, args.backend), args.repeat, args.backend)
+        m = None if gpu else child_memory(str(density), args.dtype)
+        ratio = "" if m is None else f", {m / m_dense:5.2f}x dense memory"
         print(
-            f"  graphnn density {density:<4} {t:7.3f} s/step   peak +{m:7.1f} MiB   "
-            f"{t_dense / t:5.2f}x dense speed, {m / m_dense:5.2f}x dense memory"
+            f"  graphnn density {density:<4} {t:7.3f} s/step{mem(m)}   "
+            f"{t_dense / t:5.2f}x dense speed{ratio}"
         )
 
 

@@ -4,10 +4,11 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import NOT_IMPLEMENTED, SUCCESS, ArgumentParser
+from ..cli import SUCCESS, ArgumentParser
 from ..errors import GraphnnError
 from ..io import atomic_write
 from .data import DATASETS, load_dataset
+from .device import get_device
 from .model import TOPOLOGIES, SparseMLP
 from .redistribution import ALGORITHMS
 from .trainer import TrainConfig, baseline_models, fit
@@ -150,12 +151,6 @@ def _plot(runs, path):
 
 def main(argv, prog="graphnn train"):
     args = _parser(prog).parse_args(argv)
-    if args.backend == "cupy":
-        print(
-            f"{prog}: error: GPU training is not implemented yet: it lands with the GPU issue (#8)",
-            file=sys.stderr,
-        )
-        return NOT_IMPLEMENTED
     if args.resume and args.checkpoint is None:
         raise GraphnnError("--resume needs --checkpoint DIR")
     if not 0 < args.density <= 1:
@@ -172,6 +167,7 @@ def main(argv, prog="graphnn train"):
         dense_output=binary,
         radices=[_ints(g, "--radices") for g in args.radices.split(";")] if args.radices else None,
         kron=_ints(args.kron, "--kron") if args.kron else None,
+        device=get_device(args.backend).name,
     )
     cfg = TrainConfig(
         epochs=args.epochs,

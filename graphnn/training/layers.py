@@ -3,18 +3,19 @@
 Activations travel transposed, features x batch, so every kernel streams along the contiguous
 batch axis. For ``W`` (n_in x n_out, CSR values ``w``):
 
-* forward      ``Z^T = W^T X^T``    : ``spmm_t`` over the CSC view of ``W``;
-* data grad    ``dX^T = W dZ^T``    : ``spmm_t`` over the CSR arrays read as the CSC of ``W^T``;
+* forward      ``Z^T = W^T X^T``  : the CSC view of ``W``, read as the CSR of ``W^T``;
+* data grad    ``dX^T = W dZ^T``  : the CSR arrays of ``W``;
 * weight grad  ``dW = X^T dZ`` at ``W``'s edges only (SDDMM), in CSR order.
 
-No dense weight matrix or dense mask exists at any point.
+No dense weight matrix or dense mask exists at any point. The structure is kept on the host
+(numpy) and mirrored on the layer's device; values and biases live on the device.
 """
 
 import numpy as np
 import scipy.sparse as sp
 
-from .. import kernels
 from ..errors import DimensionMismatch
+from .device import get_device
 
 __all__ = ["SparseLayer", "DenseLayer"]
 
@@ -22,18 +23,20 @@ __all__ = ["SparseLayer", "DenseLayer"]
 class SparseLayer:
     """A sparse ``n_in x n_out`` weight with a bias vector.
 
-    ``indptr``/``indices`` hold the CSR structure, ``values`` the weights in CSR order: the
-    parameter vector the optimiser sees.
+    ``indptr``/``indices`` hold the CSR structure (host), ``values`` the weights in CSR order:
+    the parameter vector the optimiser sees.
     """
 
     sparse = True
 
-    def __init__(self, W, bias):
+    def __init__(self, W, bias, device="cpu"):
         W = sp.csr_array(W)
+        self.device = get_device(device)
         self.n_in, self.n_out = W.shape
-        self.bias = np.asarray(bias, dtype=W.dtype).copy()
-        if self.bias.shape != (self.n_out,):
-            raise DimensionMismatch(f"bias needs shape ({self.n_out},), got {self.bias.shape}")
+        bias = np.asarray(bias, dtype=W.dtype)
+        if bias.shape != (self.n_out,):
+            raise DimensionMismatch(f"bias needs shape ({self.n_out},), got {bias.shape}")
+        self.bias = self.device.asarray(bias.copy())
         self.set_structure(W)
 
     @property
@@ -51,13 +54,41 @@ class SparseLayer:
         W.sort_indices()
         self.indptr = W.indptr.astype(np.int64)
         self.indices = W.indices.astype(np.int32)
-        self.values = np.ascontiguousarray(W.data)
         # CSC view: column-sorted order of the entries, as a permutation of the CSR order
         rows = np.repeat(np.arange(self.n_in, dtype=np.int32), np.diff(self.indptr))
         self.to_csc = np.lexsort((rows, self.indices))
         self.csc_indptr = np.zeros(self.n_out + 1, np.int64)
         np.cumsum(np.bincount(self.indices, minlength=self.n_out), out=self.csc_indptr[1:])
         self.csc_indices = rows[self.to_csc]
+        d = self.device
+        self.values = d.asarray(np.ascontiguousarray(W.data))
+        if d.xp is np:
+            self._dev = (
+                self.indptr,
+                self.indices,
+                rows,
+                self.to_csc,
+                self.csc_indptr,
+                self.csc_indices,
+            )
+        else:  # cuSPARSE takes 32-bit indices
+            self._dev = tuple(
+                d.asarray(a.astype(np.int32))
+                for a in (
+                    self.indptr,
+                    self.indices,
+                    rows,
+                    self.to_csc,
+                    self.csc_indptr,
+                    self.csc_indices,
+                )
+            )
+
+    def to_device(self, device):
+        """The same layer on ``device``."""
+        d = get_device(device)
+        host = self.device.asnumpy
+        return SparseLayer(self.to_scipy(), host(self.bias), device=d)
 
     def rows(self):
         """The row of every stored entry, in CSR order."""
@@ -65,32 +96,29 @@ class SparseLayer:
 
     def to_scipy(self):
         return sp.csr_array(
-            (self.values.copy(), self.indices.copy(), self.indptr.copy()),
+            (self.device.asnumpy(self.values).copy(), self.indices.copy(), self.indptr.copy()),
             shape=(self.n_in, self.n_out),
         )
 
     def forward(self, XT):
-        W_csc = sp.csc_array(
-            (self.values[self.to_csc], self.csc_indices, self.csc_indptr),
-            shape=(self.n_in, self.n_out),
+        _, _, _, to_csc, csc_indptr, csc_indices = self._dev
+        ZT = self.device.spmm(
+            self.values[to_csc], csc_indices, csc_indptr, (self.n_out, self.n_in), XT
         )
-        ZT = kernels.spmm_t(XT, W_csc)
         ZT += self.bias[:, None]
         return ZT
 
     def backward(self, XT, dZT, need_input_grad=True):
         """``(grads, dX^T)``: the value and bias gradients, and the input gradient."""
-        mask = sp.csr_array((self.values, self.indices, self.indptr), shape=(self.n_in, self.n_out))
-        dvalues = kernels.sddmm(XT, dZT, mask)
+        indptr, indices, rows = self._dev[:3]
+        dvalues = self.device.sddmm(XT, dZT, indptr, indices, rows)
         grads = (dvalues, dZT.sum(axis=1))
         return grads, (self.input_grad(dZT) if need_input_grad else None)
 
     def input_grad(self, dZT):
-        """``dX^T = W dZ^T``: the CSR arrays of ``W`` read as the CSC of ``W^T``."""
-        WT_csc = sp.csc_array(
-            (self.values, self.indices, self.indptr), shape=(self.n_out, self.n_in)
-        )
-        return kernels.spmm_t(dZT, WT_csc)
+        """``dX^T = W dZ^T``."""
+        indptr, indices = self._dev[:2]
+        return self.device.spmm(self.values, indices, indptr, (self.n_in, self.n_out), dZT)
 
 
 class DenseLayer:
@@ -98,10 +126,12 @@ class DenseLayer:
 
     sparse = False
 
-    def __init__(self, W, bias):
-        self.weight = np.ascontiguousarray(W)
-        self.n_in, self.n_out = self.weight.shape
-        self.bias = np.asarray(bias, dtype=self.weight.dtype).copy()
+    def __init__(self, W, bias, device="cpu"):
+        self.device = get_device(device)
+        W = np.ascontiguousarray(W)
+        self.weight = self.device.asarray(W)
+        self.n_in, self.n_out = W.shape
+        self.bias = self.device.asarray(np.asarray(bias, dtype=W.dtype).copy())
 
     @property
     def nnz(self):
@@ -111,8 +141,12 @@ class DenseLayer:
     def params(self):
         return (self.weight, self.bias)
 
+    def to_device(self, device):
+        host = self.device.asnumpy
+        return DenseLayer(host(self.weight), host(self.bias), device=device)
+
     def to_scipy(self):
-        return sp.csr_array(self.weight)
+        return sp.csr_array(self.device.asnumpy(self.weight))
 
     def forward(self, XT):
         ZT = self.weight.T @ XT

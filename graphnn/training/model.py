@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from ..errors import GraphnnError
 from ..network import Network
+from .device import get_device
 from .layers import DenseLayer, SparseLayer
 
 __all__ = ["SparseMLP", "TOPOLOGIES", "build_topology"]
@@ -85,6 +86,7 @@ class SparseMLP:
         radices=None,
         kron=None,
         dtype=np.float32,
+        device="cpu",
     ):
         self.sizes = list(sizes)
         self.density = density
@@ -95,6 +97,7 @@ class SparseMLP:
         self.radices = radices
         self.kron = kron
         self.dtype = np.dtype(dtype)
+        self.device = device
 
     def build(self, seed=0):
         """Draw the topology and the initial weights; returns ``self``."""
@@ -117,9 +120,9 @@ class SparseMLP:
             W, b = self.initial_values(P, rng)
             last = k == len(patterns) - 1
             if self.topology == "dense" or (last and self.dense_output):
-                self.layers_.append(DenseLayer(W.toarray(), b))
+                self.layers_.append(DenseLayer(W.toarray(), b, device=self.device))
             else:
-                self.layers_.append(SparseLayer(W, b))
+                self.layers_.append(SparseLayer(W, b, device=self.device))
         return self
 
     def initial_values(self, pattern, rng):
@@ -150,15 +153,16 @@ class SparseMLP:
         """Logits (classes x batch) and the activations each layer saw (features x batch)."""
         self._check_built()
         X = np.asarray(X, dtype=self.dtype)
+        dev = get_device(self.device)
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise GraphnnError(f"inputs must have shape (samples, {self.sizes[0]}), got {X.shape}")
-        A = np.ascontiguousarray(X.T)
+        A = dev.asarray(np.ascontiguousarray(X.T))
         seen = []
         for k, layer in enumerate(self.layers_):
             seen.append(A)
             A = layer.forward(A)
             if k < len(self.layers_) - 1:
-                np.maximum(A, 0, out=A)
+                dev.xp.maximum(A, 0, out=A)
         return A, seen
 
     def loss_and_grads(self, X, y):
@@ -169,19 +173,21 @@ class SparseMLP:
     def _output_loss(self, logits, y):
         """Mean loss, correct count, and the loss gradient at the logits."""
         n = logits.shape[1]
+        xp = get_device(self.device).xp
+        y = xp.asarray(y)
         if self.loss == "softmax":
             z = logits - logits.max(axis=0, keepdims=True)
-            p = np.exp(z)
+            p = xp.exp(z)
             p /= p.sum(axis=0, keepdims=True)
-            loss = float(-np.log(np.maximum(p[y, np.arange(n)], 1e-30)).mean())
+            loss = float(-xp.log(xp.maximum(p[y, xp.arange(n)], 1e-30)).mean())
             correct = int((logits.argmax(axis=0) == y).sum())
             dZ = p
-            dZ[y, np.arange(n)] -= 1
+            dZ[y, xp.arange(n)] -= 1
         else:
             z = logits[0]
-            loss = float((np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))).mean())
+            loss = float((xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))).mean())
             correct = int(((z > 0) == (y == 1)).sum())
-            dZ = (1 / (1 + np.exp(-z)) - y)[None, :].astype(self.dtype)
+            dZ = (1 / (1 + xp.exp(-z)) - y)[None, :].astype(self.dtype)
         dZ /= n
         return loss, correct, dZ
 
@@ -213,7 +219,8 @@ class SparseMLP:
         out = []
         for start in range(0, len(X), batch_size):
             logits, _ = self.forward(X[start : start + batch_size])
-            out.append(logits.argmax(axis=0) if self.loss == "softmax" else (logits[0] > 0))
+            labels = logits.argmax(axis=0) if self.loss == "softmax" else (logits[0] > 0)
+            out.append(get_device(self.device).asnumpy(labels))
         return np.concatenate(out).astype(np.int64) if out else np.empty(0, np.int64)
 
     def score(self, X, y):
@@ -233,16 +240,24 @@ class SparseMLP:
         )
 
     def state_arrays(self):
-        """Every array needed to restore the weights exactly."""
+        """Every array needed to restore the weights exactly (host numpy arrays)."""
         out = {}
         for k, layer in enumerate(self.layers_):
+            host = layer.device.asnumpy
             if layer.sparse:
                 out[f"L{k}_indptr"], out[f"L{k}_indices"] = layer.indptr, layer.indices
-                out[f"L{k}_values"] = layer.values
+                out[f"L{k}_values"] = host(layer.values)
             else:
-                out[f"L{k}_weight"] = layer.weight
-            out[f"L{k}_bias"] = layer.bias
+                out[f"L{k}_weight"] = host(layer.weight)
+            out[f"L{k}_bias"] = host(layer.bias)
         return out
+
+    def to_device(self, device):
+        """Move every layer to ``device`` (``cpu``, ``reference`` or ``cupy``); returns self."""
+        self._check_built()
+        self.layers_ = [layer.to_device(device) for layer in self.layers_]
+        self.device = device
+        return self
 
     def load_state_arrays(self, arrays):
         self._check_built()
@@ -255,6 +270,6 @@ class SparseMLP:
                     )
                 )
             else:
-                layer.weight[...] = arrays[f"L{k}_weight"]
-            layer.bias[...] = arrays[f"L{k}_bias"]
+                layer.weight[...] = layer.device.asarray(arrays[f"L{k}_weight"])
+            layer.bias[...] = layer.device.asarray(arrays[f"L{k}_bias"])
         return self

@@ -13,6 +13,15 @@ from ..errors import GraphnnError
 __all__ = ["Adam", "SGD", "make_optimizer", "learning_rate"]
 
 
+def _module(a):
+    """numpy, or cupy for a CuPy array (without importing CuPy otherwise)."""
+    if type(a).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
 class _Optimizer:
     slots = ()
 
@@ -29,7 +38,7 @@ class _Optimizer:
     def _slots(self, key, p):
         st = self.state.get(key)
         if st is None or st[self.slots[0]].shape != p.shape:
-            st = self.state[key] = {s: np.zeros_like(p) for s in self.slots}
+            st = self.state[key] = {s: _module(p).zeros_like(p) for s in self.slots}
         return st
 
     def step(self, layers, grads, lr):
@@ -46,34 +55,41 @@ class _Optimizer:
         st = self.state.get((layer, 0))
         if st is not None:
             for arr in st.values():
-                arr[entries] = 0
+                arr[_module(arr).asarray(entries)] = 0
 
     def remap(self, layer, origin):
         """The layer's weights were rebuilt: new entry ``i`` is old entry ``origin[i]``, or new
         (``origin[i] < 0``) with its state zeroed."""
         st = self.state.get((layer, 0))
         if st is not None:
-            kept = origin >= 0
             for name, arr in st.items():
-                new = np.zeros(origin.size, arr.dtype)
-                new[kept] = arr[origin[kept]]
+                xp = _module(arr)
+                o = xp.asarray(origin)
+                new = xp.zeros(o.size, arr.dtype)
+                new[o >= 0] = arr[o[o >= 0]]
                 st[name] = new
 
     def state_arrays(self):
+        """The state as host numpy arrays."""
         out = {"t": np.array(self.t)}
         for (i, j), st in self.state.items():
             for name, arr in st.items():
-                out[f"{i}_{j}_{name}"] = arr
+                out[f"{i}_{j}_{name}"] = arr.get() if hasattr(arr, "get") else arr
         return out
 
-    def load_state_arrays(self, arrays):
+    def load_state_arrays(self, arrays, asarray=np.array):
+        """Restore :meth:`state_arrays`; ``asarray`` places each array (on a device)."""
         self.t = int(arrays["t"])
         self.state = {}
         for key, arr in arrays.items():
             if key == "t":
                 continue
             i, j, name = key.split("_", 2)
-            self.state.setdefault((int(i), int(j)), {})[name] = np.array(arr)
+            self.state.setdefault((int(i), int(j)), {})[name] = asarray(np.array(arr))
+
+    def to(self, asarray):
+        """Move the state with ``asarray`` (a device's), e.g. to the host and back."""
+        self.load_state_arrays(self.state_arrays(), asarray)
 
 
 class Adam(_Optimizer):
@@ -93,7 +109,7 @@ class Adam(_Optimizer):
         v *= b2
         v += (1 - b2) * g * g
         step = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        p -= (step * m / (np.sqrt(v) + self.eps)).astype(p.dtype, copy=False)
+        p -= (step * m / (_module(v).sqrt(v) + self.eps)).astype(p.dtype, copy=False)
 
 
 class SGD(_Optimizer):

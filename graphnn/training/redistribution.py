@@ -251,11 +251,12 @@ class Redistributor:
                 if L.sparse
             }
 
-    def observe(self, grads):
-        """Feed one step's gradients to the inverse Fisher (second-order algorithms only)."""
+    def observe(self, grads, to_host=np.asarray):
+        """Feed one step's gradients to the inverse Fisher (second-order algorithms only);
+        ``to_host`` brings device arrays to numpy."""
         if self._fisher:
             for k, F in self._fisher.items():
-                F.observe(grads[k][0])
+                F.observe(to_host(grads[k][0]))
 
     def step(self, model, optimizer, data, epoch, epochs, rng):
         """Redistribute after ``epoch``; returns the record for the metrics."""

@@ -12,6 +12,7 @@ from ..errors import GraphnnError
 from ..io import atomic_write
 from ._resources import peak_memory_mb
 from .data import augment_affine
+from .device import get_device
 from .model import SparseMLP
 from .optim import learning_rate, make_optimizer
 from .redistribution import Redistributor
@@ -96,7 +97,10 @@ def _load_checkpoint(directory, model, optimizer, identity):
                 "resume with the same ones or use another --checkpoint directory"
             )
         model.load_state_arrays({k[6:]: z[k] for k in z.files if k.startswith("model/")})
-        optimizer.load_state_arrays({k[6:]: z[k] for k in z.files if k.startswith("optim/")})
+        optimizer.load_state_arrays(
+            {k[6:]: z[k] for k in z.files if k.startswith("optim/")},
+            get_device(model.device).asarray,
+        )
         initial = {k[5:]: z[k] for k in z.files if k.startswith("init/")}
         return int(z["epoch"]), json.loads(str(z["history"])), initial
 
@@ -149,6 +153,7 @@ def fit(
             if log and start:
                 log(f"resumed from {checkpoint / CHECKPOINT} after epoch {start}")
     n = len(data.y_train)
+    dev = get_device(model.device)
     step = start * -(-n // cfg.batch_size)
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
@@ -172,7 +177,7 @@ def fit(
                 X = augment_affine(X, data.image_shape, rng)
             loss, grads, ok = model.loss_and_grads(X, data.y_train[idx])
             optimizer.step(model.layers_, grads, lr)
-            redist.observe(grads)
+            redist.observe(grads, dev.asnumpy)
             step += 1
             if after_step is not None:
                 after_step(step, model, optimizer)
@@ -191,14 +196,7 @@ def fit(
             "lr": lr,
         }
         if redist.due(epoch + 1, cfg.epochs):
-            record["redistribution"] = redist.step(
-                model,
-                optimizer,
-                data,
-                epoch + 1,
-                cfg.epochs,
-                np.random.default_rng([cfg.seed, 3, epoch]),
-            )
+            record["redistribution"] = _redistribute(redist, model, optimizer, data, epoch, cfg)
         history.append(record)
         if log:
             val = record["val_accuracy"]
@@ -220,6 +218,22 @@ def fit(
         "test_accuracy": model.score(data.X_test, data.y_test),
         "params": model.params,
     }
+
+
+def _redistribute(redist, model, optimizer, data, epoch, cfg):
+    """One redistribution step, on the host: a model on another device moves there and back
+    (structural updates are host work; the transfer is O(nonzeros))."""
+    device = model.device
+    if device != "cpu":
+        model.to_device("cpu")
+        optimizer.to(np.asarray)
+    record = redist.step(
+        model, optimizer, data, epoch + 1, cfg.epochs, np.random.default_rng([cfg.seed, 3, epoch])
+    )
+    if device != "cpu":
+        model.to_device(device)
+        optimizer.to(get_device(device).asarray)
+    return record
 
 
 def _dense_params(sizes):
