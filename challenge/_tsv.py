@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphnn.errors import FormatError
-from graphnn.io import atomic_write
+from graphnn.io import atomic_write, read_bytes
 
 OFFICIAL_BIAS = {1024: -0.30, 4096: -0.35, 16384: -0.40, 65536: -0.45}
 _LAYER_NAME = re.compile(r"(?:^|/)n(\d+)-l(\d+)\.(tsv|mtx)$")
@@ -74,24 +74,13 @@ def parse_layer(raw, name, n_neurons):
     return W
 
 
-def _read_bytes(path):
-    path = Path(path)
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise FormatError(f"{path}: not a readable gzip file ({e})") from None
-    return data
-
-
 def read_images(path, n_neurons):
     """Images ``imageId pixelIndex value`` (``.tsv`` or ``.tsv.gz``) as an (images x N) CSR.
 
     The number of images is the largest image id in the file.
     """
     name = str(path)
-    t = parse_table(_read_bytes(path), name, 3)
+    t = parse_table(read_bytes(path), name, 3)
     rows = check_ids(t[:, 0], name, "image")
     cols = check_ids(t[:, 1], name, "pixel", n_neurons)
     n_images = int(rows.max()) + 1 if rows.size else 0
@@ -103,7 +92,7 @@ def read_images(path, n_neurons):
 def read_truth(path):
     """Truth categories: sorted unique 1-based image ids, one per line."""
     name = str(path)
-    t = parse_table(_read_bytes(path), name, 1)
+    t = parse_table(read_bytes(path), name, 1)
     return np.unique(check_ids(t[:, 0], name, "image") + 1)
 
 

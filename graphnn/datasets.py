@@ -1,11 +1,11 @@
 """Image datasets: IDX files (MNIST and its relatives) and scikit-learn's bundled digits."""
 
-import gzip
 from pathlib import Path
 
 import numpy as np
 
 from .errors import FormatError, GraphnnError
+from .io import read_bytes
 
 __all__ = ["read_idx", "find_idx", "builtin_digits"]
 
@@ -15,12 +15,7 @@ _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f
 def read_idx(path):
     """An IDX file (raw or ``.gz``) as a numpy array of its declared shape."""
     path = Path(path)
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise FormatError(f"{path}: not a readable gzip file ({e})") from None
+    raw = read_bytes(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise FormatError(f"{path}: not an IDX file (bad magic number)")
     ndim = raw[3]

@@ -5,6 +5,7 @@ over it, so an interrupted run never leaves a half-written file.
 """
 
 import contextlib
+import gzip
 import json
 import os
 import tempfile
@@ -17,7 +18,16 @@ import scipy.sparse as sp
 from .errors import FormatError, GraphnnError
 from .network import Network
 
-__all__ = ["atomic_write", "save_npz", "load_npz", "save_mtx", "load_mtx", "load", "FORMAT_VERSION"]
+__all__ = [
+    "atomic_write",
+    "read_bytes",
+    "save_npz",
+    "load_npz",
+    "save_mtx",
+    "load_mtx",
+    "load",
+    "FORMAT_VERSION",
+]
 
 FORMAT_VERSION = 1
 _MANIFEST = "network.json"
@@ -41,6 +51,18 @@ def atomic_write(path, mode="wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def read_bytes(path):
+    """The bytes of ``path``, decompressed when it ends in ``.gz``."""
+    path = Path(path)
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as e:
+            raise FormatError(f"{path}: not a readable gzip file ({e})") from None
+    return data
 
 
 def save_npz(net, path):

@@ -115,17 +115,19 @@ def path_stats(layers, *, block=256, keep_counts=1 << 24):
 
 
 def analyze(layers):
-    """Everything above for a chain: a JSON-ready dict (without the count matrix)."""
+    """Everything above for a chain: ``(report, counts)``, a JSON-ready dict and the path
+    count matrix (``None`` when too large to keep)."""
     layers = list(layers)
     per_layer = [layer_stats(W) for W in layers]
     paths = path_stats(layers)
-    paths.pop("counts")
-    return {
+    counts = paths.pop("counts")
+    report = {
         "layers": len(layers),
         "sizes": [layers[0].shape[0]] + [W.shape[1] for W in layers],
         "nnz": [s["nnz"] for s in per_layer],
         "density": [s["density"] for s in per_layer],
         "params": sum(s["params"] for s in per_layer),
-        "per_layer": per_layer,
         **paths,
+        "per_layer": per_layer,
     }
+    return report, counts

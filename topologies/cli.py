@@ -205,21 +205,11 @@ def _fmt_paths(r):
 
 
 def cmd_analyze(a):
-    from .analysis import layer_stats, path_stats
+    from .analysis import analyze
 
     layers = load_layers(a.path, a.first)
-    per_layer = [layer_stats(W) for W in layers]
-    paths = path_stats(layers)
-    counts = paths.pop("counts")
-    report = {
-        "layers": len(layers),
-        "sizes": [layers[0].shape[0]] + [W.shape[1] for W in layers],
-        "nnz": [s["nnz"] for s in per_layer],
-        "density": [s["density"] for s in per_layer],
-        "params": sum(s["params"] for s in per_layer),
-        **paths,
-        "per_layer": per_layer,
-    }
+    report, counts = analyze(layers)
+    per_layer = report["per_layer"]
     if a.degree_plot:
         from .plots import degree_histogram
 

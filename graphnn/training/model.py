@@ -99,6 +99,25 @@ class SparseMLP:
         self.dtype = np.dtype(dtype)
         self.device = device
 
+    _param_names = (
+        "sizes",
+        "density",
+        "topology",
+        "init",
+        "loss",
+        "dense_output",
+        "radices",
+        "kron",
+        "dtype",
+        "device",
+    )
+
+    def get_params(self):
+        """The constructor's parameters, JSON-ready (as scikit-learn's ``get_params``)."""
+        params = {name: getattr(self, name) for name in self._param_names}
+        params["dtype"] = self.dtype.name
+        return params
+
     def build(self, seed=0):
         """Draw the topology and the initial weights; returns ``self``."""
         if len(self.sizes) < 2 or min(self.sizes) < 1:

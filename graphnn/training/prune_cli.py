@@ -54,17 +54,8 @@ def _parser(prog):
 
 
 def _model_from(ident):
-    return SparseMLP(
-        ident["sizes"],
-        density=ident["density"],
-        topology=ident["topology"],
-        init=ident["init"],
-        loss=ident["loss"],
-        dense_output=ident["dense_output"],
-        radices=ident.get("radices"),
-        kron=ident.get("kron"),
-        dtype=ident["dtype"],
-    )
+    names = [n for n in SparseMLP._param_names if n != "device"]
+    return SparseMLP(**{n: ident.get(n) for n in names})
 
 
 def main(argv, prog="graphnn prune"):

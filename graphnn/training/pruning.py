@@ -110,17 +110,7 @@ def retrain_model(pruned, initial, mode, seed):
             f"--retrain {mode!r} is not valid; choose from {', '.join(RETRAIN_MODES)}"
         )
     rng = np.random.default_rng([seed, 4])
-    fresh = SparseMLP(
-        pruned.sizes,
-        density=pruned.density,
-        topology=pruned.topology,
-        init=pruned.init,
-        loss=pruned.loss,
-        dense_output=pruned.dense_output,
-        radices=pruned.radices,
-        kron=pruned.kron,
-        dtype=pruned.dtype,
-    )
+    fresh = SparseMLP(**pruned.get_params())
     fresh.layers_ = []
     for k, layer in enumerate(pruned.layers_):
         pattern = layer.to_scipy()
@@ -139,7 +129,7 @@ def retrain_model(pruned, initial, mode, seed):
                 W.data[:] = (np.where(signs == 0, 1, signs) * scale).astype(W.dtype)
             b = initial[f"L{k}_bias"].astype(fresh.dtype).copy()
         if layer.sparse:
-            fresh.layers_.append(SparseLayer(W, b))
+            fresh.layers_.append(SparseLayer(W, b, device=fresh.device))
         else:
-            fresh.layers_.append(DenseLayer(sp.csr_array(W).toarray(), b))
+            fresh.layers_.append(DenseLayer(sp.csr_array(W).toarray(), b, device=fresh.device))
     return fresh

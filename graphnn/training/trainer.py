@@ -107,18 +107,8 @@ def _load_checkpoint(directory, model, optimizer, identity):
 
 def _identity(model, data, cfg):
     ident = {k: v for k, v in asdict(cfg).items() if k != "epochs"}
-    ident.update(
-        dataset=data.name,
-        sizes=model.sizes,
-        density=model.density,
-        topology=model.topology,
-        init=model.init,
-        loss=model.loss,
-        dense_output=model.dense_output,
-        dtype=model.dtype.name,
-        radices=model.radices,
-        kron=model.kron,
-    )
+    ident.update({k: v for k, v in model.get_params().items() if k != "device"})
+    ident["dataset"] = data.name
     return ident
 
 
