@@ -209,6 +209,11 @@ def test_higgs_first_21_features(tmp_path):
     np.savetxt(tmp_path / "HIGGS.csv", bad, delimiter=",", fmt="%.6f")
     with pytest.raises(FormatError, match="must be 0 or 1"):
         load_dataset("higgs", data_dir=tmp_path)
+    bad = rows.copy()
+    bad[7, 5] = np.inf
+    np.savetxt(tmp_path / "HIGGS.csv", bad, delimiter=",", fmt="%.6f")
+    with pytest.raises(FormatError, match="row 8 has a feature that is not a finite number"):
+        load_dataset("higgs", data_dir=tmp_path)
 
 
 def test_cli_train_metrics_and_errors(tmp_path, capsys):

@@ -133,6 +133,11 @@ def _load_higgs(data_dir, val_fraction, rng, limit):
     y = table[:, 0]
     if not np.isin(y, (0.0, 1.0)).all():
         raise FormatError(f"{path}: labels (first column) must be 0 or 1")
+    bad = ~np.isfinite(table[:, 1:22]).all(axis=1)
+    if bad.any():
+        raise FormatError(
+            f"{path}: row {np.argmax(bad) + 1} has a feature that is not a finite number"
+        )
     X = table[:, 1:22].astype(np.float32)  # the last 7 features are functions of the first 21
     n_test = int(round(0.1 * len(y)))
     Xte, yte = X[:n_test], y[:n_test].astype(np.int64)
