@@ -138,6 +138,20 @@ def _relu_layer_rows(
 
 
 @nb.njit(parallel=True, cache=True)
+def _row_bounds(y_indptr, y_indices, w_indptr, n_cols):
+    """Worst-case output length of every row: its inputs' out-degrees summed, at most n_cols."""
+    n_rows = y_indptr.shape[0] - 1
+    bound = np.empty(n_rows, np.int64)
+    for r in nb.prange(n_rows):
+        total = 0
+        for p in range(y_indptr[r], y_indptr[r + 1]):
+            k = y_indices[p]
+            total += w_indptr[k + 1] - w_indptr[k]
+        bound[r] = min(total, n_cols)
+    return bound
+
+
+@nb.njit(parallel=True, cache=True)
 def _compact(offsets, counts, out_idx, out_val, indptr, indices, data):
     for r in nb.prange(counts.shape[0]):
         src, dst = offsets[r], indptr[r]
@@ -164,9 +178,7 @@ def relu_layer(Y, W, bias, ymax=None, max_entries=1 << 20):
     w_indices = W.indices.astype(np.int32, copy=False)
     w_data = W.data.astype(dtype, copy=False)
     cap = dtype.type(np.inf if ymax is None else ymax)
-    # worst-case output length of every row: the sum of its inputs' out-degrees, at most n_cols
-    work = np.concatenate([[0], np.cumsum(np.diff(w_indptr)[y_indices])])
-    bound = np.minimum(work[y_indptr[1:]] - work[y_indptr[:-1]], n_cols)
+    bound = _row_bounds(y_indptr, y_indices, w_indptr, n_cols)
     counts = np.zeros(n_rows, np.int64)
     ends = np.concatenate([[0], np.cumsum(bound)])
     cuts = [0]
