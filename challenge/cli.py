@@ -71,6 +71,12 @@ def _parser(prog):
         help="write the categories (1-based ids, ascending), only on success",
     )
     run.add_argument("--json", action="store_true", help="print the results as JSON")
+    run.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="rows still computed and rows saturated, per layer",
+    )
     dist = run.add_mutually_exclusive_group()
     dist.add_argument(
         "--workers",
@@ -123,6 +129,12 @@ def _parser(prog):
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--backend", choices=BACKENDS, default="scipy")
     demo.add_argument("--json", action="store_true", help="print the results as JSON")
+    demo.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="rows still computed and rows saturated, per layer",
+    )
     return parser
 
 
@@ -186,6 +198,34 @@ def _report(summary, as_json):
     print(f"{s['categories']:,} categories; {verdict}")
 
 
+def _plot(result, path):
+    """Rows still computed and rows carried as saturated, layer by layer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from graphnn.io import atomic_write
+
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    layers = range(1, result.n_layers + 1)
+    ax.plot(layers, result.live_rows, label="rows computed (live, unsaturated)")
+    ax.plot(layers, result.saturated_rows, label="rows saturated at 32 (one representative)")
+    ax.set(
+        xlabel="layer",
+        ylabel="rows",
+        yscale="symlog",
+        title=f"{result.n_images:,} images, {result.n_neurons} neurons: "
+        f"{result.categories.size:,} categories",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
+
+
 def _check_truth(found, truth, n_images):
     """``(valid, message)``; truth ids beyond the images given are set aside with a notice."""
     if truth.size and truth.max() > n_images:
@@ -240,6 +280,8 @@ def cmd_run(args):
     valid = None if truth is None else _check_truth(result.categories, truth, images.shape[0])
     if args.out is not None and valid is not False:
         io.write_truth(result.categories, args.out)
+    if args.plot is not None and result.live_rows:
+        _plot(result, args.plot)
     _report(_summary(result, valid, bias), args.json)
     return CHECK_FAILED if valid is False else SUCCESS
 
@@ -320,6 +362,8 @@ def cmd_demo(args):
         source(), images, bias, backend=args.backend, progress=progress, n_layers=args.nlayers
     )
     valid = _check_truth(result.categories, truth, images.shape[0])
+    if args.plot is not None:
+        _plot(result, args.plot)
     _report(_summary(result, valid, bias), args.json)
     return SUCCESS if valid else CHECK_FAILED
 

@@ -40,6 +40,7 @@ class InferenceResult:
     read_seconds: float = 0.0  # layer reading and parsing while streaming
     saturated_from: int | None = None  # first layer after which saturated rows were skipped
     live_rows: list = field(default_factory=list)  # unsaturated nonzero rows after each layer
+    saturated_rows: list = field(default_factory=list)  # rows saturated at ymax, each layer
     wall_seconds: float | None = None  # end to end, for distributed runs
 
     @property
@@ -133,6 +134,7 @@ def infer(layers, images, bias, *, ymax=32.0, backend="scipy", progress=False, n
         result.n_layers += 1
         result.edges += int(W.nnz)
         result.live_rows.append(int(live.size))
+        result.saturated_rows.append(int(saturated.size))
         bar.update()
         bar.set_postfix(live=live.size, saturated=saturated.size)
     bar.close()

@@ -94,6 +94,8 @@ def test_written_problem_reads_back_and_runs(problem, tmp_path, capsys):
         "--out",
         str(out),
         "--json",
+        "--plot",
+        str(tmp_path / "rows.png"),
     ]
     assert challenge_main(args) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -101,6 +103,7 @@ def test_written_problem_reads_back_and_runs(problem, tmp_path, capsys):
     assert summary["edges"] == sum(W.nnz for W in layers)
     assert summary["edges_per_second"] == pytest.approx(K * summary["edges"] / summary["seconds"])
     np.testing.assert_array_equal(np.loadtxt(out, dtype=int, ndmin=1), problem.truth)
+    assert (tmp_path / "rows.png").read_bytes()[:4] == b"\x89PNG"
     # the same layers regenerated from the seed instead of read
     gen = ["run", "--generated", str(SEED), *args[3:]]
     assert challenge_main(gen) == 0
