@@ -118,12 +118,14 @@ def iter_tar_layers(path, n_neurons, n_layers):
     """
     pending = {}
     want = 1
+    widths = set()
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
                 m = _LAYER_NAME.search(member.name)
                 if not (member.isfile() and m and m.group(3) == "tsv"):
                     continue
+                widths.add(int(m.group(1)))
                 if int(m.group(1)) != n_neurons or int(m.group(2)) > n_layers:
                     continue
                 pending[int(m.group(2))] = (member.name, tar.extractfile(member).read())
@@ -135,6 +137,11 @@ def iter_tar_layers(path, n_neurons, n_layers):
         if isinstance(e, FileNotFoundError):
             raise
         raise FormatError(f"{path}: truncated or unreadable archive ({e})") from None
+    if want == 1 and widths and n_neurons not in widths:
+        raise FormatError(
+            f"{path}: holds layers of {', '.join(map(str, sorted(widths)))} neurons, "
+            f"not {n_neurons}: check --neurons"
+        )
     if want <= n_layers:
         raise FormatError(f"{path}: layer {want} (n{n_neurons}-l{want}.tsv) is missing")
 

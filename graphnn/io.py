@@ -91,7 +91,7 @@ def load_npz(path):
     except (ValueError, OSError) as e:
         if isinstance(e, FileNotFoundError):
             raise
-        raise FormatError(f"{path}: not a graphnn .npz file ({e})") from None
+        raise FormatError(f"{path}: not a graphnn .npz file") from None
     with z:
         try:
             version = int(z["format_version"])

@@ -217,3 +217,8 @@ def test_bias_applies_to_nonzeros_only_end_to_end():
     Y0 = sp.csr_array(np.array([[1.0, 1.0]]))
     # Y W = [0, 0]: a positive bias must not be added to the cancelled entry
     assert infer([W], Y0, bias=0.5).categories.size == 0
+
+
+def test_archive_of_another_width_says_so(tmp_path):
+    with pytest.raises(FormatError, match="holds layers of 64 neurons, not 32: check --neurons"):
+        read_layers(_tar(tmp_path, 2), 32, 2)
