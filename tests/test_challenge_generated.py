@@ -137,3 +137,19 @@ def test_truth_mismatch_exits_1_and_names_ids(problem, tmp_path, capsys):
     assert rc == 1
     assert f"first: [{problem.truth[0]}]" in err
     assert not out.exists()
+
+
+def test_dask_existing_scheduler_agrees(problem):
+    distributed = pytest.importorskip("dask.distributed")
+    from challenge.distributed import infer_distributed
+
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        r = infer_distributed(
+            layer_source(N, L, SEED),
+            problem.images,
+            problem.bias,
+            scheduler=cluster.scheduler_address,
+        )
+    np.testing.assert_array_equal(r.categories, problem.truth)
