@@ -195,6 +195,7 @@ def fit(
                 f"{record['train_accuracy']:.4f}"
                 + (f", val acc {val:.4f}" if val is not None else "")
                 + f", {record['seconds']:.2f} s"
+                + _redistribution_summary(record.get("redistribution"))
             )
         if checkpoint is not None:
             _save_checkpoint(checkpoint, model, optimizer, epoch + 1, history, identity, initial)
@@ -208,6 +209,15 @@ def fit(
         "test_accuracy": model.score(data.X_test, data.y_test),
         "params": model.params,
     }
+
+
+def _redistribution_summary(r):
+    if r is None:
+        return ""
+    return (
+        f"; moved {sum(r['added']):,} weights (alpha {r['alpha']:.3f}, loss "
+        f"{r['loss_before']:.4f} -> {r['loss_after']:.4f} on removal) in {r['seconds']:.2f} s"
+    )
 
 
 def _redistribute(redist, model, optimizer, data, epoch, cfg):
