@@ -200,14 +200,9 @@ def _report(summary, as_json):
 
 def _plot(result, path):
     """Rows still computed and rows carried as saturated, layer by layer."""
-    import matplotlib
+    from graphnn.plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from graphnn.io import atomic_write
-
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = pyplot().subplots(figsize=(7, 3.8))
     layers = range(1, result.n_layers + 1)
     ax.plot(layers, result.live_rows, label="rows computed (live, unsaturated)")
     ax.plot(layers, result.saturated_rows, label="rows saturated at 32 (one representative)")
@@ -221,9 +216,7 @@ def _plot(result, path):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _check_truth(found, truth, n_images):

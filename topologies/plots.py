@@ -3,13 +3,11 @@
 Every function writes its file atomically and returns its path.
 """
 
-import io
-
 import numpy as np
 import scipy.sparse as sp
 
 from graphnn.errors import GraphnnError
-from graphnn.io import atomic_write
+from graphnn.plotting import pyplot, save_figure
 
 __all__ = ["draw_network", "degree_histogram", "path_histogram"]
 
@@ -17,21 +15,8 @@ MAX_DRAWN_EDGES = 5000
 
 
 def _figure(width, height):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     return plt, plt.figure(figsize=(width, height), dpi=100)
-
-
-def _save(plt, fig, path):
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
-    with atomic_write(path) as f:
-        f.write(buf.getvalue())
-    return path
 
 
 def draw_network(layers, path, *, title=None):
@@ -64,7 +49,7 @@ def draw_network(layers, path, *, title=None):
     ax.set_title(title or f"{len(layers)} layers, {edges} edges")
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
-    return _save(plt, fig, path)
+    return save_figure(fig, path)
 
 
 def degree_histogram(layers, path):
@@ -86,7 +71,7 @@ def degree_histogram(layers, path):
         if k == 0:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(plt, fig, path)
+    return save_figure(fig, path)
 
 
 def path_histogram(counts, path, *, title="paths between input/output pairs"):
@@ -103,4 +88,4 @@ def path_histogram(counts, path, *, title="paths between input/output pairs"):
         ax.set_xlabel("log10(paths)")
     ax.set_ylabel("pairs")
     ax.set_title(f"{title}; {zero:,} unconnected pairs" if zero else title)
-    return _save(plt, fig, path)
+    return save_figure(fig, path)

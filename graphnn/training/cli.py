@@ -7,6 +7,7 @@ from pathlib import Path
 from ..cli import SUCCESS, ArgumentParser
 from ..errors import GraphnnError
 from ..io import atomic_write
+from ..plotting import pyplot, save_figure
 from .data import DATASETS, load_dataset
 from .device import get_device
 from .model import TOPOLOGIES, SparseMLP
@@ -128,12 +129,7 @@ def _sizes(args, data):
 
 
 def _plot(runs, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax1, ax2) = pyplot().subplots(1, 2, figsize=(11, 4))
     for name, m in runs.items():
         ep = [r["epoch"] for r in m["epochs"]]
         ax1.plot(ep, [r["train_loss"] for r in m["epochs"]], label=name)
@@ -144,9 +140,7 @@ def _plot(runs, path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv, prog="graphnn train"):

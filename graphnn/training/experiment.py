@@ -9,6 +9,7 @@ from pathlib import Path
 from ..cli import SUCCESS, ArgumentParser
 from ..errors import GraphnnError
 from ..io import atomic_write
+from ..plotting import pyplot, save_figure
 from .cli import DEFAULT_LAYERS, _ints
 from .data import DATASETS, load_dataset
 from .model import SparseMLP
@@ -44,11 +45,7 @@ def _parser(prog):
 
 
 def _plot(results, densities, baselines, out):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     n = len(densities)
     fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False)
     for ax, d in zip(axes[0], densities):
@@ -70,9 +67,7 @@ def _plot(results, densities, baselines, out):
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    with atomic_write(out / "accuracy.png") as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
+    save_figure(fig, out / "accuracy.png")
 
     fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False)
     for ax, d in zip(axes[0], densities):
@@ -87,9 +82,7 @@ def _plot(results, densities, baselines, out):
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    with atomic_write(out / "induced_loss.png") as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
+    save_figure(fig, out / "induced_loss.png")
 
 
 def _table(results, densities, baselines):
