@@ -15,6 +15,8 @@ import scipy.sparse as sp
 from graphnn.errors import FormatError
 from graphnn.io import atomic_write, read_bytes
 
+from ._parse import BAD_COUNT, SLOW, parse_numeric
+
 OFFICIAL_BIAS = {1024: -0.30, 4096: -0.35, 16384: -0.40, 65536: -0.45}
 _LAYER_NAME = re.compile(r"(?:^|/)n(\d+)-l(\d+)\.(tsv|mtx)$")
 
@@ -36,14 +38,17 @@ def parse_table(raw, name, ncols):
     """An (n, ncols) float64 array from whitespace-separated text ``raw`` (bytes)."""
     if not raw.strip():
         return np.empty((0, ncols))
-    n_lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
-    try:
-        values = np.fromstring(raw, sep=" ")
-    except ValueError:
+    table, status, starts, ends = parse_numeric(raw, ncols)
+    if (status == BAD_COUNT).any():
         _first_bad_line(raw, name, ncols)
-    if values.size != n_lines * ncols:
-        _first_bad_line(raw, name, ncols)
-    table = values.reshape(n_lines, ncols)
+    for r in np.flatnonzero(status == SLOW):  # tokens the fast path leaves to float()
+        for c, field in enumerate(raw[starts[r] : ends[r]].split()):
+            try:
+                table[r, c] = float(field)
+            except ValueError:
+                raise FormatError(
+                    f"{name}: line {r + 1}: {field.decode()!r} is not a number"
+                ) from None
     bad = ~np.isfinite(table).all(axis=1)
     if bad.any():
         raise FormatError(f"{name}: line {np.argmax(bad) + 1}: value is not a finite number")

@@ -222,3 +222,29 @@ def test_bias_applies_to_nonzeros_only_end_to_end():
 def test_archive_of_another_width_says_so(tmp_path):
     with pytest.raises(FormatError, match="holds layers of 64 neurons, not 32: check --neurons"):
         read_layers(_tar(tmp_path, 2), 32, 2)
+
+
+def test_parser_gives_pythons_doubles_bit_for_bit():
+    from challenge._tsv import parse_table
+
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal(3000) * 10.0 ** rng.integers(-30, 30, 3000)
+    tokens = [repr(float(v)) for v in values]
+    tokens += [
+        "6.250000e-02",
+        "1",
+        "-0.0",
+        ".5",
+        "5.",
+        "1e22",
+        "1e23",
+        "+3",
+        "1.5E+2",
+        "123456789012345678901234",
+        "0.1000000000000000055511151231257827",
+    ]
+    raw = "".join(f"{i + 1}\t{t}\t{t}\n" for i, t in enumerate(tokens)).encode()
+    table = parse_table(raw, "x.tsv", 3)
+    expected = np.array([float(t) for t in tokens])
+    assert table[:, 1].tobytes() == expected.tobytes()  # identical bits, signs of zero too
+    np.testing.assert_array_equal(table[:, 0], np.arange(1, len(tokens) + 1))
