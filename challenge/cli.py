@@ -20,8 +20,7 @@ def _parser(prog):
         description="The MIT/IEEE Sparse DNN Graph Challenge: exact inference on the official "
         "files, problem generation, and a self-contained demo.",
     )
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=ArgumentParser)
-    sub.required = True
+    sub = parser.add_required_subparsers("action")
 
     run = sub.add_parser(
         "run",

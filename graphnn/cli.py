@@ -50,6 +50,12 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def add_required_subparsers(self, dest):
+        """Required subcommands stored in ``dest``, parsed by this class too."""
+        sub = self.add_subparsers(dest=dest, metavar=dest.upper(), parser_class=ArgumentParser)
+        sub.required = True
+        return sub
+
 
 def _top_parser():
     lines = [f"  {name:<10} {summary}" for name, (_, summary, _) in COMMANDS.items()]

@@ -34,12 +34,10 @@ def _parser(prog):
         description="Generate, analyse and draw sparse network "
         "topologies: chains of sparse adjacency matrices.",
     )
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=ArgumentParser)
-    sub.required = True
+    sub = parser.add_required_subparsers("action")
 
     gen = sub.add_parser("generate", help="generate a topology and save it")
-    fam = gen.add_subparsers(dest="family", metavar="FAMILY", parser_class=ArgumentParser)
-    fam.required = True
+    fam = gen.add_required_subparsers("family")
 
     def family(name, help_text):
         p = fam.add_parser(name, help=help_text, description=help_text)

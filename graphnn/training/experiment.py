@@ -19,8 +19,7 @@ from .trainer import TrainConfig, baseline_models, fit
 
 def _parser(prog):
     p = ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", "'"))
-    sub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", parser_class=ArgumentParser)
-    sub.required = True
+    sub = p.add_required_subparsers("experiment")
     r = sub.add_parser("redistribution", help="compare the redistribution algorithms")
     r.add_argument("--dataset", choices=DATASETS, default="digits")
     r.add_argument("--data-dir", type=Path, metavar="DIR")
