@@ -69,13 +69,7 @@ def _parser(prog):
         metavar="FILE",
         help="write the categories (1-based ids, ascending), only on success",
     )
-    run.add_argument("--json", action="store_true", help="print the results as JSON")
-    run.add_argument(
-        "--plot",
-        type=Path,
-        metavar="FILE.png",
-        help="rows still computed and rows saturated, per layer",
-    )
+    _report_args(run)
     dist = run.add_mutually_exclusive_group()
     dist.add_argument(
         "--workers",
@@ -127,14 +121,18 @@ def _parser(prog):
     demo.add_argument("--nlayers", type=int, default=120, metavar="L", help="default 120")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--backend", choices=BACKENDS, default="scipy")
-    demo.add_argument("--json", action="store_true", help="print the results as JSON")
-    demo.add_argument(
+    _report_args(demo)
+    return parser
+
+
+def _report_args(p):
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument(
         "--plot",
         type=Path,
         metavar="FILE.png",
         help="rows still computed and rows saturated, per layer",
     )
-    return parser
 
 
 def _size_args(p):

@@ -163,21 +163,7 @@ def main(argv, prog="graphnn train"):
         kron=_ints(args.kron, "--kron") if args.kron else None,
         device=get_device(args.backend).name,
     )
-    cfg = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        schedule=args.schedule,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
-        augment=args.augment,
-        redistribution=args.redistribution,
-        redistribute_every=args.redistribute_every,
-        alpha=args.alpha,
-        block_size=args.block_size,
-        damping=args.damping,
-    )
+    cfg = TrainConfig.from_mapping(vars(args))
     progress = sys.stderr.isatty()
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     log(

@@ -68,10 +68,7 @@ def main(argv, prog="graphnn prune"):
             f"{args.source}: the checkpoint holds no initial weights; use --retrain random"
         )
     ident = ck["identity"]
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig(
-        **{k: v for k, v in ident.items() if k in fields}, epochs=args.epochs or ck["epoch"]
-    )
+    cfg = TrainConfig.from_mapping(ident, epochs=args.epochs or ck["epoch"])
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     data = load_dataset(ident["dataset"], data_dir=args.data_dir, seed=ident["seed"])
     model = _model_from(ident).build(ident["seed"]).load_state_arrays(ck["model"])

@@ -2,7 +2,7 @@
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,13 @@ class TrainConfig:
     alpha: float = 0.5
     block_size: int = 34
     damping: float = 1e-4
+
+    @classmethod
+    def from_mapping(cls, values, **overrides):
+        """The config from the entries of ``values`` named like its fields (command-line
+        arguments, a checkpoint's settings), then ``overrides``."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in values.items() if k in names}, **overrides})
 
     def validate(self):
         for name in ("epochs", "batch_size"):
