@@ -114,7 +114,8 @@ def infer(layers, images, bias, *, ymax=32.0, backend="scipy", progress=False, n
                 f"({n_neurons}, {n_neurons}) to match images of {n_neurons} pixels"
             )
         Wb = be.matrix(W)
-        Y = be.relu_layer(Y, Wb, bias, ymax)
+        if be.shape(Y)[0]:  # no product for an empty batch (undefined in cuSPARSE)
+            Y = be.relu_layer(Y, Wb, bias, ymax)
         if saturated.size:
             rep = be.relu_layer(full, Wb, bias, ymax)
             if not _saturated(be, rep, n_neurons, ymax)[0]:

@@ -6,7 +6,7 @@
 
 import importlib
 
-from ..errors import GraphnnError
+from ..errors import BackendUnavailable, GraphnnError
 from ._base import Backend
 
 __all__ = ["Backend", "BACKENDS", "get_backend", "available_backends"]
@@ -30,7 +30,14 @@ def get_backend(name="graphblas"):
         raise GraphnnError(f"backend {name!r} is not valid; choose from {', '.join(BACKENDS)}")
     if name not in _instances:
         module, cls = BACKENDS[name]
-        _instances[name] = getattr(importlib.import_module(f".{module}", __name__), cls)()
+        try:
+            mod = importlib.import_module(f".{module}", __name__)
+        except ImportError as e:
+            raise BackendUnavailable(
+                f"backend {name!r} needs {e.name or 'a missing package'} ({e}); "
+                f"available here: {', '.join(available_backends()) or 'none'}"
+            ) from None
+        _instances[name] = getattr(mod, cls)()
     return _instances[name]
 
 
@@ -38,9 +45,13 @@ def available_backends():
     """Names of the backends usable on this machine."""
     found = []
     for name in BACKENDS:
+        if name in _instances:
+            found.append(name)
+            continue
+        module, cls = BACKENDS[name]
         try:
-            get_backend(name)
-        except GraphnnError:
+            _instances[name] = getattr(importlib.import_module(f".{module}", __name__), cls)()
+        except (ImportError, GraphnnError):
             continue
         found.append(name)
     return found

@@ -7,9 +7,11 @@ small elementwise kernel over the mask's stored entries.
 
 import numpy as np
 
-from ..errors import BackendUnavailable
+from ..errors import BackendUnavailable, GraphnnError
 from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
 from ._csr import filter_csr, row_ids
+
+_MAX_PRODUCTS = 2**30  # intermediate products per cuSPARSE SpGEMM call, well under int32
 
 _SDDMM_SOURCE = """
 T s = 0;
@@ -48,7 +50,22 @@ class CupyBackend(Backend):
             return W
         import scipy.sparse as sp
 
-        return self.csp.csr_matrix(sp.csr_matrix(W))
+        W = sp.csr_array(W)
+        if W.nnz >= 2**31:
+            raise GraphnnError(f"a matrix with {W.nnz} stored entries exceeds cuSPARSE's int32")
+        # int32 indices: cuSPARSE's int64 path is slower, and CuPy keeps what it is given
+        cp = self.cp
+        return self.csp.csr_matrix(
+            (cp.asarray(W.data), cp.asarray(W.indices, cp.int32), cp.asarray(W.indptr, cp.int32)),
+            shape=W.shape,
+        )
+
+    def _empty(self, shape, dtype):
+        cp = self.cp
+        return self.csp.csr_matrix(
+            (cp.empty(0, dtype), cp.empty(0, cp.int32), cp.zeros(shape[0] + 1, cp.int32)),
+            shape=shape,
+        )
 
     def to_scipy(self, A):
         import scipy.sparse as sp
@@ -66,10 +83,27 @@ class CupyBackend(Backend):
 
     def spgemm(self, A, B):
         check_inner(A.shape, B.shape, "spgemm")
-        return (A @ B).tocsr()
+        shape, dtype = (A.shape[0], B.shape[1]), np.result_type(A.dtype, B.dtype)
+        if A.nnz == 0 or B.nnz == 0 or 0 in shape:
+            return self._empty(shape, dtype)  # cuSPARSE SpGEMM is undefined on empty operands
+        # cuSPARSE counts intermediate products in int32: split A's rows to stay below 2**31
+        cp = self.cp
+        counts = cp.diff(B.indptr).astype(cp.int64)[A.indices]
+        cum = cp.concatenate([cp.zeros(1, cp.int64), cp.cumsum(counts)])
+        row_products = cum[A.indptr[1:]] - cum[A.indptr[:-1]]
+        total = int(cum[-1])
+        if total < _MAX_PRODUCTS:
+            return (A @ B).tocsr()
+        targets = cp.arange(_MAX_PRODUCTS, total, _MAX_PRODUCTS, dtype=cp.int64)
+        bounds = cp.asnumpy(cp.searchsorted(cp.cumsum(row_products), targets))
+        edges = [0, *sorted({int(b) for b in bounds} - {0}), A.shape[0]]
+        parts = [(A[lo:hi] @ B).tocsr() for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
+        return self.csp.vstack(parts, format="csr")
 
     def spmm(self, X, W):
         check_inner(X.shape, W.shape, "spmm")
+        if 0 in X.shape or W.nnz == 0 or W.shape[1] == 0:
+            return self.cp.zeros((X.shape[0], W.shape[1]), np.result_type(X.dtype, W.dtype))
         return (W.T @ X.T).T
 
     def masked_product(self, A, B, mask):
@@ -82,7 +116,7 @@ class CupyBackend(Backend):
         BT = cp.ascontiguousarray(B.T, dtype=dtype)
         rows = row_ids(cp, M.indptr).astype(cp.int64)
         cols = M.indices.astype(cp.int64)
-        values = self._sddmm(rows, cols, A, BT, A.shape[1], size=cols.size)
+        values = self._sddmm(rows, cols, A, BT, A.shape[1])
         return self.csp.csr_matrix((values, M.indices, M.indptr), shape=M.shape)
 
     def select(self, A, op, thresh):
@@ -103,6 +137,8 @@ class CupyBackend(Backend):
         return self.cp.asnumpy(self.cp.diff(A.tocsr().indptr)).astype(np.int64)
 
     def take_rows(self, A, rows):
+        if len(rows) == 0:
+            return self._empty((0, A.shape[1]), A.dtype)
         return A.tocsr()[self.cp.asarray(rows, dtype=self.cp.int64)]
 
     def vstack(self, mats):
