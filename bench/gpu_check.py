@@ -129,38 +129,47 @@ def part_ops(args):
     guarded(args, "ops", "spgemm_over_2^31_products", big)
 
 
-def _run_challenge(args, part, case, layers, Y, bias, truth=None, sample_check=None):
+def _infer(args, dtype):
+    """The inference function under test: the fused kernel in ``dtype`` (or the CPU path)."""
+    from challenge.fused import infer_fused
     from challenge.inference import infer
 
-    r = infer(layers, Y, bias, backend=args.backend)  # warm-up: kernels, handles, uploads
-    runs = [infer(layers, Y, bias, backend=args.backend) for _ in range(args.repeat)]
+    if args.backend != "cupy":
+        return lambda L, Y, b: infer(L, Y, b, backend=args.backend)
+    return lambda L, Y, b: infer_fused(L, Y, b, dtype=dtype)
+
+
+def _run_challenge(args, part, case, layers, Y, bias, truth=None, sample=None, dtype="float32"):
+    from challenge.inference import infer
+
+    run = _infer(args, dtype)
+    run(layers, Y, bias)  # warm-up: kernels, handles
+    runs = [run(layers, Y, bias) for _ in range(args.repeat)]
     sec = float(np.median([x.seconds for x in runs]))
     r = runs[0]
-    figures = dict(rows=Y.shape[0], edges=r.edges, seconds=sec, rate=Y.shape[0] * r.edges / sec)
+    figures = dict(
+        dtype=dtype,
+        rows=Y.shape[0],
+        edges=r.edges,
+        seconds=sec,
+        rate=Y.shape[0] * r.edges / sec,
+        upload_seconds=r.read_seconds,
+        saturated_from=r.saturated_from,
+    )
     if truth is not None:
         ok = all(np.array_equal(x.categories, truth) for x in runs)
         record(args, part, case, ok, check="truth", categories=int(r.categories.size), **figures)
-        return r
-    rows, want = sample_check
+        return
     t = time.perf_counter()
-    ref = infer(layers, Y[rows], bias, backend="scipy")
+    ref = infer(layers, Y[sample], bias, backend="scipy")  # float64 on the CPU
     cpu_sec = time.perf_counter() - t
-    got = np.intersect1d(r.categories - 1, rows)
-    ok = np.array_equal(got, np.sort(rows[ref.categories - 1]))
-    record(
-        args,
-        part,
-        case,
-        ok,
-        check=f"cpu sample of {rows.size}",
-        categories=int(r.categories.size),
-        cpu_sample_seconds=cpu_sec,
-        **figures,
-    )
-    return r
+    ok = np.array_equal(np.intersect1d(r.categories - 1, sample), sample[ref.categories - 1])
+    record(args, part, case, ok, check=f"cpu sample of {sample.size}",
+           categories=int(r.categories.size), cpu_sample_seconds=cpu_sec, **figures)  # fmt: skip
 
 
 def part_official(args):
+    from challenge.inference import infer
     from challenge.io import read_images, read_layers, read_truth
 
     data = Path(args.data)
@@ -168,39 +177,20 @@ def part_official(args):
     Y1 = read_images(data / "sparse-images-1024_subset.tsv", 1024)
     truth = read_truth(data / "neuron1024-l120-categories.tsv")
     truth = truth[truth <= 1200]
-    guarded(
-        args,
-        "official",
-        "1024x120_1200",
-        lambda: _run_challenge(args, "official", "1024x120_1200", layers, Y1, -0.3, truth),
-    )
-    copies = 50
-    Y = sp.csr_array(sp.vstack([Y1] * copies))
-    truth_c = np.concatenate([truth + 1200 * c for c in range(copies)])
-    guarded(
-        args,
-        "official",
-        "1024x120_60000",
-        lambda: _run_challenge(args, "official", "1024x120_60000", layers, Y, -0.3, truth_c),
-    )
+    for copies in (1, 50):
+        Y = sp.csr_array(sp.vstack([Y1] * copies))
+        tc = np.concatenate([truth + 1200 * c for c in range(copies)])
+        for dtype in ("float32", "float64"):
+            case = f"1024x120_{Y.shape[0]}_{dtype}"
+            guarded(args, "official", case, lambda c=case, Y=Y, tc=tc, d=dtype: _run_challenge(
+                args, "official", c, layers, Y, -0.3, truth=tc, dtype=d))  # fmt: skip
 
-    def cpu_rate():
-        from challenge.inference import infer
+        def cpu(Y=Y, tc=tc, case=f"1024x120_{Y.shape[0]}_cpu_scipy"):
+            r = infer(layers, Y, -0.3, backend="scipy")
+            record(args, "official", case, np.array_equal(r.categories, tc), seconds=r.seconds,
+                   rate=r.edges_per_second)  # fmt: skip
 
-        t = time.perf_counter()
-        r = infer(layers, Y, -0.3, backend="scipy")
-        sec = time.perf_counter() - t
-        record(
-            args,
-            "official",
-            "1024x120_60000_cpu_scipy",
-            np.array_equal(r.categories, truth_c),
-            seconds=r.seconds,
-            rate=r.edges_per_second,
-            wall=sec,
-        )
-
-    guarded(args, "official", "1024x120_60000_cpu_scipy", cpu_rate)
+        guarded(args, "official", f"1024x120_{Y.shape[0]}_cpu_scipy", cpu)
 
 
 def part_generated(args):
@@ -210,27 +200,18 @@ def part_generated(args):
     rng = np.random.default_rng(1)
     for size in args.sizes.split(","):
         n, n_layers = map(int, size.split("x"))
+        case = f"{size}_{args.images}"
 
-        def one(n=n, n_layers=n_layers, size=size):
+        def one(n=n, n_layers=n_layers, case=case):
             t = time.perf_counter()
-            base = digit_images(min(args.images, 6000), n, seed=[0, 0])
-            copies = -(-args.images // base.shape[0])
-            Y = sp.csr_array(sp.vstack([base] * copies)[: args.images])
+            base = digit_images(min(args.images, args.base_images), n, seed=[0, 0])
+            Y = sp.csr_array(sp.vstack([base] * -(-args.images // base.shape[0]))[: args.images])
             layers = list(network_layers(n, n_layers, 0))
-            prep = time.perf_counter() - t
-            rows = np.sort(rng.choice(base.shape[0], min(200, base.shape[0]), replace=False))
-            _run_challenge(
-                args,
-                "generated",
-                f"{size}_{args.images}",
-                layers,
-                Y,
-                official_bias(n),
-                sample_check=(rows, None),
-            )
-            print(f"     (host preparation {prep:.1f} s)", flush=True)
+            print(f"     (host preparation {time.perf_counter() - t:.1f} s)", flush=True)
+            sample = np.sort(rng.choice(base.shape[0], min(200, base.shape[0]), replace=False))
+            _run_challenge(args, "generated", case, layers, Y, official_bias(n), sample=sample)
 
-        guarded(args, "generated", f"{size}_{args.images}", one)
+        guarded(args, "generated", case, one)
 
 
 def main():
@@ -242,6 +223,7 @@ def main():
     )
     ap.add_argument("--sizes", default="4096x120")
     ap.add_argument("--images", type=int, default=60000)
+    ap.add_argument("--base-images", type=int, default=3000, help="distinct images, replicated")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json")
     ap.add_argument("--backend", default="cupy", help="scipy: a dry run of this script on the CPU")

@@ -6,12 +6,12 @@
 #     PYTHONPATH=$PWD bash bench/gpu_check.sh [DATA_DIR] [SIZES]
 #
 # DATA_DIR holds the official 1024-neuron files (default ../shared/data/graphchallenge);
-# SIZES the generated N x L shapes (default 4096x120,16384x480).
+# SIZES the generated N x L shapes (default 4096x120,16384x480,65536x120).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_out}; mkdir -p "$OUT"
 DATA=${1:-../shared/data/graphchallenge}
-SIZES=${2:-4096x120,16384x480}
+SIZES=${2:-4096x120,16384x480,65536x120}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 JSON=$OUT/checks.jsonl; : > "$JSON"
 STATUS=$OUT/parts.md; : > "$STATUS"
@@ -24,14 +24,14 @@ part() {  # part NAME SECONDS COMMAND...
     echo "| $name | $rc | $((SECONDS - t0)) s |" >> "$STATUS"
 }
 {
-part versions 60 bash -c 'nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader;
+part versions 30 bash -c 'nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader;
   python3 -c "import cupy, numpy, scipy, numba, sys; print(sys.version.split()[0], \"cupy\", cupy.__version__,
   \"numpy\", numpy.__version__, \"scipy\", scipy.__version__, \"numba\", numba.__version__,
   \"CUDA runtime\", cupy.cuda.runtime.runtimeGetVersion())"'
 part tests 120 python3 -m pytest -o addopts= -m gpu tests -q -p no:cacheprovider --continue-on-collection-errors
-part ops 60 python3 bench/gpu_check.py ops --json "$JSON"
+part ops 90 python3 bench/gpu_check.py ops --json "$JSON"
 part official 90 python3 bench/gpu_check.py official --data "$DATA" --json "$JSON"
-part generated 120 python3 bench/gpu_check.py generated --sizes "$SIZES" --json "$JSON"
+part generated 200 python3 bench/gpu_check.py generated --sizes "$SIZES" --json "$JSON"
 part train_step 60 python3 bench/train_step.py --backend cupy --repeat 10
 } 2>&1 | tee "$OUT/log.txt"
 {

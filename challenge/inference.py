@@ -75,7 +75,7 @@ def infer(layers, images, bias, *, ymax=32.0, backend="scipy", progress=False, n
         The clamp (32 in the challenge).
     backend : str
         ``scipy`` (fused multi-threaded kernel, the fastest measured on CPU), ``graphblas`` or
-        ``cupy``.
+        ``cupy`` (the fused dense-tile GPU kernel of :mod:`challenge.fused`).
     progress : bool
         Show a progress bar over layers on stderr.
     n_layers : int, optional
@@ -89,6 +89,10 @@ def infer(layers, images, bias, *, ymax=32.0, backend="scipy", progress=False, n
     >>> infer([W, W], Y0, bias=-0.1).categories
     array([1, 3])
     """
+    if backend == "cupy":  # the fused dense-tile kernel, one launch per layer
+        from .fused import infer_fused
+
+        return infer_fused(layers, images, bias, ymax=ymax, progress=progress, n_layers=n_layers)
     be = get_backend(backend)
     images = sp.csr_array(images)
     n_images, n_neurons = images.shape

@@ -11,7 +11,7 @@ from ..errors import BackendUnavailable, GraphnnError
 from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
 from ._csr import filter_csr, row_ids
 
-_MAX_PRODUCTS = 2**30  # intermediate products per cuSPARSE SpGEMM call, well under int32
+_MAX_PRODUCTS = 2**26  # intermediate products per SpGEMM call: 2**30 ran out of cuSPARSE resources
 
 _SDDMM_SOURCE = """
 T s = 0;

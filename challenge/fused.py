@@ -1,0 +1,255 @@
+"""Exact challenge inference on dense activation tiles, one fused launch per layer (the GPU path).
+
+The live rows of a batch are held dense and transposed (neurons x rows, rows contiguous), every
+layer is resident on the device in CSC form, and one kernel per layer computes
+``Z = Y W``, the bias on the nonzeros, ReLU and the clamp, together with each row's count of
+nonzeros and of saturated entries. One small device-to-host copy per layer (which rows died,
+which saturated) drives the same two exact shortcuts as :func:`challenge.inference.infer`:
+dead rows are dropped (the tile is compacted), and saturated rows leave the tile while a row of
+``ymax`` stays saturated through the next layer; where it would not, they rejoin as rows of
+``ymax`` and go through that layer like any other.
+
+``array_module="cupy"`` runs the CUDA kernel of ``graphnn.backends._cuda``; ``"numpy"`` runs the
+same driver with a scipy implementation of the layer, so the bookkeeping is tested on the CPU.
+"""
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from graphnn.errors import BackendUnavailable, DimensionMismatch, GraphnnError
+
+from .inference import InferenceResult
+
+__all__ = ["infer_fused"]
+
+
+class _NumpyOps:
+    """The layer contract in numpy/scipy: the executable specification of the CUDA kernel."""
+
+    def __init__(self, dtype):
+        self.xp, self.dtype = np, np.dtype(dtype)
+
+    def upload(self, W):
+        return sp.csr_array(sp.csr_array(W).T, dtype=self.dtype)  # W^T: one row per neuron
+
+    def free_bytes(self):
+        return 2**31
+
+    def dense_rows(self, Y, cap):
+        A = np.zeros((Y.shape[1], cap), self.dtype)
+        A[:, : Y.shape[0]] = Y.toarray().T
+        return A
+
+    def layer(self, A, B, WT, count, bias, ymax):
+        Z = WT @ A[:, :count]
+        nz = Z != 0
+        Z[nz] += bias
+        np.clip(Z, 0, ymax, out=Z)
+        B[:, :count] = Z
+        return np.count_nonzero(Z, axis=0), np.count_nonzero(Z == ymax, axis=0)
+
+    def classify(self, nnz, sat, n):
+        """``(keep, keep on the host, saturated on the host)``: row positions in the tile."""
+        keep = np.flatnonzero((nnz > 0) & (sat < n))
+        return keep, keep, np.flatnonzero(sat == n)
+
+    def compact(self, src, dst, keep):
+        dst[:, : keep.size] = src[:, keep]
+
+    def sync(self):
+        pass
+
+
+class _CupyOps(_NumpyOps):
+    """The layer contract on the GPU: one ``challenge_layer`` launch per layer."""
+
+    def __init__(self, dtype):
+        try:
+            import cupy
+
+            cupy.cuda.runtime.getDeviceCount()
+        except Exception as e:  # ImportError, or a CUDA error without a driver or device
+            raise BackendUnavailable(
+                f"backend 'cupy' needs CuPy and an NVIDIA GPU ({type(e).__name__}: {e})"
+            ) from None
+        from graphnn.backends import _cuda
+
+        self.xp, self.dtype, self._cuda = cupy, np.dtype(dtype), _cuda
+        self._counts = None
+
+    def upload(self, W):
+        cp = self.xp
+        W = sp.csc_array(W)
+        W.sort_indices()
+        n = W.shape[0]
+        index = "unsigned short" if n <= 2**16 else "int"
+        values = W.data.astype(self.dtype)
+        uniform = values.size > 0 and bool((values == values[0]).all())
+        return {
+            "colptr": cp.asarray(W.indptr, cp.int32),
+            "rowidx": cp.asarray(W.indices, cp.uint16 if n <= 2**16 else cp.int32),
+            "val": cp.asarray(values[:1] if uniform else values),
+            "uval": values[0] if uniform else self.dtype.type(0),
+            "kernel": self._cuda.kernel("challenge_layer", self.dtype, index, uniform),
+        }
+
+    def free_bytes(self):
+        return self.xp.cuda.Device().mem_info[0]
+
+    def dense_rows(self, Y, cap):
+        cp = self.xp
+        A = cp.zeros((Y.shape[1], cap), self.dtype)
+        if Y.nnz:
+            rows = np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))
+            A[cp.asarray(Y.indices), cp.asarray(rows)] = cp.asarray(Y.data, self.dtype)
+        return A
+
+    def layer(self, A, B, W, count, bias, ymax):
+        cp = self.xp
+        if self._counts is None or self._counts[0].size < count:
+            self._counts = (cp.empty(A.shape[1], cp.uint32), cp.empty(A.shape[1], cp.uint32))
+        nnz, sat = self._counts[0][:count], self._counts[1][:count]
+        nnz.fill(0)
+        sat.fill(0)
+        n = A.shape[0]
+        grid = (-(-n // self._cuda.CHALLENGE_COLS), -(-count // 32))
+        t = self.dtype.type
+        W["kernel"](
+            grid,
+            (32, 8),
+            (A, B, W["colptr"], W["rowidx"], W["val"], t(W["uval"]), np.int32(n),
+             np.int64(A.shape[1]), np.int32(count), t(bias), t(ymax), nnz, sat),
+        )  # fmt: skip
+        return nnz, sat
+
+    def classify(self, nnz, sat, n):
+        cp = self.xp
+        keep = cp.flatnonzero((nnz > 0) & (sat < n))
+        return keep, cp.asnumpy(keep), cp.asnumpy(cp.flatnonzero(sat == n))
+
+    def compact(self, src, dst, keep):
+        dst[:, : keep.size] = src[:, keep]
+
+    def sync(self):
+        self.xp.cuda.Device().synchronize()
+
+
+def infer_fused(
+    layers,
+    images,
+    bias,
+    *,
+    ymax=32.0,
+    array_module="cupy",
+    dtype="float32",
+    max_rows=None,
+    progress=False,
+    n_layers=None,
+):
+    """:func:`challenge.inference.infer` on dense activation tiles; same result, same fields.
+
+    Parameters
+    ----------
+    layers, images, bias, ymax, progress, n_layers
+        As for :func:`challenge.inference.infer`. Every layer is uploaded before the clock
+        starts (reading and uploading are ``read_seconds``).
+    array_module : {"cupy", "numpy"}
+        ``cupy``: the CUDA kernel; ``numpy``: the reference implementation of the same steps.
+    dtype : {"float32", "float64"}
+        Arithmetic of the activations and weights. The official problems are exact in float32
+        (checked against the truth by ``bench/gpu_check.sh``).
+    max_rows : int, optional
+        Rows per batch; by default three tiles (two buffers and a compaction) fit in 3/8 of the
+        free device memory.
+
+    Examples
+    --------
+    >>> W = sp.csr_array([[0.5, 0.0], [0.5, 1.0]])
+    >>> Y0 = sp.csr_array([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    >>> infer_fused([W, W], Y0, bias=-0.1, array_module="numpy").categories
+    array([1, 3])
+    """
+    from tqdm import tqdm
+
+    if array_module not in ("cupy", "numpy"):
+        raise GraphnnError(f"array_module {array_module!r} is not valid; choose cupy or numpy")
+    ops = (_CupyOps if array_module == "cupy" else _NumpyOps)(dtype)
+    images = sp.csr_array(images)
+    n_images, n = images.shape
+    ymax = np.inf if ymax is None else float(ymax)
+    result = InferenceResult(None, n_images, n, 0, 0, 0.0)
+    t0 = time.perf_counter()
+    resident = []
+    for W in layers:
+        if W.shape != (n, n):
+            raise DimensionMismatch(
+                f"layer {len(resident) + 1} has shape {W.shape}, expected ({n}, {n}) to match "
+                f"images of {n} pixels"
+            )
+        resident.append(ops.upload(W))
+        result.edges += int(W.nnz)
+    if not resident:
+        raise GraphnnError("the network has no layers")
+    ops.sync()
+    result.read_seconds = time.perf_counter() - t0
+    result.n_layers = len(resident)
+    live_ids = np.flatnonzero(np.diff(images.indptr))
+    per_batch = max_rows or max(1024, ops.free_bytes() // (8 * n * ops.dtype.itemsize))
+    stays = [None] * len(resident)  # does a row of ymax stay saturated through layer l?
+    result.live_rows = [0] * len(resident)
+    result.saturated_rows = [0] * len(resident)
+    found = []
+    bar = tqdm(total=len(resident) * max(1, -(-live_ids.size // per_batch)), desc="layers",
+               unit="layer", disable=not progress, leave=False)  # fmt: skip
+    for lo in range(0, max(live_ids.size, 1), per_batch):
+        ids = live_ids[lo : lo + per_batch]
+        ops.sync()
+        t = time.perf_counter()
+        found.append(_run_batch(ops, resident, images[ids], ids, bias, ymax, stays, result, bar))
+        ops.sync()
+        result.seconds += time.perf_counter() - t
+    bar.close()
+    result.categories = np.sort(np.concatenate(found)) + 1
+    return result
+
+
+def _run_batch(ops, layers, Y, live, bias, ymax, stays, result, bar):
+    """The ids (0-based) of the rows of ``Y`` whose last layer's output is nonzero."""
+    n, cap = Y.shape[1], max(Y.shape[0], 1)
+    A, B = ops.dense_rows(Y, cap), ops.xp.empty((n, cap), ops.dtype)
+    saturated = live[:0]
+    count = live.size
+    for k, W in enumerate(layers):
+        if saturated.size:
+            if stays[k] is None:
+                stays[k] = _stays_saturated(ops, W, n, bias, ymax)
+            if not stays[k]:  # they rejoin as rows of ymax
+                A[:, count : count + saturated.size] = ymax
+                live, saturated = np.concatenate([live, saturated]), saturated[:0]
+                count = live.size
+        if count:
+            nnz, sat = ops.layer(A, B, W, count, bias, ymax)
+            keep, keep_host, now_saturated = ops.classify(nnz, sat, n)
+            if now_saturated.size:
+                if result.saturated_from is None or k + 1 < result.saturated_from:
+                    result.saturated_from = k + 1
+                saturated = np.concatenate([saturated, live[now_saturated]])
+            if keep.size == count:
+                A, B = B, A
+            else:
+                ops.compact(B, A, keep)
+                live = live[keep_host]
+            count = live.size
+        result.live_rows[k] += int(count)
+        result.saturated_rows[k] += int(saturated.size)
+        bar.update()
+    return np.concatenate([live, saturated])
+
+
+def _stays_saturated(ops, W, n, bias, ymax):
+    full = ops.xp.full((n, 1), ymax, ops.dtype)
+    out = ops.xp.empty_like(full)
+    _, sat = ops.layer(full, out, W, 1, bias, ymax)
+    return int(sat[0]) == n

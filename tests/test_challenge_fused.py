@@ -1,0 +1,98 @@
+"""The fused dense-tile driver (the GPU path's bookkeeping) on the CPU, against the truth and the
+sparse inference, with its numpy implementation of the layer kernel."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from challenge.fused import infer_fused
+from challenge.generate import generate_problem
+from challenge.inference import infer
+from challenge.io import read_images, read_layers, read_truth
+from graphnn.errors import DimensionMismatch, GraphnnError
+
+
+@pytest.fixture(scope="module")
+def official(request):
+    from .conftest import SHARED
+
+    if not (SHARED / "neuron1024.tar.gz").exists():
+        pytest.skip(f"official challenge data not found at {SHARED}")
+    truth = read_truth(SHARED / "neuron1024-l120-categories.tsv")
+    return (
+        read_layers(SHARED / "neuron1024.tar.gz", 1024, 120),
+        read_images(SHARED / "sparse-images-1024_subset.tsv", 1024),
+        truth[truth <= 1200],
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("max_rows", [None, 250])
+def test_official_truth_exact(official, dtype, max_rows):
+    layers, images, truth = official
+    r = infer_fused(layers, images, -0.3, array_module="numpy", dtype=dtype, max_rows=max_rows)
+    np.testing.assert_array_equal(r.categories, truth)
+    assert r.edges == 120 * 32 * 1024 and r.n_layers == 120
+    # every survivor is saturated from layer 10 on: the representative shortcut was taken
+    assert r.saturated_from == 10 and r.saturated_rows[-1] == truth.size
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_same_rows_as_sparse_inference(seed):
+    p = generate_problem(1024, 24, 400, seed=seed)
+    r = infer_fused(list(p.layers()), p.images, p.bias, array_module="numpy", dtype="float64")
+    s = infer(p.layers(), p.images, p.bias)
+    np.testing.assert_array_equal(r.categories, p.truth)
+    assert r.live_rows == s.live_rows and r.saturated_rows == s.saturated_rows
+    assert r.saturated_from == s.saturated_from
+
+
+def test_saturated_rows_rejoin_when_the_representative_unsaturates():
+    # layer 1 saturates row 1 (all 32); layer 2 keeps a full row full; layer 3 halves it:
+    # the saturated row must come back as a live row of 16s and survive
+    W_up = sp.csr_array(np.full((2, 2), 40.0))
+    W_id = sp.csr_array(np.eye(2))
+    W_half = sp.csr_array(np.eye(2) * 0.5)
+    Y = sp.csr_array([[1.0, 1.0], [0.001, 0.0]])
+    r = infer_fused([W_up, W_id, W_half, W_id], Y, 0.0, array_module="numpy")
+    s = infer([W_up, W_id, W_half, W_id], Y, 0.0)
+    np.testing.assert_array_equal(r.categories, [1, 2])
+    assert r.saturated_rows == s.saturated_rows == [1, 1, 0, 0]
+    assert r.live_rows == s.live_rows == [1, 1, 2, 2]
+
+
+def test_no_live_images_and_bad_layers():
+    Y = sp.csr_array((3, 4))
+    r = infer_fused([sp.identity(4, format="csr")], Y, -0.3, array_module="numpy")
+    assert r.categories.size == 0 and r.live_rows == [0]
+    with pytest.raises(DimensionMismatch, match="layer 2 has shape"):
+        infer_fused([sp.identity(4), sp.identity(3)], Y, -0.3, array_module="numpy")
+    with pytest.raises(GraphnnError, match="no layers"):
+        infer_fused([], Y, -0.3, array_module="numpy")
+    with pytest.raises(GraphnnError, match="array_module"):
+        infer_fused([sp.identity(4)], Y, -0.3, array_module="torch")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cuda_kernel_matches_the_numpy_layer(dtype):
+    pytest.importorskip("cupy")
+    from graphnn.backends import get_backend
+    from graphnn.errors import BackendUnavailable
+
+    try:
+        get_backend("cupy")
+    except BackendUnavailable as e:
+        pytest.skip(str(e))
+    for seed in (0, 1):
+        p = generate_problem(1024, 24, 400, seed=seed)
+        layers = list(p.layers())
+        gpu = infer_fused(layers, p.images, p.bias, dtype=dtype, max_rows=150)
+        cpu = infer_fused(layers, p.images, p.bias, array_module="numpy", dtype=dtype)
+        np.testing.assert_array_equal(gpu.categories, p.truth)
+        assert gpu.live_rows == cpu.live_rows and gpu.saturated_rows == cpu.saturated_rows
+    W_up, W_id = sp.csr_array(np.full((2, 2), 40.0)), sp.csr_array(np.eye(2))
+    Y = sp.csr_array([[1.0, 1.0], [0.001, 0.0]])
+    r = infer_fused([W_up, W_id, sp.csr_array(np.eye(2) * 0.5), W_id], Y, 0.0, dtype=dtype)
+    np.testing.assert_array_equal(r.categories, [1, 2])
+    assert r.saturated_rows == [1, 1, 0, 0]
