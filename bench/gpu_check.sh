@@ -31,7 +31,7 @@ part versions 30 bash -c 'nvidia-smi --query-gpu=name,memory.total,driver_versio
 part tests 120 python3 -m pytest -o addopts= -m gpu tests -q -p no:cacheprovider --continue-on-collection-errors
 part ops 90 python3 bench/gpu_check.py ops --json "$JSON"
 part official 90 python3 bench/gpu_check.py official --data "$DATA" --json "$JSON"
-part generated 200 python3 bench/gpu_check.py generated --sizes "$SIZES" --json "$JSON"
+part generated 200 python3 bench/gpu_check.py generated --sizes "$SIZES" --repeat 2 --json "$JSON"
 part train_step 60 python3 bench/train_step.py --backend cupy --repeat 10
 } 2>&1 | tee "$OUT/log.txt"
 {
