@@ -1,5 +1,2 @@
-"""MIT/IEEE Sparse DNN Graph Challenge: official I/O, exact inference, problem generator.
-
-The implementation lands with the Graph Challenge issue; ``graphnn challenge`` reports that
-until then.
-"""
+"""MIT/IEEE Sparse DNN Graph Challenge: official I/O, exact inference (CPU and a fused GPU
+kernel), problem generator, Dask scale-out."""

@@ -22,9 +22,8 @@ from graphnn.io import atomic_write
 from topologies._validate import as_rng, positive_int
 from topologies.kronecker import challenge_layers
 
-from ._tsv import write_images, write_layer, write_truth
 from .inference import infer
-from .io import official_bias
+from .io import official_bias, write_images, write_layer, write_truth
 
 __all__ = ["Problem", "digit_images", "generate_problem", "write_problem", "problem_paths"]
 

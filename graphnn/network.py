@@ -3,7 +3,11 @@
 ``W_l`` has shape ``(n_l, n_{l+1})``; ``W_l[i, j]`` is the edge from neuron ``i`` of layer ``l``
 to neuron ``j`` of layer ``l + 1``. Features are row vectors, so one layer computes
 ``Y_{l+1} = f_l(Y_l @ W_l + b_l)``. Layers are held as canonical scipy CSR arrays (sorted
-indices, no duplicates, no explicit zeros); backends convert them to their own format.
+indices, no duplicates); backends convert them to their own format.
+
+Structure and values are separate: a stored entry is an edge whatever its value, so a weight
+that is exactly zero (regrown by dynamic sparse training, say) is still an edge and survives
+every conversion and file format. Dense inputs (numpy arrays) have an edge at every nonzero.
 """
 
 import numpy as np
@@ -33,11 +37,20 @@ def _as_csr(W, dtype, where):
             raise DimensionMismatch(f"{where}: a layer must be 2-D, got {A.ndim}-D")
         W = sp.csr_array(A.astype(dtype, copy=False))
     W.sum_duplicates()
-    W.eliminate_zeros()
     W.sort_indices()
     W.indptr = W.indptr.astype(np.int64, copy=False)
     W.indices = W.indices.astype(np.int64, copy=False)
     return W
+
+
+def full_csr(A):
+    """A dense 2-D array as a CSR with an entry at every position, zeros included (a fully
+    connected layer, whose structure is every edge)."""
+    A = np.asarray(A)
+    n_in, n_out = A.shape
+    indptr = np.arange(n_in + 1, dtype=np.int64) * n_out
+    indices = np.tile(np.arange(n_out, dtype=np.int64), n_in)
+    return sp.csr_array((A.ravel().copy(), indices, indptr), shape=A.shape)
 
 
 def _as_bias(b, width, dtype, where):
@@ -112,6 +125,14 @@ class Network:
     def __len__(self):
         return len(self.layers)
 
+    def __iter__(self):
+        """The layers ``W_1..W_L`` in order."""
+        return iter(self.layers)
+
+    def __getitem__(self, k):
+        """Layer ``W_{k+1}`` (0-based, as a list)."""
+        return self.layers[k]
+
     def __repr__(self):
         return f"<Network {'-'.join(map(str, self.sizes))}, {sum(self.nnz)} edges, {self.dtype}>"
 
@@ -155,13 +176,6 @@ class Network:
         import graphblas as gb
 
         return [gb.io.from_scipy_sparse(W) for W in self.layers]
-
-    def to_cupy(self):
-        """The layers as ``cupyx.scipy.sparse.csr_matrix`` on the current GPU."""
-        from .backends import get_backend
-
-        be = get_backend("cupy")
-        return [be.matrix(W) for W in self.layers]
 
     def to_networkx(self):
         """A ``networkx.DiGraph`` with nodes ``(layer, index)``.

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from challenge.cli import main as challenge_main
 from challenge.generate import digit_images, generate_problem, layer_source, write_problem
 from challenge.inference import infer
 from challenge.io import read_images, read_layers, read_truth
+from graphnn.cli.challenge import main as challenge_main
 from graphnn.errors import BackendUnavailable
 
 N, L, K, SEED = 64, 12, 150, 5
@@ -79,7 +79,7 @@ def test_written_problem_reads_back_and_runs(problem, tmp_path, capsys):
     out = tmp_path / "cats.tsv"
     args = [
         "run",
-        "--layers",
+        "--network",
         str(tmp_path),
         "--images",
         str(paths["images"]),

@@ -7,9 +7,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from challenge.cli import main as challenge_main
 from challenge.io import read_images, read_layers, read_truth, write_images, write_layer
 from graphnn import cli
+from graphnn.cli.challenge import main as challenge_main
 from graphnn.errors import FormatError
 from topologies.kronecker import challenge_layer
 
@@ -123,7 +123,7 @@ def test_cli_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, case):
         [
             "challenge",
             "run",
-            "--layers",
+            "--network",
             str(d),
             "--images",
             str(images),
@@ -146,7 +146,7 @@ def test_cli_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, case):
 
 def test_cli_usage_errors(tmp_path, capsys):
     assert cli.main(["challenge", "run", "--images", "x", "--neurons", "64", "--nlayers", "2"]) == 2
-    assert "one of the arguments --layers --generated is required" in capsys.readouterr().err
+    assert "one of the arguments --network --generated is required" in capsys.readouterr().err
     images = tmp_path / "img.tsv"
     images.write_text("1\t1\t1\n")
     assert (
@@ -172,7 +172,7 @@ def test_cli_usage_errors(tmp_path, capsys):
             [
                 "challenge",
                 "run",
-                "--layers",
+                "--network",
                 str(tmp_path / "nope"),
                 "--images",
                 str(images),
@@ -188,7 +188,7 @@ def test_cli_usage_errors(tmp_path, capsys):
     )
     assert "nope: no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
-        challenge_main(["run", "--layers", "x", "--images", "y", "--neurons", "many"])
+        challenge_main(["run", "--network", "x", "--images", "y", "--neurons", "many"])
     assert e.value.code == 2
 
 
@@ -225,7 +225,7 @@ def test_archive_of_another_width_says_so(tmp_path):
 
 
 def test_parser_gives_pythons_doubles_bit_for_bit():
-    from challenge._tsv import parse_table
+    from graphnn.io.tsv import parse_table
 
     rng = np.random.default_rng(0)
     values = rng.standard_normal(3000) * 10.0 ** rng.integers(-30, 30, 3000)

@@ -124,10 +124,10 @@ def test_loading_garbage_names_the_file(tmp_path):
     with pytest.raises(FormatError, match="bad.npz"):
         graphnn.load(bad)
     np.savez(tmp_path / "other.npz", x=np.ones(3))
-    with pytest.raises(FormatError, match="missing"):
+    with pytest.raises(FormatError, match="neither a graphnn network nor a training checkpoint"):
         graphnn.load(tmp_path / "other.npz")
     with pytest.raises(graphnn.GraphnnError, match="no such file"):
         graphnn.load(tmp_path / "absent.npz")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FormatError, match="no layer"):
+    with pytest.raises(FormatError, match="no network here"):
         graphnn.load(tmp_path / "empty")

@@ -36,11 +36,14 @@ def test_bias_vector_must_match_width():
         Network([np.ones((3, 4)), np.ones((4, 2))], biases=[0.0])
 
 
-def test_explicit_zeros_and_duplicates_are_canonicalised():
+def test_explicit_zeros_are_edges_and_duplicates_are_summed():
     W = sp.coo_array(([1.0, 2.0, 0.0], ([0, 0, 1], [1, 1, 0])), shape=(2, 2))
     net = Network([W])
-    assert net.nnz == [1]
+    assert net.nnz == [2]  # the zero weight at (1, 0) is still an edge
     assert net.layers[0][0, 1] == 3.0
+    assert net.layers[0].indices.tolist() == [1, 0] and net.layers[0].data.tolist() == [3.0, 0.0]
+    # a dense input has an edge at every nonzero
+    assert Network([np.array([[0.0, 1.0]])]).nnz == [1]
 
 
 def test_rejects_bad_dtype_and_empty_chain():

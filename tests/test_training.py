@@ -243,7 +243,7 @@ def test_cli_train_metrics_and_errors(tmp_path, capsys):
     assert (tmp_path / "ck" / "checkpoint.npz").exists()
     capsys.readouterr()
     assert cli.main(["train", "--layers", "784-10"]) == 2
-    assert "does not fit digits" in capsys.readouterr().err
+    assert "do not fit digits" in capsys.readouterr().err
     assert cli.main(["train", "--resume"]) == 2
     assert "--resume needs --checkpoint" in capsys.readouterr().err
     assert cli.main(["train", "--density", "0"]) == 2

@@ -1,4 +1,6 @@
-"""Sparse network topologies: generators (one module per family) and analysis.
+"""Sparse network topologies: one module per family of generators, analysis and plots, and
+:func:`generate`, the one registry that builds any family as a :class:`graphnn.Network`."""
 
-The generators land with the Topologies issue; ``graphnn topo`` reports that until then.
-"""
+from .families import FAMILIES, generate
+
+__all__ = ["FAMILIES", "generate"]

@@ -34,8 +34,7 @@ def layer_stats(W):
     >>> s["out_degree"], s["dead_inputs"], s["dead_outputs"]
     ({'min': 0, 'mean': 0.6666666666666666, 'max': 1}, 1, 1)
     """
-    P = sp.csr_array(W)
-    P.eliminate_zeros()
+    P = sp.csr_array(W)  # every stored entry is an edge, whatever its weight
     n_in, n_out = P.shape
     out_deg = np.diff(P.indptr)
     in_deg = np.bincount(P.indices, minlength=n_out)
@@ -53,8 +52,7 @@ def layer_stats(W):
 
 def _pattern_csc(W):
     C = sp.csc_array(W, dtype=np.float64, copy=True)
-    C.eliminate_zeros()
-    C.data[:] = 1.0
+    C.data[:] = 1.0  # the structure: a zero weight is still an edge
     return C
 
 
@@ -108,8 +106,8 @@ def path_stats(layers, *, block=256, keep_counts=1 << 24):
         "paths_min_log2": finite(lo[0]),
         "paths_max_log2": finite(hi[0]),
         "connected_fraction": connected / total if total else 0.0,
-        "symmetric": connected == total and lo[1] == hi[1] and lo[0] == hi[0],
-        "exact": not rescaled and hi[0] < 53,
+        "symmetric": bool(connected == total and lo[1] == hi[1] and lo[0] == hi[0]),
+        "exact": bool(not rescaled and hi[0] < 53),
         "counts": counts,
     }
 

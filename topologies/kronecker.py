@@ -66,6 +66,7 @@ def challenge_layer(n_neurons, layer, *, block=16, weight=1 / 16, seed=None, dty
     place = int(np.prod(radices[:k]))
     R = radix_layer(n, radices[k], place, dtype)
     W = sp.csr_array(sp.kron(sp.csr_array(np.full((block, block), weight, dtype)), R))
+    W.eliminate_zeros()  # scipy's kron goes through dense blocks when R is dense enough
     if layer > len(radices):
         rng = as_rng(None if seed is None else [int(seed), layer])
         W = sp.csr_array(W[rng.permutation(n_neurons)])

@@ -137,7 +137,9 @@ def radixnet(radices, kron=None, *, D=None, trim=None, dtype=np.float64):
         for radix in group:
             i = len(layers)
             block = _kron_block(kron[i], kron[i + 1], Ds[i], dtype)
-            layers.append(sp.csr_array(sp.kron(block, radix_layer(n, radix, place, dtype))))
+            W = sp.csr_array(sp.kron(block, radix_layer(n, radix, place, dtype)))
+            W.eliminate_zeros()  # scipy's kron goes through dense blocks: not edges
+            layers.append(W)
             place *= radix
     if trim is not None:
         width = layers[0].shape[0]

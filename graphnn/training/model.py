@@ -1,54 +1,65 @@
 """A trainable sparse MLP: a chain of sparse (or dense) layers with ReLU between them.
 
-Topologies come from the generators in ``topologies``; weights start as Ertl's uniform
-initialisation, ``U(-1/k, 1/k)`` for the weights and ``U(-1/sqrt(k), 1/sqrt(k))`` for the biases
-of a neuron with fan-in ``k`` (Kaiming normal as an option).
+The structure is a :class:`graphnn.Network`: drawn by :func:`topologies.generate` from a family
+name, given as a network, or read from any file :func:`graphnn.load` reads. Weights start as
+Ertl's uniform initialisation, ``U(-1/k, 1/k)`` for the weights and ``U(-1/sqrt(k), 1/sqrt(k))``
+for the biases of a neuron with fan-in ``k`` (Kaiming normal as an option). A trained model
+exports to a :class:`~graphnn.Network` (:meth:`SparseMLP.to_network`) and is rebuilt from one
+(:meth:`SparseMLP.from_network`) with the same predictions, bit for bit.
 """
+
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from topologies import FAMILIES
+
 from ..errors import GraphnnError
-from ..network import Network
+from ..network import Network, full_csr
 from .device import get_device
 from .layers import DenseLayer, SparseLayer
 
 __all__ = ["SparseMLP", "TOPOLOGIES", "build_topology"]
 
-TOPOLOGIES = ("random", "erk", "ertl", "radixnet", "dense")
 INITS = ("ertl", "kaiming")
 LOSSES = ("softmax", "sigmoid")
 
 
-def build_topology(sizes, topology, density, *, radices=None, kron=None, seed=None):
-    """The 0/1 patterns of the layers for widths ``sizes``."""
-    from topologies import erdos_renyi, ertl, radixnet
+TOPOLOGIES = FAMILIES
 
-    if topology not in TOPOLOGIES:
+
+def build_topology(sizes, topology, density, *, radices=None, kron=None, seed=None):
+    """The structure for widths ``sizes``: a family of :func:`topologies.generate`, a
+    :class:`~graphnn.Network`, or the path of any network file; as a list of CSR layers."""
+    if isinstance(topology, Network) or (
+        isinstance(topology, str | Path) and str(topology) not in TOPOLOGIES
+    ):
+        net = topology if isinstance(topology, Network) else _load_structure(topology)
+        if net.sizes != list(sizes):
+            raise GraphnnError(
+                f"the topology {topology if not isinstance(topology, Network) else 'network'} "
+                f"has widths {'-'.join(map(str, net.sizes))} but the model has "
+                f"{'-'.join(map(str, sizes))}"
+            )
+        return net.to_scipy()
+    from topologies import generate
+
+    params = {"radices": radices, "kron": kron} if topology == "radixnet" else {}
+    if topology not in ("dense", "radixnet", "kronecker"):
+        params["density"] = density
+    return generate(topology, sizes, seed=seed, **params).to_scipy()
+
+
+def _load_structure(path):
+    from ..io import load
+
+    if not Path(path).exists():
         raise GraphnnError(
-            f"topology {topology!r} is not valid; choose from {', '.join(TOPOLOGIES)}"
+            f"topology {str(path)!r} is neither a family ({', '.join(TOPOLOGIES)}) nor an "
+            "existing network file"
         )
-    if topology == "dense":
-        return erdos_renyi.dense(sizes)
-    if topology == "random":
-        return erdos_renyi.erdos_renyi(sizes, density=density, seed=seed)
-    if topology == "erk":
-        return erdos_renyi.erdos_renyi(sizes, density=density, erk=True, seed=seed)
-    if topology == "ertl":
-        if not 0 < density <= 1:
-            raise GraphnnError(f"density must be in (0, 1], got {density}")
-        fans = [max(1, round(density * n)) for n in sizes[:-1]]
-        return ertl.ertl(sizes, fans, seed=seed)
-    if radices is None:
-        raise GraphnnError("topology radixnet needs --radices (and usually --kron)")
-    layers = radixnet.radixnet(radices, kron, trim=sizes[0])
-    got = [layers[0].shape[0]] + [W.shape[1] for W in layers]
-    if got != list(sizes):
-        raise GraphnnError(
-            f"the RadiX-Net has widths {'-'.join(map(str, got))} but --layers asks for "
-            f"{'-'.join(map(str, sizes))}: choose --radices/--kron to match"
-        )
-    return layers
+    return load(path)
 
 
 def _fan_in(pattern):
@@ -64,7 +75,10 @@ class SparseMLP:
         Widths, input first, e.g. ``[784, 300, 100, 10]``.
     density : float in (0, 1]
         Fraction of possible edges (total for ``erk``; per layer otherwise).
-    topology : {"random", "erk", "ertl", "radixnet", "dense"}
+    topology : family name, Network, or path
+        ``random``, ``erk``, ``ertl``, ``radixnet``, ``kronecker``, ``rmat``, ``dense`` (see
+        :func:`topologies.generate`); a :class:`~graphnn.Network` or the path of any file
+        :func:`graphnn.load` reads, whose structure is used (its widths must be ``sizes``).
     init : {"ertl", "kaiming"}
     loss : {"softmax", "sigmoid"}
         Softmax cross-entropy over the classes, or sigmoid binary cross-entropy (one output).
@@ -116,7 +130,44 @@ class SparseMLP:
         """The constructor's parameters, JSON-ready (as scikit-learn's ``get_params``)."""
         params = {name: getattr(self, name) for name in self._param_names}
         params["dtype"] = self.dtype.name
+        if isinstance(self.topology, Network):
+            params["topology"] = repr(self.topology)
+        elif isinstance(self.topology, Path):
+            params["topology"] = str(self.topology)
         return params
+
+    @classmethod
+    def from_network(cls, net, *, device="cpu"):
+        """A built model holding ``net``'s structure, weights and biases: the inverse of
+        :meth:`to_network`. Layers listed in ``net.metadata["dense_layers"]`` stay dense.
+
+        The last activation gives the loss (``softmax``, or ``sigmoid`` with one output);
+        the others must be ReLU.
+        """
+        acts = [str(a) for a in net.activations]
+        if any(a != "relu" for a in acts[:-1]) or acts[-1] not in LOSSES:
+            raise GraphnnError(
+                f"a trainable MLP has ReLU hidden layers and a softmax or sigmoid output; this "
+                f"network has activations {', '.join(acts)}"
+            )
+        dense = set(net.metadata.get("dense_layers", []))
+        model = cls(
+            net.sizes,
+            density=float(sum(net.nnz) / sum(a * b for a, b in zip(net.sizes, net.sizes[1:]))),
+            topology=net,
+            loss=acts[-1],
+            dense_output=len(net) - 1 in dense,
+            dtype=net.dtype,
+            device=device,
+        )
+        model.layers_ = []
+        for k, (W, b) in enumerate(zip(net.layers, net.biases)):
+            bias = np.broadcast_to(b, (W.shape[1],)).astype(net.dtype)
+            if k in dense:
+                model.layers_.append(DenseLayer(W.toarray(), bias, device=device))
+            else:
+                model.layers_.append(SparseLayer(W, bias, device=device))
+        return model
 
     def build(self, seed=0):
         """Draw the topology and the initial weights; returns ``self``."""
@@ -246,16 +297,28 @@ class SparseMLP:
         """Accuracy on ``(X, y)``."""
         return float((self.predict(X) == y).mean()) if len(y) else float("nan")
 
-    def to_network(self):
-        """The trained chain as a :class:`graphnn.Network`."""
+    def to_network(self, metadata=None):
+        """The trained chain as a :class:`graphnn.Network`, losslessly: every edge (a weight
+        that is exactly zero included), the biases, the activations, and in ``metadata`` the
+        model's parameters and which layers are dense (``dense_layers``)."""
         self._check_built()
         acts = ["relu"] * (len(self.layers_) - 1)
         acts.append("softmax" if self.loss == "softmax" else "sigmoid")
+        layers, dense = [], []
+        for k, layer in enumerate(self.layers_):
+            if layer.sparse:
+                layers.append(layer.to_scipy())
+            else:
+                layers.append(full_csr(layer.device.asnumpy(layer.weight)))
+                dense.append(k)
+        meta = {"model": {k: v for k, v in self.get_params().items() if k != "device"}}
+        meta.update(metadata or {}, dense_layers=dense)
         return Network(
-            [layer.to_scipy() for layer in self.layers_],
-            biases=[layer.bias for layer in self.layers_],
+            layers,
+            biases=[layer.device.asnumpy(layer.bias) for layer in self.layers_],
             activations=acts,
             dtype=self.dtype,
+            metadata=meta,
         )
 
     def state_arrays(self):

@@ -209,7 +209,7 @@ def fit(
     return {
         "dataset": data.name,
         "sizes": model.sizes,
-        "topology": model.topology,
+        "topology": model.get_params()["topology"],
         "density": model.density,
         "config": asdict(cfg),
         "epochs": history,

@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 from .. import io as gio
-from ..cli import SUCCESS, ArgumentParser
 from ..errors import GraphnnError
-from .data import load_dataset
-from .model import SparseMLP
-from .pruning import RETRAIN_MODES, GradualPruner, prune_layers, retrain_model
-from .trainer import TrainConfig, fit, read_checkpoint
+from ..training.data import load_dataset
+from ..training.model import SparseMLP
+from ..training.pruning import RETRAIN_MODES, GradualPruner, prune_layers, retrain_model
+from ..training.trainer import TrainConfig, fit, read_checkpoint
+from ._common import SUCCESS, ArgumentParser
 
 
 def _parser(prog):

@@ -1,15 +1,16 @@
 """``graphnn challenge``: run, generate and demo Sparse DNN Graph Challenge problems."""
 
+import argparse
 import functools
 import json
 import sys
 from pathlib import Path
 
-from graphnn.cli import CHECK_FAILED, SUCCESS, ArgumentParser
-from graphnn.errors import GraphnnError
+from challenge import io
+from challenge.inference import compare_categories, infer
 
-from . import io
-from .inference import compare_categories, infer
+from ..errors import GraphnnError
+from ._common import CHECK_FAILED, SUCCESS, ArgumentParser, add_json, add_seed
 
 BACKENDS = ("scipy", "graphblas", "cupy")
 
@@ -30,11 +31,14 @@ def _parser(prog):
     )
     src = run.add_mutually_exclusive_group(required=True)
     src.add_argument(
-        "--layers",
+        "--network",
         type=Path,
         metavar="PATH",
-        help="directory of n{N}-l{k}.tsv (or .mtx) files, or neuron{N}.tar.gz",
+        help="any network graphnn.load reads: neuron{N}.tar.gz or a directory of "
+        "n{N}-l{k}.tsv/.mtx files (streamed one layer at a time), a .npz or a layer*.mtx "
+        "directory; --neurons and --nlayers default to its own",
     )
+    src.add_argument("--layers", type=Path, metavar="PATH", help=argparse.SUPPRESS)
     src.add_argument(
         "--generated",
         type=int,
@@ -48,7 +52,7 @@ def _parser(prog):
         metavar="PATH",
         help="sparse-images-{N}.tsv, .tsv.gz or LAGraph .mtx",
     )
-    _size_args(run)
+    _size_args(run, required=False)
     run.add_argument("--bias", type=float, help="bias (default: the official value for N)")
     run.add_argument(
         "--truth",
@@ -91,7 +95,7 @@ def _parser(prog):
     _size_args(gen)
     gen.add_argument("--images", type=int, required=True, metavar="K", help="number of images")
     gen.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
-    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_seed(gen)
     gen.add_argument("--bias", type=float, help="bias (default: the official value for N)")
     gen.add_argument(
         "--mnist",
@@ -117,16 +121,17 @@ def _parser(prog):
     demo.add_argument(
         "--images", type=int, default=3000, metavar="K", help="images to generate (default 3000)"
     )
-    demo.add_argument("--neurons", type=int, default=1024, metavar="N", help="default 1024")
-    demo.add_argument("--nlayers", type=int, default=120, metavar="L", help="default 120")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--neurons", type=int, default=1024, metavar="N", help="neurons per layer")
+    demo.add_argument("--nlayers", type=int, default=120, metavar="L", help="number of layers")
+    add_seed(demo)
+    demo.add_argument("--bias", type=float, help="bias (default: the official value for N)")
     demo.add_argument("--backend", choices=BACKENDS, default="scipy")
     _report_args(demo)
     return parser
 
 
 def _report_args(p):
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_json(p)
     p.add_argument(
         "--plot",
         type=Path,
@@ -135,21 +140,32 @@ def _report_args(p):
     )
 
 
-def _size_args(p):
+def _size_args(p, required=True):
     p.add_argument(
         "--neurons",
         type=int,
-        required=True,
+        required=required,
         metavar="N",
         help="neurons per layer (1024, 4096, 16384, 65536 officially)",
     )
     p.add_argument(
         "--nlayers",
         type=int,
-        required=True,
+        required=required,
         metavar="L",
         help="number of layers to run (120, 480, 1920 officially)",
     )
+
+
+def _bias(args):
+    if args.bias is not None:
+        return args.bias
+    if args.neurons not in io.OFFICIAL_BIAS:
+        raise GraphnnError(
+            f"no official bias for --neurons {args.neurons} (official: "
+            f"{', '.join(map(str, io.NEURON_COUNTS))}): give --bias"
+        )
+    return io.official_bias(args.neurons)
 
 
 def _check_sizes(args):
@@ -232,17 +248,53 @@ def _check_truth(found, truth, n_images):
     return False
 
 
+def _network_source(args):
+    """A zero-argument callable yielding the layers of --network, and fill in --neurons and
+    --nlayers from the network when they were not given."""
+    from graphnn.io import discover, load
+
+    path = args.network
+    if not path.exists():
+        raise GraphnnError(f"--network {path}: no such file or directory")
+    try:
+        n_neurons, n_layers = discover(path)  # the challenge layouts: streamed
+        layers = None
+    except GraphnnError:
+        net = load(path)
+        n_neurons, n_layers, layers = net.sizes[0], len(net), net.layers
+        if any(s != n_neurons for s in net.sizes):
+            raise GraphnnError(
+                f"--network {path}: widths {'-'.join(map(str, net.sizes))}; the challenge "
+                "needs square layers of one width"
+            ) from None
+    if args.neurons is None:
+        args.neurons = n_neurons
+    elif args.neurons != n_neurons:
+        raise GraphnnError(
+            f"--neurons {args.neurons} but --network {path} has {n_neurons} neurons per layer"
+        )
+    if args.nlayers is None:
+        args.nlayers = n_layers
+    elif args.nlayers > n_layers:
+        raise GraphnnError(f"--nlayers {args.nlayers} but --network {path} has {n_layers} layers")
+    if layers is not None:
+        return lambda: iter(layers[: args.nlayers])
+    return functools.partial(io.iter_layers, path, args.neurons, args.nlayers)
+
+
 def _layer_source(args):
     if args.generated is not None:
-        from .generate import layer_source
+        if args.neurons is None or args.nlayers is None:
+            raise GraphnnError("--generated needs --neurons and --nlayers")
+        from challenge.generate import layer_source
 
         return layer_source(args.neurons, args.nlayers, args.generated)
-    return functools.partial(io.iter_layers, args.layers, args.neurons, args.nlayers)
+    return _network_source(args)
 
 
 def _execute(source, images, bias, args, progress):
     if args.workers is not None or args.scheduler is not None:
-        from .distributed import infer_distributed
+        from challenge.distributed import infer_distributed
 
         return infer_distributed(
             source,
@@ -258,15 +310,17 @@ def _execute(source, images, bias, args, progress):
 
 
 def cmd_run(args):
+    if args.layers is not None:
+        print("note: --layers is deprecated, use --network", file=sys.stderr)
+        args.network = args.layers
+    source = _layer_source(args)
     _check_sizes(args)
-    bias = io.official_bias(args.neurons) if args.bias is None else args.bias
-    if args.layers is not None and not args.layers.exists():
-        raise GraphnnError(f"--layers {args.layers}: no such file or directory")
+    bias = _bias(args)
     images = io.read_images(args.images, args.neurons)
     truth = io.read_truth(args.truth) if args.truth is not None else None
-    result = _execute(_layer_source(args), images, bias, args, sys.stderr.isatty())
+    result = _execute(source, images, bias, args, sys.stderr.isatty())
     if result.n_layers < args.nlayers:
-        raise GraphnnError(f"--layers {args.layers}: only {result.n_layers} layers found")
+        raise GraphnnError(f"--network {args.network}: only {result.n_layers} layers found")
     valid = None if truth is None else _check_truth(result.categories, truth, images.shape[0])
     if args.out is not None and valid is not False:
         io.write_truth(result.categories, args.out)
@@ -277,9 +331,10 @@ def cmd_run(args):
 
 
 def cmd_generate(args):
-    from .generate import generate_problem, write_problem
+    from challenge.generate import generate_problem, write_problem
 
     _check_sizes(args)
+    _bias(args)
     progress = sys.stderr.isatty()
     problem = generate_problem(
         args.neurons,
@@ -296,8 +351,8 @@ def cmd_generate(args):
         f"to {args.out} ({problem.truth.size:,} categories in {paths['truth'].name})"
     )
     print(
-        f"run it: graphnn challenge run --layers {paths['layers']} --images {paths['images']} "
-        f"--neurons {args.neurons} --nlayers {args.nlayers} --truth {paths['truth']}"
+        f"run it: graphnn challenge run --network {paths['layers']} --images "
+        f"{paths['images']} --truth {paths['truth']}"
     )
     return SUCCESS
 
@@ -332,7 +387,7 @@ def cmd_demo(args):
         source = functools.partial(io.iter_layers, layers, args.neurons, args.nlayers)
         print(f"official problem from {args.data} ({images.shape[0]:,} images)", file=sys.stderr)
     else:
-        from .generate import generate_problem
+        from challenge.generate import generate_problem
 
         print(
             f"generating {args.images:,} images x {args.neurons} neurons x {args.nlayers} "
@@ -344,6 +399,7 @@ def cmd_demo(args):
             args.nlayers,
             args.images,
             seed=args.seed,
+            bias=_bias(args),
             backend="graphblas",
             progress=progress,
         )

@@ -1,31 +1,12 @@
-"""``graphnn topo``: generate, analyse and draw sparse topologies."""
+"""``graphnn topo``: generate, analyse, draw and convert sparse topologies."""
 
 import json
 import sys
 from pathlib import Path
 
-from graphnn.cli import SUCCESS, ArgumentParser
-from graphnn.errors import GraphnnError
-from graphnn.network import Network
-
-FORMATS = ("npz", "tsv", "mtx")
-
-
-def _ints(text, name, sep=","):
-    try:
-        values = [int(v) for v in text.replace(" ", "").split(sep) if v]
-    except ValueError:
-        raise GraphnnError(f"{name} must be integers separated by '{sep}', got {text!r}") from None
-    if not values:
-        raise GraphnnError(f"{name} must not be empty")
-    return values
-
-
-def _floats(text, name):
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise GraphnnError(f"{name} must be numbers separated by ',', got {text!r}") from None
+from ..errors import GraphnnError
+from ..io import FORMATS, load, save
+from ._common import SUCCESS, ArgumentParser, add_seed, floats, ints, widths
 
 
 def _parser(prog):
@@ -41,15 +22,16 @@ def _parser(prog):
 
     def family(name, help_text):
         p = fam.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
         p.add_argument(
-            "--format",
-            choices=FORMATS,
-            default="npz",
-            help="npz: native (DIR/network.npz); mtx: one Matrix Market file per "
-            "layer; tsv: challenge layout n{N}-l{k}.tsv (square layers of one width)",
+            "--out",
+            type=Path,
+            required=True,
+            metavar="PATH",
+            help="where to write: FILE.npz, or a directory for --format mtx/tsv "
+            "(a directory with --format npz gets DIR/network.npz)",
         )
-        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        _format_arg(p)
+        add_seed(p)
         return p
 
     p = family("radixnet", "RadiX-Net (Robinett & Kepner): equal path counts by construction")
@@ -70,27 +52,32 @@ def _parser(prog):
     p = family(
         "kronecker",
         "challenge-style random Kronecker: kron(ones(B,B), radix layer), "
-        "rows permuted after the first cycle",
+        "rows permuted after the first cycle (the network of 'challenge generate --seed')",
     )
     p.add_argument("--neurons", type=int, required=True, metavar="N")
     p.add_argument("--nlayers", type=int, required=True, metavar="L")
-    p.add_argument("--block", type=int, default=16, metavar="B", help="Kronecker block (16)")
+    p.add_argument("--block", type=int, default=16, metavar="B", help="Kronecker block")
 
     p = family("rmat", "stochastic Kronecker (R-MAT) layers with power-law degrees")
     p.add_argument("--layers", required=True, help="widths (powers of 2), e.g. 1024-1024-1024")
     p.add_argument("--density", type=float, required=True)
     p.add_argument("--initiator", default="0.57,0.19,0.19,0.05", help="a,b,c,d probabilities")
 
-    p = family("random", "Erdos-Renyi layers by density or SET epsilon; ERK allocation")
+    p = family("random", "Erdos-Renyi layers by density or SET epsilon")
     p.add_argument("--layers", required=True, help="widths, e.g. 784-300-100-10")
     how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--density", type=float, help="edge density of every layer (or total)")
+    how.add_argument("--density", type=float, help="edge density of every layer")
     how.add_argument("--epsilon", type=float, help="SET epsilon")
-    p.add_argument("--erk", action="store_true", help="ERK: allocate --density across layers")
+
+    p = family("erk", "Erdos-Renyi-Kernel: a total density allocated across the layers (RigL)")
+    p.add_argument("--layers", required=True, help="widths, e.g. 784-300-100-10")
+    p.add_argument("--density", type=float, required=True, help="total edge density")
 
     p = family("ertl", "Ertl's partitioned equal fan-in layers")
     p.add_argument("--layers", required=True, help="widths, e.g. 784-300-100-10")
-    p.add_argument("--fan-in", required=True, help="inputs per neuron: one value or one per layer")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--fan-in", help="inputs per neuron: one value or one per layer")
+    how.add_argument("--density", type=float, help="fan-in = density x the layer's inputs")
 
     p = family("dense", "fully connected layers, the baseline")
     p.add_argument("--layers", required=True, help="widths, e.g. 784-300-100-10")
@@ -98,8 +85,9 @@ def _parser(prog):
     an = sub.add_parser(
         "analyze",
         help="degrees, dead neurons and exact path counts",
-        description="PATH: a native .npz, a directory of layer*.mtx, a "
-        "directory of challenge-layout n{N}-l{k}.tsv files, or neuron{N}.tar.gz.",
+        description="PATH: any network graphnn.load reads: a .npz (network, training export "
+        "or checkpoint), a directory of layer*.mtx or of challenge n{N}-l{k}.tsv files, or "
+        "neuron{N}.tar.gz.",
     )
     an.add_argument("path", type=Path, metavar="PATH")
     an.add_argument("--first", type=int, metavar="K", help="analyse layers 1..K only")
@@ -111,87 +99,83 @@ def _parser(prog):
     dr.add_argument("path", type=Path, metavar="PATH")
     dr.add_argument("--out", type=Path, required=True, metavar="FILE.png")
     dr.add_argument("--first", type=int, metavar="K", help="draw layers 1..K only")
+
+    cv = sub.add_parser(
+        "convert", help="the same as 'graphnn convert'", description="see graphnn convert --help"
+    )
+    cv.add_argument("path", type=Path, metavar="IN")
+    cv.add_argument("out", type=Path, metavar="OUT")
+    _format_arg(cv, default=None)
+    cv.add_argument("--force", action="store_true", help="replace OUT if it exists")
     return parser
 
 
-def _sizes(text):
-    return _ints(text.replace("x", "-"), "--layers", sep="-")
+def _format_arg(p, default="npz"):
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=default,
+        help="npz: one native file; mtx: a directory of Matrix Market files, one per layer; "
+        "tsv: the challenge layout n{N}-l{k}.tsv (square layers of one width)"
+        + ("" if default else "; default: npz when OUT ends in .npz"),
+    )
 
 
-def _generate_layers(a):
-    from . import erdos_renyi, ertl, kronecker, radixnet
-
+def _family_params(a):
+    """The arguments of ``topologies.generate`` from a family's flags."""
     if a.family == "radixnet":
-        lists = [_ints(g, "--radices") for g in a.radices.split(";")]
-        kron = _ints(a.kron, "--kron") if a.kron else None
-        return radixnet.radixnet(lists, kron, D=a.D, trim=a.trim)
+        return {
+            "radices": [ints(g, "--radices") for g in a.radices.split(";")],
+            "kron": ints(a.kron, "--kron") if a.kron else None,
+            "D": a.D,
+            "trim": a.trim,
+        }
     if a.family == "kronecker":
-        if a.nlayers < 1:
-            raise GraphnnError(f"--nlayers must be at least 1, got {a.nlayers}")
-        return list(kronecker.challenge_layers(a.neurons, a.nlayers, block=a.block, seed=a.seed))
-    if a.family == "rmat":
-        init = _floats(a.initiator, "--initiator")
-        return kronecker.rmat(_sizes(a.layers), a.density, initiator=init, seed=a.seed)
+        if a.neurons < 2 or a.nlayers < 1:
+            raise GraphnnError(
+                f"--neurons must be at least 2 and --nlayers at least 1, got {a.neurons} and "
+                f"{a.nlayers}"
+            )
+        return {"sizes": [a.neurons] * (a.nlayers + 1), "block": a.block}
+    params = {"sizes": widths(a.layers)}
+    if a.family in ("random", "erk", "rmat", "ertl"):
+        params["density"] = a.density
     if a.family == "random":
-        return erdos_renyi.erdos_renyi(
-            _sizes(a.layers), density=a.density, epsilon=a.epsilon, erk=a.erk, seed=a.seed
-        )
-    if a.family == "ertl":
-        fans = _ints(a.fan_in, "--fan-in")
-        return ertl.ertl(_sizes(a.layers), fans if len(fans) > 1 else fans[0], seed=a.seed)
-    return erdos_renyi.dense(_sizes(a.layers))
+        params["epsilon"] = a.epsilon
+    if a.family == "rmat":
+        params["initiator"] = floats(a.initiator, "--initiator")
+    if a.family == "ertl" and a.fan_in is not None:
+        fans = ints(a.fan_in, "--fan-in")
+        params["fan_in"] = fans if len(fans) > 1 else fans[0]
+    return params
 
 
-def save_layers(layers, out, fmt, metadata):
-    """Save as a Network (ReLU, zero bias) in ``fmt``; returns the path written."""
-    import graphnn
-
-    net = Network(layers, metadata=metadata)
-    out.mkdir(parents=True, exist_ok=True)
-    if fmt == "npz":
-        graphnn.save_npz(net, out / "network.npz")
+def _output_path(out, fmt):
+    """``out`` itself, or ``out/network.npz`` for a directory given with --format npz."""
+    if fmt == "npz" and not str(out).lower().endswith(".npz"):
         return out / "network.npz"
-    if fmt == "mtx":
-        graphnn.save_mtx(net, out)
-        return out
-    from challenge.io import write_layer
-
-    n = net.sizes[0]
-    if any(s != n for s in net.sizes):
-        raise GraphnnError(
-            f"--format tsv is the challenge layout, for square layers of one width; these have "
-            f"widths {net.sizes}: use npz or mtx"
-        )
-    for k, W in enumerate(net.layers, start=1):
-        write_layer(W, out / f"n{n}-l{k}.tsv")
     return out
 
 
 def load_layers(path, first=None):
-    """The layers saved at ``path`` (npz, .mtx directory, challenge TSV directory or archive)."""
-    import graphnn
-    from challenge import io as cio
-
-    path = Path(path)
-    if not path.exists():
-        raise GraphnnError(f"{path}: no such file or directory")
+    """The network at ``path`` (any format ``graphnn.load`` reads), cut to its first layers."""
     if first is not None and first < 1:
         raise GraphnnError(f"--first must be at least 1, got {first}")
-    if path.suffix == ".npz" or (path.is_dir() and any(path.glob("layer*.mtx"))):
-        layers = graphnn.load(path).layers
-        return layers[:first] if first else layers
-    n_neurons, n_layers = cio.discover(path)
-    return cio.read_layers(path, n_neurons, min(n_layers, first or n_layers))
+    layers = load(path).layers
+    return layers[:first] if first else layers
 
 
 def cmd_generate(a):
-    layers = _generate_layers(a)
-    meta = {"family": a.family, "seed": a.seed, "command": " ".join(sys.argv[1:])}
-    where = save_layers(layers, a.out, a.format, meta)
-    sizes = [layers[0].shape[0]] + [W.shape[1] for W in layers]
+    from topologies import generate
+
+    net = generate(a.family, seed=a.seed, **_family_params(a))
+    net.metadata["command"] = " ".join(["graphnn", *sys.argv[1:]])
+    where = _output_path(a.out, a.format)
+    where.parent.mkdir(parents=True, exist_ok=True)
+    save(net, where, a.format)
     print(
-        f"{a.family}: widths {'-'.join(map(str, sizes))}, {sum(W.nnz for W in layers):,} "
-        f"edges in {len(layers)} layers -> {where}"
+        f"{a.family}: widths {'-'.join(map(str, net.sizes))}, {sum(net.nnz):,} edges in "
+        f"{len(net)} layers -> {where}"
     )
     return SUCCESS
 
@@ -203,19 +187,19 @@ def _fmt_paths(r):
 
 
 def cmd_analyze(a):
-    from .analysis import analyze
+    from topologies.analysis import analyze
 
     layers = load_layers(a.path, a.first)
     report, counts = analyze(layers)
     per_layer = report["per_layer"]
     if a.degree_plot:
-        from .plots import degree_histogram
+        from topologies.plots import degree_histogram
 
         degree_histogram(layers, a.degree_plot)
     if a.path_plot:
         if counts is None:
             raise GraphnnError("too many input/output pairs to plot; use --first or fewer inputs")
-        from .plots import path_histogram
+        from topologies.plots import path_histogram
 
         path_histogram(counts, a.path_plot)
     if a.json:
@@ -245,7 +229,7 @@ def cmd_analyze(a):
 
 
 def cmd_draw(a):
-    from .plots import draw_network
+    from topologies.plots import draw_network
 
     layers = load_layers(a.path, a.first)
     draw_network(layers, a.out, title=f"{a.path.name}: {len(layers)} layers")
@@ -253,6 +237,13 @@ def cmd_draw(a):
     return SUCCESS
 
 
+def cmd_convert(a):
+    from .convert import convert
+
+    return convert(a.path, a.out, a.format, a.force)
+
+
 def main(argv, prog="graphnn topo"):
     args = _parser(prog).parse_args(argv)
-    return {"generate": cmd_generate, "analyze": cmd_analyze, "draw": cmd_draw}[args.action](args)
+    actions = {"generate": cmd_generate, "analyze": cmd_analyze, "draw": cmd_draw}
+    return {**actions, "convert": cmd_convert}[args.action](args)

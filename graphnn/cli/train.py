@@ -4,15 +4,15 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import SUCCESS, ArgumentParser
 from ..errors import GraphnnError
 from ..io import atomic_write
 from ..plotting import pyplot, save_figure
-from .data import DATASETS, load_dataset
-from .device import get_device
-from .model import TOPOLOGIES, SparseMLP
-from .redistribution import ALGORITHMS
-from .trainer import TrainConfig, baseline_models, fit
+from ..training.data import DATASETS, load_dataset
+from ..training.device import get_device
+from ..training.model import TOPOLOGIES, SparseMLP
+from ..training.redistribution import ALGORITHMS
+from ..training.trainer import TrainConfig, baseline_models, fit
+from ._common import SUCCESS, ArgumentParser, add_data_dir, add_seed, ints, widths
 
 DEFAULT_LAYERS = {"digits": "64-300-100-10", "higgs": "21-256-256-256-1"}
 
@@ -31,12 +31,7 @@ def _parser(prog):
         default="digits",
         help="digits (built-in, offline; default), MNIST-family IDX files, or HIGGS",
     )
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        metavar="DIR",
-        help="where the dataset files are (else the cache, downloaded when online)",
-    )
+    add_data_dir(p)
     p.add_argument("--limit", type=int, metavar="N", help="use at most N training rows")
     p.add_argument(
         "--layers",
@@ -46,9 +41,11 @@ def _parser(prog):
     p.add_argument("--density", type=float, default=0.1, help="edge density (default 0.1)")
     p.add_argument(
         "--topology",
-        choices=TOPOLOGIES,
         default="random",
-        help="random (Erdos-Renyi, default), erk, ertl, radixnet, dense",
+        metavar="FAMILY|PATH",
+        help=f"a family ({', '.join(TOPOLOGIES)}; see graphnn topo generate --help), or any "
+        "network file graphnn.load reads, whose structure is trained (its widths define the "
+        "net)",
     )
     p.add_argument("--radices", help="RadiX-Net radix lists, e.g. 10,10 (topology radixnet)")
     p.add_argument("--kron", help="RadiX-Net Kronecker list, e.g. 8,3,1,1")
@@ -65,7 +62,14 @@ def _parser(prog):
     )
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--augment", action="store_true", help="random affine image augmentation")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE.npz",
+        help="export the trained network (weights, biases, activations, settings, test "
+        "accuracy); read it with graphnn evaluate, graphnn topo analyze, graphnn.load",
+    )
     p.add_argument("--metrics-out", type=Path, metavar="FILE.json")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="loss and accuracy curves")
     p.add_argument("--checkpoint", type=Path, metavar="DIR", help="save a checkpoint every epoch")
@@ -107,25 +111,33 @@ def _parser(prog):
     return p
 
 
-def _ints(text, name):
-    try:
-        return [int(v) for v in text.replace("x", "-").replace(",", "-").split("-") if v]
-    except ValueError:
-        raise GraphnnError(
-            f"{name} must be integers such as 784-300-100-10, got {text!r}"
-        ) from None
+def _topology(args, data):
+    """The family name, or the network at --topology PATH; and the widths to train."""
+    from topologies import FAMILIES
 
+    from ..io import load
 
-def _sizes(args, data):
     default = DEFAULT_LAYERS.get(data.name, f"{data.n_features}-300-100-{data.n_classes}")
-    sizes = _ints(args.layers or default, "--layers")
     n_out = 1 if data.name == "higgs" else data.n_classes
-    if len(sizes) < 2 or sizes[0] != data.n_features or sizes[-1] != n_out:
+    if args.topology in FAMILIES:
+        sizes, where = widths(args.layers or default), "--layers"
+        topology = args.topology
+    else:
+        if not Path(args.topology).exists():
+            raise GraphnnError(
+                f"--topology {args.topology}: neither a family ({', '.join(FAMILIES)}) nor an "
+                "existing network file"
+            )
+        if args.layers:
+            raise GraphnnError("--layers comes from the --topology file: leave it out")
+        topology = load(args.topology)
+        sizes, where = topology.sizes, f"--topology {args.topology}"
+    if sizes[0] != data.n_features or sizes[-1] != n_out:
         raise GraphnnError(
-            f"--layers {'-'.join(map(str, sizes))} does not fit {data.name}: the first width "
-            f"must be its {data.n_features} features and the last its {n_out} outputs"
+            f"{where} has widths {'-'.join(map(str, sizes))}, which do not fit {data.name}: the "
+            f"first must be its {data.n_features} features and the last its {n_out} outputs"
         )
-    return sizes
+    return topology, sizes
 
 
 def _plot(runs, path):
@@ -149,18 +161,23 @@ def main(argv, prog="graphnn train"):
         raise GraphnnError("--resume needs --checkpoint DIR")
     if not 0 < args.density <= 1:
         raise GraphnnError(f"--density must be in (0, 1], got {args.density}")
+    if args.out is not None and not str(args.out).endswith(".npz"):
+        raise GraphnnError(f"--out {args.out}: the export is a .npz file")
     data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, limit=args.limit)
-    sizes = _sizes(args, data)
+    topology, sizes = _topology(args, data)
+    density = args.density
+    if not isinstance(topology, str):  # a network file: its own density
+        density = sum(topology.nnz) / sum(a * b for a, b in zip(sizes, sizes[1:]))
     binary = data.name == "higgs"
     model = SparseMLP(
         sizes,
-        density=args.density,
-        topology=args.topology,
+        density=density,
+        topology=topology,
         init=args.init,
         loss="sigmoid" if binary else "softmax",
         dense_output=binary,
-        radices=[_ints(g, "--radices") for g in args.radices.split(";")] if args.radices else None,
-        kron=_ints(args.kron, "--kron") if args.kron else None,
+        radices=[ints(g, "--radices") for g in args.radices.split(";")] if args.radices else None,
+        kron=ints(args.kron, "--kron") if args.kron else None,
         device=get_device(args.backend).name,
     )
     cfg = TrainConfig.from_mapping(vars(args))
@@ -169,7 +186,7 @@ def main(argv, prog="graphnn train"):
     log(
         f"{data.name}: {len(data.y_train):,} train / {len(data.y_val):,} validation / "
         f"{len(data.y_test):,} test; {args.topology} {'-'.join(map(str, sizes))} at density "
-        f"{args.density:g}"
+        f"{density:.4g}"
     )
     runs = {
         "sparse": fit(
@@ -192,6 +209,19 @@ def main(argv, prog="graphnn train"):
     if args.metrics_out:
         with atomic_write(args.metrics_out, "w") as f:
             json.dump(metrics, f, indent=2)
+    if args.out:
+        from ..io import save_npz
+
+        meta = {
+            "source": "graphnn train",
+            "dataset": data.name,
+            "limit": args.limit,
+            "seed": args.seed,
+            "test_accuracy": metrics["test_accuracy"],
+            "training": metrics["config"],
+        }
+        save_npz(model.to_network(meta), args.out)
+        log(f"exported the trained network to {args.out}")
     if args.plot:
         _plot(runs, args.plot)
     print(f"{'model':<28} {'widths':<22} {'params':>10} {'test acc':>9} {'seconds':>8}")

@@ -6,15 +6,15 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import SUCCESS, ArgumentParser
 from ..errors import GraphnnError
 from ..io import atomic_write
 from ..plotting import pyplot, save_figure
-from .cli import DEFAULT_LAYERS, _ints
-from .data import DATASETS, load_dataset
-from .model import SparseMLP
-from .redistribution import ALGORITHMS
-from .trainer import TrainConfig, baseline_models, fit
+from ..training.data import DATASETS, load_dataset
+from ..training.model import SparseMLP
+from ..training.redistribution import ALGORITHMS
+from ..training.trainer import TrainConfig, baseline_models, fit
+from ._common import SUCCESS, ArgumentParser, widths
+from .train import DEFAULT_LAYERS
 
 
 def _parser(prog):
@@ -111,7 +111,7 @@ def main(argv, prog="graphnn experiment"):
             raise GraphnnError(f"algorithm {a!r} is not valid; choose from {', '.join(ALGORITHMS)}")
     data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, limit=args.limit)
     default = DEFAULT_LAYERS.get(data.name, f"{data.n_features}-300-100-{data.n_classes}")
-    sizes = _ints(args.layers or default, "--layers")
+    sizes = widths(args.layers or default)
     binary = data.name == "higgs"
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     results = {}

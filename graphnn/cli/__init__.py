@@ -1,0 +1,82 @@
+"""The ``graphnn`` command line: every front end lives in this package, one module per
+subcommand, each imported only when it runs.
+
+Exit codes: 0 success, 1 a check failed (e.g. categories differ from the truth), 2 a user mistake
+(one line on stderr, no traceback), 130 interrupted.
+"""
+
+import argparse
+import difflib
+import importlib
+import sys
+
+from .._version import __version__
+from ..errors import GraphnnError
+from ._common import CHECK_FAILED, INTERRUPTED, SUCCESS, USAGE_ERROR, ArgumentParser
+
+__all__ = ["main", "COMMANDS", "ArgumentParser", "SUCCESS", "CHECK_FAILED", "USAGE_ERROR"]
+
+# name -> one-line summary; the module graphnn.cli.<name> has main(argv, prog) -> exit code
+COMMANDS = {
+    "topo": "generate, analyse and draw sparse topologies (RadiX-Net, Kronecker, ER/ERK, Ertl)",
+    "challenge": "Sparse DNN Graph Challenge: run, verify, generate problems, demo",
+    "train": "train a sparse MLP, with dynamic weight redistribution; export the network",
+    "evaluate": "test accuracy of a saved model on a dataset",
+    "convert": "convert a network between formats (npz, mtx, tsv; reads every format)",
+    "prune": "prune a trained checkpoint (one-shot or gradual) and retrain the structure",
+    "experiment": "run the redistribution comparison: every algorithm at every density",
+}
+
+
+def _top_parser():
+    lines = [f"  {name:<10} {summary}" for name, summary in COMMANDS.items()]
+    parser = ArgumentParser(
+        prog="graphnn",
+        usage="graphnn [-h] [--version] COMMAND [ARGS ...]",
+        description="Sparse neural networks as chains of GraphBLAS adjacency matrices.",
+        epilog="commands:\n" + "\n".join(lines) + "\n\nRun 'graphnn COMMAND --help' for details.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"graphnn {__version__}")
+    parser.add_argument(
+        "command", nargs="?", metavar="COMMAND", help="one of: " + ", ".join(COMMANDS)
+    )
+    parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def _fail(prog, message, code=USAGE_ERROR):
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv=None):
+    """Entry point of the ``graphnn`` console script; returns the exit code."""
+    parser = _top_parser()
+    ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if ns.command is None:
+        parser.print_help()
+        return SUCCESS
+    if ns.command not in COMMANDS:
+        guess = difflib.get_close_matches(ns.command, COMMANDS, n=1)
+        hint = (
+            f' - maybe you meant "{guess[0]}"' if guess else f"; choose from {', '.join(COMMANDS)}"
+        )
+        return _fail("graphnn", f'unknown command "{ns.command}"{hint}')
+    prog = f"graphnn {ns.command}"
+    try:
+        module = importlib.import_module(f"{__name__}.{ns.command}")
+        return module.main(ns.args, prog=prog)
+    except SystemExit as e:  # argparse's --help and usage errors
+        return e.code
+    except GraphnnError as e:
+        return _fail(prog, str(e))
+    except OSError as e:
+        where = f": {e.filename}" if e.filename else ""
+        return _fail(prog, f"{e.strerror or e}{where}")
+    except KeyboardInterrupt:
+        return _fail(prog, "interrupted", INTERRUPTED)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""What every ``graphnn`` subcommand shares: the parser class, exit codes and the one
+vocabulary of arguments (``--layers`` = widths, ``--network`` = a network path, ``--out`` =
+the main output, ``--data-dir``, ``--seed``, ``--backend``, ``--json``)."""
+
+import argparse
+from pathlib import Path
+
+from ..errors import GraphnnError
+
+SUCCESS, CHECK_FAILED, USAGE_ERROR, INTERRUPTED = 0, 1, 2, 130
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Show each option's default, keep descriptions as written."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line on stderr and exit code 2."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def add_required_subparsers(self, dest):
+        """Required subcommands stored in ``dest``, parsed by this class too."""
+        sub = self.add_subparsers(dest=dest, metavar=dest.upper(), parser_class=ArgumentParser)
+        sub.required = True
+        return sub
+
+
+def widths(text, flag="--layers"):
+    """Layer widths from ``784-300-100-10`` (also ``x`` or ``,`` between them)."""
+    parts = text.replace("x", "-").replace(",", "-").split("-")
+    try:
+        values = [int(v) for v in parts]
+    except ValueError:
+        raise GraphnnError(f"{flag} must be widths such as 784-300-100-10, got {text!r}") from None
+    if len(values) < 2 or min(values) < 1:
+        raise GraphnnError(f"{flag} needs at least two positive widths, got {text!r}")
+    return values
+
+
+def ints(text, flag, sep=","):
+    """Integers separated by ``sep``."""
+    try:
+        values = [int(v) for v in text.replace(" ", "").split(sep) if v]
+    except ValueError:
+        raise GraphnnError(f"{flag} must be integers separated by '{sep}', got {text!r}") from None
+    if not values:
+        raise GraphnnError(f"{flag} must not be empty")
+    return values
+
+
+def floats(text, flag):
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise GraphnnError(f"{flag} must be numbers separated by ',', got {text!r}") from None
+
+
+def add_network(p, required=True, help_text="a network: any file or directory graphnn.load reads"):
+    p.add_argument("--network", type=Path, required=required, metavar="PATH", help=help_text)
+
+
+def add_seed(p):
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+def add_json(p, what="the results"):
+    p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def add_data_dir(p):
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the dataset files are (else the cache, downloaded when online)",
+    )

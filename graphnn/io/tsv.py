@@ -1,0 +1,321 @@
+"""The Graph Challenge's tab-separated files (1-based ids): layer directories
+(``n{N}-l{k}.tsv``, or ``.mtx`` as converted for LAGraph), the official ``neuron{N}.tar.gz``
+read without extracting, images and truth.
+
+Parsing is multi-threaded and exact (``_parse``); only when it fails is a file scanned line by
+line to name the first bad line.
+"""
+
+import gzip
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import FormatError, GraphnnError
+from ..network import Network
+from ._atomic import atomic_write, read_bytes
+from ._manifest import read_manifest, write_manifest
+from ._mtx import read_mtx_layer
+from ._parse import BAD_COUNT, SLOW, parse_numeric
+
+OFFICIAL_BIAS = {1024: -0.30, 4096: -0.35, 16384: -0.40, 65536: -0.45}
+LAYER_NAME = re.compile(r"(?:^|/)n(\d+)-l(\d+)\.(tsv|mtx)$")
+
+
+def _first_bad_line(raw, name, ncols):
+    for k, line in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
+        fields = line.split()
+        if len(fields) != ncols:
+            raise FormatError(f"{name}: line {k}: expected {ncols} columns, got {len(fields)}")
+        for f in fields:
+            try:
+                float(f)
+            except ValueError:
+                raise FormatError(f"{name}: line {k}: {f!r} is not a number") from None
+    raise FormatError(f"{name}: cannot parse")  # unreachable for text numpy rejects
+
+
+def _exists(path):
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    return path
+
+
+def parse_table(raw, name, ncols):
+    """An (n, ncols) float64 array from whitespace-separated text ``raw`` (bytes)."""
+    if not raw.strip():
+        return np.empty((0, ncols))
+    table, status, starts, ends = parse_numeric(raw, ncols)
+    if (status == BAD_COUNT).any():
+        _first_bad_line(raw, name, ncols)
+    for r in np.flatnonzero(status == SLOW):  # tokens the fast path leaves to float()
+        for c, field in enumerate(raw[starts[r] : ends[r]].split()):
+            try:
+                table[r, c] = float(field)
+            except ValueError:
+                raise FormatError(
+                    f"{name}: line {r + 1}: {field.decode()!r} is not a number"
+                ) from None
+    bad = ~np.isfinite(table).all(axis=1)
+    if bad.any():
+        raise FormatError(f"{name}: line {np.argmax(bad) + 1}: value is not a finite number")
+    return table
+
+
+def check_ids(ids, name, what, upper=None):
+    """0-based int64 ids from 1-based float ids, checked to be integers in 1..upper."""
+    bad = (ids != np.floor(ids)) | (ids < 1)
+    if upper is not None:
+        bad |= ids > upper
+    if bad.any():
+        k = int(np.argmax(bad))
+        rng = f"1..{upper}" if upper is not None else ">= 1"
+        raise FormatError(
+            f"{name}: line {k + 1}: {what} id {ids[k]:g} is out of range {rng} (ids are 1-based)"
+        )
+    return ids.astype(np.int64) - 1
+
+
+def parse_layer(raw, name, n_neurons):
+    """A layer ``row col value`` file as an (N x N) CSR array."""
+    t = parse_table(raw, name, 3)
+    rows = check_ids(t[:, 0], name, "row", n_neurons)
+    cols = check_ids(t[:, 1], name, "column", n_neurons)
+    W = sp.csr_array((t[:, 2], (rows, cols)), shape=(n_neurons, n_neurons))
+    W.sum_duplicates()
+    return W
+
+
+def read_images(path, n_neurons):
+    """Images ``imageId pixelIndex value`` (``.tsv`` or ``.tsv.gz``), or LAGraph's ``.mtx``,
+    as an (images x N) CSR. The number of images is the largest image id in the file."""
+    path = _exists(path)
+    name = str(path)
+    if path.suffix == ".mtx":
+        Y = read_mtx_layer(path, "images")
+        if Y.shape[1] != n_neurons:
+            raise FormatError(f"{path}: images have {Y.shape[1]} pixels, expected {n_neurons}")
+        return Y
+    t = parse_table(read_bytes(path), name, 3)
+    rows = check_ids(t[:, 0], name, "image")
+    cols = check_ids(t[:, 1], name, "pixel", n_neurons)
+    n_images = int(rows.max()) + 1 if rows.size else 0
+    Y = sp.csr_array((t[:, 2], (rows, cols)), shape=(n_images, n_neurons))
+    Y.sum_duplicates()
+    return Y
+
+
+def read_truth(path):
+    """Truth categories as sorted unique 1-based image ids: one per line, or LAGraph's
+    ``.mtx`` column."""
+    path = _exists(path)
+    if path.suffix == ".mtx":
+        M = sp.coo_array(read_mtx_layer(path, "categories"))
+        return np.unique(M.row.astype(np.int64) + 1)
+    name = str(path)
+    t = parse_table(read_bytes(path), name, 1)
+    return np.unique(check_ids(t[:, 0], name, "image") + 1)
+
+
+def layer_files(directory, n_neurons):
+    """{k: path} of the ``n{N}-l{k}.tsv`` (or ``.mtx``) files in ``directory`` or its
+    ``neuron{N}`` subdirectory."""
+    directory = Path(directory)
+    if (directory / f"neuron{n_neurons}").is_dir():
+        directory = directory / f"neuron{n_neurons}"
+    found = {}
+    for p in directory.iterdir():
+        m = LAYER_NAME.search(p.name)
+        if m and int(m.group(1)) == n_neurons:
+            found.setdefault(int(m.group(2)), p)
+    return directory, found
+
+
+def iter_tar_layers(path, n_neurons, n_layers):
+    """Yield the layers 1..L of an official ``neuron{N}.tar.gz``, read without extracting.
+
+    Members arrive in archive order; a layer that arrives early is kept as raw bytes until its
+    turn, so memory holds the compressed order's backlog, not the parsed network.
+    """
+    pending = {}
+    want = 1
+    widths = set()
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                m = LAYER_NAME.search(member.name)
+                if not (member.isfile() and m and m.group(3) == "tsv"):
+                    continue
+                widths.add(int(m.group(1)))
+                if int(m.group(1)) != n_neurons or int(m.group(2)) > n_layers:
+                    continue
+                pending[int(m.group(2))] = (member.name, tar.extractfile(member).read())
+                while want in pending:
+                    member_name, raw = pending.pop(want)
+                    yield parse_layer(raw, f"{path}:{member_name}", n_neurons)
+                    want += 1
+    except (tarfile.TarError, EOFError, OSError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise FormatError(f"{path}: truncated or unreadable archive ({e})") from None
+    if want == 1 and widths and n_neurons not in widths:
+        raise FormatError(
+            f"{path}: holds layers of {', '.join(map(str, sorted(widths)))} neurons, "
+            f"not {n_neurons}: check --neurons"
+        )
+    if want <= n_layers:
+        raise FormatError(f"{path}: layer {want} (n{n_neurons}-l{want}.tsv) is missing")
+
+
+def discover(path):
+    """``(N, L)`` of a layer directory or official archive, from its file names: N from
+    ``n{N}-l{k}`` (or ``neuron{N}``), L the count of consecutive layers from 1."""
+    path = _exists(path)
+    if path.is_file():
+        try:
+            with tarfile.open(path, "r:*") as tar:
+                names = tar.getnames()
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise FormatError(f"{path}: truncated or unreadable archive ({e})") from None
+    else:
+        sub = [p for p in path.iterdir() if p.is_dir() and p.name.startswith("neuron")]
+        names = [p.name for p in path.iterdir()] + [
+            f"{d.name}/{q.name}" for d in sub for q in d.iterdir()
+        ]
+    found = {}
+    for name in names:
+        m = LAYER_NAME.search(name)
+        if m:
+            found.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
+    if not found:
+        raise FormatError(f"{path}: no n{{N}}-l{{k}}.tsv layer files")
+    if len(found) > 1:
+        raise FormatError(f"{path}: layers of several widths {sorted(found)}")
+    n_neurons, ks = found.popitem()
+    n_layers = 0
+    while n_layers + 1 in ks:
+        n_layers += 1
+    if n_layers == 0:
+        raise FormatError(f"{path}: layer 1 (n{n_neurons}-l1.tsv) is missing")
+    return n_neurons, n_layers
+
+
+def iter_layers(path, n_neurons, n_layers):
+    """Yield layers 1..L as (N x N) CSR arrays, one at a time.
+
+    ``path`` is a directory of ``n{N}-l{k}.tsv`` (or ``.mtx``) files, directly or in a
+    ``neuron{N}`` subdirectory, or the official ``neuron{N}.tar.gz``.
+    """
+    path = _exists(path)
+    if path.is_file():
+        yield from iter_tar_layers(path, n_neurons, n_layers)
+        return
+    directory, files = layer_files(path, n_neurons)
+    missing = [k for k in range(1, n_layers + 1) if k not in files]
+    if missing:
+        raise FormatError(
+            f"{directory}: layer {missing[0]} (n{n_neurons}-l{missing[0]}.tsv) is missing"
+            + (f", and {len(missing) - 1} more" if len(missing) > 1 else "")
+        )
+    for k in range(1, n_layers + 1):
+        f = files[k]
+        if f.suffix == ".mtx":
+            W = read_mtx_layer(f)
+            if W.shape != (n_neurons, n_neurons):
+                raise FormatError(f"{f}: layer has shape {W.shape}, expected {(n_neurons,) * 2}")
+            yield W
+        else:
+            yield parse_layer(f.read_bytes(), str(f), n_neurons)
+
+
+def _problem_bias(path, n_neurons):
+    """The bias of a challenge network: a generated problem's ``problem.json``, else the
+    official value for N, else None."""
+    for d in (path, path.parent) if path.is_dir() else (path.parent,):
+        manifest = d / "problem.json"
+        if manifest.exists():
+            try:
+                return float(json.loads(manifest.read_text())["bias"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise FormatError(f"{manifest}: bad problem manifest ({e})") from None
+    return OFFICIAL_BIAS.get(n_neurons)
+
+
+def load_challenge(path):
+    """A challenge layer directory or archive as a :class:`~graphnn.Network`: ReLU clamped at
+    32 and the problem's bias (``network.json`` or ``problem.json`` beside the layers, else the
+    official bias for N; zero with ``metadata["bias_known"] = False`` otherwise)."""
+    path = _exists(path)
+    n_neurons, n_layers = discover(path)
+    layers = list(iter_layers(path, n_neurons, n_layers))
+    directory = layer_files(path, n_neurons)[0] if path.is_dir() else None
+    kwargs, described = read_manifest(directory) if directory is not None else ({}, None)
+    if described is not None and described != n_layers:
+        raise FormatError(
+            f"{directory}: network.json describes {described} layers but layers 1..{n_layers} "
+            "are there: remove the stale files or the manifest"
+        )
+    if not kwargs:
+        bias = _problem_bias(path, n_neurons)
+        kwargs = {
+            "biases": 0.0 if bias is None else bias,
+            "activations": "relu:32",
+            "metadata": {"format": "challenge", "bias_known": bias is not None},
+        }
+    try:
+        return Network(layers, **kwargs)
+    except GraphnnError as e:
+        raise FormatError(f"{path}: {e}") from None
+
+
+def save_challenge(net, directory):
+    """Write ``n{N}-l{k}.tsv`` for every layer (values to 17 digits: lossless) and
+    ``network.json``. The layout holds square layers of one width only."""
+    n = net.sizes[0]
+    if any(s != n for s in net.sizes):
+        raise GraphnnError(
+            f"format 'tsv' is the challenge layout, for square layers of one width; this "
+            f"network has widths {'-'.join(map(str, net.sizes))}: use npz or mtx"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    for k, W in enumerate(net.layers, start=1):
+        write_layer(W, directory / f"n{n}-l{k}.tsv", value_fmt="%.17g")
+    write_manifest(net, directory)
+
+
+def format_triples(rows, cols, values, value_fmt):
+    """Tab-separated 1-based ``row col value`` lines as bytes."""
+    table = np.column_stack([rows + 1, cols + 1]).astype(np.int64)
+    lines = [f"{r}\t{c}\t{value_fmt % v}\n" for (r, c), v in zip(table.tolist(), values.tolist())]
+    return "".join(lines).encode()
+
+
+def write_layer(W, path, value_fmt="%e"):
+    """Write a layer in the official format (sorted by column then row; ``%e`` values as in
+    the official files)."""
+    C = sp.csc_array(W)
+    C.sort_indices()
+    cols = np.repeat(np.arange(C.shape[1]), np.diff(C.indptr))
+    with atomic_write(path) as f:
+        f.write(format_triples(C.indices, cols, C.data, value_fmt))
+
+
+def write_images(Y, path):
+    """Write images ``imageId pixelIndex value``; gzipped when ``path`` ends in ``.gz``."""
+    C = sp.csr_array(Y)
+    C.sort_indices()
+    rows = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
+    data = format_triples(rows, C.indices, C.data, "%g")
+    with atomic_write(path) as f:
+        f.write(gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data)
+
+
+def write_truth(ids, path):
+    """Write 1-based category ids, one per line."""
+    with atomic_write(path, "w") as f:
+        f.writelines(f"{int(i)}\n" for i in ids)
