@@ -1,7 +1,7 @@
 """One training step (forward, backward, Adam) of 784-4096-4096-10, batch 512: graphnn's sparse
 layers at densities 0.1 and 0.03 against PyTorch dense on the same device, in the same process.
 
-    python bench/train_step.py [--repeat 5] [--dtype float32] [--backend cpu|cupy]
+    python bench/train_step.py [--repeat 5] [--dtype float32] [--backend numba|graphblas|cupy]
 
 With --backend cupy both run on the GPU (graphnn through CuPy/cuSPARSE, PyTorch on CUDA) and the
 memory column is skipped (it measures host memory).
@@ -48,10 +48,10 @@ def sync(backend):
         torch.cuda.synchronize()
 
 
-def graphnn_step(density, dtype, backend="cpu"):
+def graphnn_step(density, dtype, backend="numba"):
     from graphnn.training import Adam, SparseMLP
 
-    model = SparseMLP(SIZES, density=density, dtype=dtype, device=backend).build(0)
+    model = SparseMLP(SIZES, density=density, dtype=dtype, backend=backend).build(0)
     opt = Adam(1e-3)
     rng = np.random.default_rng(0)
     X = rng.random((BATCH, SIZES[0]), dtype=np.float32).astype(dtype)
@@ -64,7 +64,7 @@ def graphnn_step(density, dtype, backend="cpu"):
     return step
 
 
-def torch_step(dtype, backend="cpu"):
+def torch_step(dtype, backend="numba"):
     import torch
 
     where = "cuda" if backend == "cupy" else "cpu"
@@ -90,7 +90,7 @@ def make_step(which, dtype):
     return torch_step(dtype) if which == "torch" else graphnn_step(float(which), dtype)
 
 
-def best(step, repeat, backend="cpu"):
+def best(step, repeat, backend="numba"):
     step()
     sync(backend)
     times = []
@@ -117,7 +117,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    ap.add_argument("--backend", default="cpu", choices=["cpu", "cupy"])
+    ap.add_argument("--backend", default="numba", choices=["numba", "graphblas", "cupy"])
     ap.add_argument("--memory-of", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_of:

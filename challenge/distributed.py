@@ -42,7 +42,7 @@ def _client(workers, scheduler):
 
 
 def infer_distributed(
-    source, images, bias, *, ymax=32.0, backend="scipy", workers=2, scheduler=None
+    source, images, bias, *, ymax=32.0, backend="numba", workers=2, scheduler=None
 ):
     """Run :func:`challenge.inference.infer` on image blocks over a Dask cluster.
 

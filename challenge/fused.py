@@ -9,8 +9,9 @@ dead rows are dropped (the tile is compacted), and saturated rows leave the tile
 ``ymax`` stays saturated through the next layer; where it would not, they rejoin as rows of
 ``ymax`` and go through that layer like any other.
 
-``array_module="cupy"`` runs the CUDA kernel of ``graphnn.backends._cuda``; ``"numpy"`` runs the
-same driver with a scipy implementation of the layer, so the bookkeeping is tested on the CPU.
+``array_module="cupy"`` runs the CUDA kernel of ``graphnn.backends.cuda_kernels``; ``"numpy"``
+runs the same driver with a scipy implementation of the layer, so the bookkeeping is tested on
+the CPU.
 """
 
 import time
@@ -18,7 +19,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from graphnn.errors import BackendUnavailable, DimensionMismatch, GraphnnError
+from graphnn.errors import DimensionMismatch, GraphnnError
 
 from .inference import InferenceResult
 
@@ -66,17 +67,10 @@ class _CupyOps(_NumpyOps):
     """The layer contract on the GPU: one ``challenge_layer`` launch per layer."""
 
     def __init__(self, dtype):
-        try:
-            import cupy
+        from graphnn.backends import cuda_kernels
+        from graphnn.backends.cupy_backend import import_cupy
 
-            cupy.cuda.runtime.getDeviceCount()
-        except Exception as e:  # ImportError, or a CUDA error without a driver or device
-            raise BackendUnavailable(
-                f"backend 'cupy' needs CuPy and an NVIDIA GPU ({type(e).__name__}: {e})"
-            ) from None
-        from graphnn.backends import _cuda
-
-        self.xp, self.dtype, self._cuda = cupy, np.dtype(dtype), _cuda
+        self.xp, self.dtype, self._cuda = import_cupy()[0], np.dtype(dtype), cuda_kernels
         self._counts = None
 
     def upload(self, W):

@@ -99,7 +99,7 @@ def generate_problem(
     seed=0,
     bias=None,
     mnist_dir=None,
-    backend="scipy",
+    backend="numba",
     progress=False,
 ):
     """A generated problem with its truth (computed by exact inference)."""

@@ -60,7 +60,7 @@ def _saturated(be, Z, n_neurons, ymax):
     return be.row_counts(be.select(Z, "==", ymax)) == n_neurons
 
 
-def infer(layers, images, bias, *, ymax=32.0, backend="scipy", progress=False, n_layers=None):
+def infer(layers, images, bias, *, ymax=32.0, backend="numba", progress=False, n_layers=None):
     """Run the challenge network ``layers`` on ``images`` and return an :class:`InferenceResult`.
 
     Parameters
@@ -74,8 +74,9 @@ def infer(layers, images, bias, *, ymax=32.0, backend="scipy", progress=False, n
     ymax : float or None
         The clamp (32 in the challenge).
     backend : str
-        ``scipy`` (fused multi-threaded kernel, the fastest measured on CPU), ``graphblas`` or
-        ``cupy`` (the fused dense-tile GPU kernel of :mod:`challenge.fused`).
+        ``numba`` (the fused multi-threaded kernel, the fastest measured on the CPU),
+        ``graphblas``, ``reference``, or ``cupy`` (the fused dense-tile GPU kernel of
+        :mod:`challenge.fused`).
     progress : bool
         Show a progress bar over layers on stderr.
     n_layers : int, optional

@@ -151,7 +151,7 @@ class Network:
         """Fraction of possible edges present, per layer."""
         return [W.nnz / max(W.shape[0] * W.shape[1], 1) for W in self.layers]
 
-    def forward(self, X, backend="graphblas"):
+    def forward(self, X, backend="numba"):
         """Dense inference: rows of ``X`` are samples; returns the last layer's output."""
         from .backends import get_backend
 

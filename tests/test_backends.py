@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from graphnn import DimensionMismatch, GraphnnError, available_backends, get_backend
 from graphnn.errors import BackendUnavailable
@@ -10,7 +11,7 @@ from .conftest import random_sparse
 
 BACKENDS = [
     pytest.param(name, marks=[pytest.mark.gpu] if name == "cupy" else [])
-    for name in ("graphblas", "scipy", "cupy")
+    for name in ("numba", "graphblas", "reference", "cupy")
 ]
 
 # (m, k, n, density): shapes include empty matrices and zero-sized dimensions
@@ -136,12 +137,52 @@ def test_bad_op_names_list_valid_choices(be):
 
 
 def test_unknown_backend_names_the_choices():
-    with pytest.raises(GraphnnError, match="graphblas, scipy, cupy"):
+    with pytest.raises(GraphnnError, match="numba, graphblas, cupy, reference"):
         get_backend("torch")
+    assert get_backend("scipy") is get_backend("numba")  # the old names still work
+    assert get_backend("cpu") is get_backend("numba")
 
 
 def test_cpu_backends_always_available():
-    assert {"graphblas", "scipy"} <= set(available_backends())
+    assert {"numba", "graphblas", "reference"} <= set(available_backends())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES)
+def test_training_products_match_dense(be, case, dtype):
+    """csr_times_dense (forward, input gradient) and sddmm (weight gradient at the edges)."""
+    m, k, n, density = case
+    rng, _, W = _operands(11, *case)
+    W = sp.csr_array(W, dtype=dtype)
+    W.sort_indices()
+    D = rng.standard_normal((n, 7)).astype(dtype)
+    arr = lambda a, t=None: be.asarray(np.ascontiguousarray(a), dtype=t)  # noqa: E731
+    got = be.asnumpy(
+        be.csr_times_dense(arr(W.data), arr(W.indices, np.int32), arr(W.indptr, np.int32),
+                           W.shape, arr(D))
+    )  # fmt: skip
+    assert got.shape == (k, 7) and got.dtype == dtype
+    np.testing.assert_allclose(got, W.toarray() @ D, rtol=1e-5, atol=1e-5)
+    XT = rng.standard_normal((k, 9)).astype(dtype)
+    dZT = rng.standard_normal((n, 9)).astype(dtype)
+    rows = np.repeat(np.arange(k), np.diff(W.indptr)).astype(np.int32)
+    vals = be.asnumpy(
+        be.sddmm(arr(XT), arr(dZT), arr(W.indptr, np.int32), arr(W.indices, np.int32),
+                 arr(rows))
+    )  # fmt: skip
+    np.testing.assert_allclose(vals, (XT @ dZT.T)[rows, W.indices], rtol=1e-5, atol=1e-5)
+
+
+def test_spgemm_splits_rows_to_bound_the_products(monkeypatch):
+    """The GPU's guard against cuSPARSE's int32 product count, run on the CPU."""
+    from graphnn.backends import array_backend
+
+    be = get_backend("reference")
+    rng, A, B = _operands(12, 60, 40, 30, 0.3)
+    products = int(np.diff(B.indptr)[A.indices].sum())
+    monkeypatch.setattr(array_backend, "MAX_PRODUCTS", products // 7)
+    C = be.to_scipy(be.spgemm(be.matrix(A), be.matrix(B)))
+    np.testing.assert_allclose(C.toarray(), A.toarray() @ B.toarray(), atol=1e-12)
 
 
 def test_row_counts_take_rows_vstack(be):

@@ -255,7 +255,7 @@ def test_reference_device_runs_the_gpu_code_path_identically():
     rng = np.random.default_rng(4)
     X, y = rng.standard_normal((32, 64)).astype(np.float32), rng.integers(0, 10, 32)
     cpu = SparseMLP([64, 40, 10], density=0.2).build(2)
-    ref = SparseMLP([64, 40, 10], density=0.2, device="reference").build(2)
+    ref = SparseMLP([64, 40, 10], density=0.2, backend="reference").build(2)
     lc, gc, _ = cpu.loss_and_grads(X, y)
     lr_, gr, _ = ref.loss_and_grads(X, y)
     assert lc == pytest.approx(lr_, rel=1e-5)
@@ -265,6 +265,6 @@ def test_reference_device_runs_the_gpu_code_path_identically():
     data = load_dataset("digits", seed=0, limit=500)
     cfg = TrainConfig(epochs=4, batch_size=32, redistribution="gradient-global", seed=1)
     a = fit(SparseMLP([64, 40, 10], density=0.2), data, cfg)
-    b = fit(SparseMLP([64, 40, 10], density=0.2, device="reference"), data, cfg)
+    b = fit(SparseMLP([64, 40, 10], density=0.2, backend="reference"), data, cfg)
     assert abs(a["test_accuracy"] - b["test_accuracy"]) < 0.05
     assert a["params"] == b["params"]

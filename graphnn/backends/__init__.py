@@ -1,7 +1,19 @@
-"""Backends: one small interface (:class:`Backend`) implemented by several libraries.
+"""Backends: one small interface (:class:`Backend`) that inference, training, redistribution and
+pruning are written against, implemented on several libraries.
 
-``graphblas`` (python-graphblas on SuiteSparse, the CPU default), ``scipy`` (scipy.sparse) and
-``cupy`` (cuSPARSE on an NVIDIA GPU, imported lazily).
+=============  ================================================================================
+backend        what runs
+=============  ================================================================================
+``numba``      scipy.sparse containers and graphnn's multi-threaded CPU kernels for the
+               products (the default: measured fastest on the CPU)
+``graphblas``  python-graphblas / SuiteSparse:GraphBLAS for sparse x sparse, select, apply and
+               reduce; the numba kernels for the dense products
+``cupy``       CuPy / cuSPARSE and graphnn's CUDA kernels on an NVIDIA GPU (imported lazily)
+``reference``  numpy and scipy.sparse only: the executable specification the tests compare
+               every backend against
+=============  ================================================================================
+
+``scipy`` and ``cpu``, the names of earlier releases, still mean ``numba``.
 """
 
 import importlib
@@ -9,23 +21,27 @@ import importlib
 from ..errors import BackendUnavailable, GraphnnError
 from ._base import Backend
 
-__all__ = ["Backend", "BACKENDS", "get_backend", "available_backends"]
+__all__ = ["Backend", "BACKENDS", "DEFAULT", "get_backend", "available_backends"]
 
 BACKENDS = {
+    "numba": ("numba_backend", "NumbaBackend"),
     "graphblas": ("graphblas_backend", "GraphblasBackend"),
-    "scipy": ("scipy_backend", "ScipyBackend"),
     "cupy": ("cupy_backend", "CupyBackend"),
+    "reference": ("array_backend", "ReferenceBackend"),
 }
+DEFAULT = "numba"
+_ALIASES = {"scipy": "numba", "cpu": "numba"}
 _instances = {}
 
 
-def get_backend(name="graphblas"):
+def get_backend(name=DEFAULT):
     """The backend called ``name`` (or ``name`` itself when it already is a :class:`Backend`).
 
     Raises ``BackendUnavailable`` when its library or device is missing.
     """
     if isinstance(name, Backend):
         return name
+    name = _ALIASES.get(name, name)
     if name not in BACKENDS:
         raise GraphnnError(f"backend {name!r} is not valid; choose from {', '.join(BACKENDS)}")
     if name not in _instances:
@@ -34,8 +50,7 @@ def get_backend(name="graphblas"):
             mod = importlib.import_module(f".{module}", __name__)
         except ImportError as e:
             raise BackendUnavailable(
-                f"backend {name!r} needs {e.name or 'a missing package'} ({e}); "
-                f"available here: {', '.join(available_backends()) or 'none'}"
+                f"backend {name!r} needs {e.name or 'a missing package'} ({e})"
             ) from None
         _instances[name] = getattr(mod, cls)()
     return _instances[name]
@@ -45,13 +60,9 @@ def available_backends():
     """Names of the backends usable on this machine."""
     found = []
     for name in BACKENDS:
-        if name in _instances:
-            found.append(name)
-            continue
-        module, cls = BACKENDS[name]
         try:
-            _instances[name] = getattr(importlib.import_module(f".{module}", __name__), cls)()
-        except (ImportError, GraphnnError):
+            get_backend(name)
+        except BackendUnavailable:
             continue
         found.append(name)
     return found

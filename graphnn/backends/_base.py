@@ -101,6 +101,29 @@ class Backend:
         """Sparse matrices with the same number of columns, stacked top to bottom."""
         raise NotImplementedError
 
+    # -- training: activations travel as features x batch, the batch contiguous -----------
+
+    xp = np  # the array module of the backend's dense arrays
+
+    def asarray(self, a, dtype=None):
+        """The backend's dense array from a numpy array (a copy only when needed)."""
+        raise NotImplementedError
+
+    def asnumpy(self, a):
+        """A numpy array from the backend's dense array."""
+        raise NotImplementedError
+
+    def csr_times_dense(self, data, indices, indptr, shape, D):
+        """``M @ D`` for ``M`` given by its CSR arrays and ``shape``, ``D`` dense (batch last):
+        the forward product (with the CSC of ``W`` read as the CSR of ``W^T``) and the input
+        gradient ``W dZ^T``."""
+        raise NotImplementedError
+
+    def sddmm(self, XT, dZT, indptr, indices, rows):
+        """``X^T dZ`` at the CSR entries ``(rows, indices)`` only, in CSR order: the weight
+        gradient of a sparse layer (no dense gradient is formed)."""
+        raise NotImplementedError
+
     def relu_layer(self, Y, W, bias, ymax=None):
         """One sparse ReLU layer: ``Z = Y @ W``; scalar ``bias`` added to the nonzeros of ``Z``
         only; ReLU; clamp at ``ymax`` (``None``: no clamp). The Graph Challenge layer."""

@@ -1,9 +1,10 @@
-"""python-graphblas (SuiteSparse:GraphBLAS) backend, the CPU default.
+"""python-graphblas (SuiteSparse:GraphBLAS) backend.
 
 Sparse matrices are ``graphblas.Matrix``; dense batches stay numpy arrays, because for a dense
 batch times a sparse weight and for the masked gradient product the kernels of
-``graphnn.kernels`` measured 3x to 200x faster than SuiteSparse's mxm on 2 cores
-(``bench/backends.py``). Sparse times sparse, select, apply and reductions are GraphBLAS.
+``graphnn.kernels`` measured faster than SuiteSparse's mxm on 2 cores (``bench/backends.py``
+prints the figures). Sparse times sparse, select, apply and reductions are GraphBLAS; training's
+two products are the numba backend's.
 """
 
 import graphblas as gb
@@ -13,12 +14,26 @@ from graphblas import agg, binary, monoid, semiring
 
 from .. import kernels
 from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
+from .numba_backend import csr_times_dense, sddmm
 
 _BINARY = {"plus": binary.plus, "times": binary.times, "min": binary.min, "max": binary.max}
 
 
 class GraphblasBackend(Backend):
     name = "graphblas"
+    xp = np
+
+    def asarray(self, a, dtype=None):
+        return np.asarray(a, dtype=dtype)
+
+    def asnumpy(self, a):
+        return np.asarray(a)
+
+    def csr_times_dense(self, data, indices, indptr, shape, D):
+        return csr_times_dense(data, indices, indptr, shape, D)
+
+    def sddmm(self, XT, dZT, indptr, indices, rows):
+        return sddmm(XT, dZT, indptr, indices)
 
     def matrix(self, W):
         if isinstance(W, gb.Matrix):

@@ -73,6 +73,19 @@ def add_json(p, what="the results"):
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 
 
+def add_backend(p):
+    from ..backends import BACKENDS, DEFAULT
+
+    p.add_argument(
+        "--backend",
+        choices=[*BACKENDS, "scipy"],
+        default=DEFAULT,
+        help="numba: graphnn's multi-threaded CPU kernels (measured fastest on the CPU); "
+        "graphblas: SuiteSparse:GraphBLAS; cupy: an NVIDIA GPU; reference: plain numpy/scipy, "
+        "the specification (slow); scipy: an old name for numba",
+    )
+
+
 def add_data_dir(p):
     p.add_argument(
         "--data-dir",

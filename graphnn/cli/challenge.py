@@ -10,9 +10,7 @@ from challenge import io
 from challenge.inference import compare_categories, infer
 
 from ..errors import GraphnnError
-from ._common import CHECK_FAILED, SUCCESS, ArgumentParser, add_json, add_seed
-
-BACKENDS = ("scipy", "graphblas", "cupy")
+from ._common import CHECK_FAILED, SUCCESS, ArgumentParser, add_backend, add_json, add_seed
 
 
 def _parser(prog):
@@ -60,13 +58,7 @@ def _parser(prog):
         metavar="PATH",
         help="truth categories (.tsv or .mtx); a mismatch exits 1",
     )
-    run.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="scipy",
-        help="scipy: fused multi-threaded kernel (fastest measured on CPU, the "
-        "default); graphblas: SuiteSparse; cupy: NVIDIA GPU",
-    )
+    add_backend(run)
     run.add_argument(
         "--out",
         type=Path,
@@ -125,7 +117,7 @@ def _parser(prog):
     demo.add_argument("--nlayers", type=int, default=120, metavar="L", help="number of layers")
     add_seed(demo)
     demo.add_argument("--bias", type=float, help="bias (default: the official value for N)")
-    demo.add_argument("--backend", choices=BACKENDS, default="scipy")
+    add_backend(demo)
     _report_args(demo)
     return parser
 

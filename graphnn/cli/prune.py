@@ -54,7 +54,7 @@ def _parser(prog):
 
 
 def _model_from(ident):
-    names = [n for n in SparseMLP._param_names if n != "device"]
+    names = [n for n in SparseMLP._param_names if n != "backend"]
     return SparseMLP(**{n: ident.get(n) for n in names})
 
 

@@ -4,15 +4,15 @@ import json
 import sys
 from pathlib import Path
 
+from ..backends import get_backend
 from ..errors import GraphnnError
 from ..io import atomic_write
 from ..plotting import pyplot, save_figure
 from ..training.data import DATASETS, load_dataset
-from ..training.device import get_device
 from ..training.model import TOPOLOGIES, SparseMLP
 from ..training.redistribution import ALGORITHMS
 from ..training.trainer import TrainConfig, baseline_models, fit
-from ._common import SUCCESS, ArgumentParser, add_data_dir, add_seed, ints, widths
+from ._common import SUCCESS, ArgumentParser, add_backend, add_data_dir, add_seed, ints, widths
 
 DEFAULT_LAYERS = {"digits": "64-300-100-10", "higgs": "21-256-256-256-1"}
 
@@ -101,13 +101,7 @@ def _parser(prog):
         action="store_true",
         help="also train the neuron- and parameter-equivalent dense nets",
     )
-    p.add_argument(
-        "--backend",
-        choices=("cpu", "cupy"),
-        default="cpu",
-        help="cpu: the multi-threaded kernels measured fastest for both CPU "
-        "backends (default); cupy: NVIDIA GPU",
-    )
+    add_backend(p)
     return p
 
 
@@ -178,7 +172,7 @@ def main(argv, prog="graphnn train"):
         dense_output=binary,
         radices=[ints(g, "--radices") for g in args.radices.split(";")] if args.radices else None,
         kron=ints(args.kron, "--kron") if args.kron else None,
-        device=get_device(args.backend).name,
+        backend=get_backend(args.backend).name,
     )
     cfg = TrainConfig.from_mapping(vars(args))
     progress = sys.stderr.isatty()

@@ -8,14 +8,14 @@ batch axis. For ``W`` (n_in x n_out, CSR values ``w``):
 * weight grad  ``dW = X^T dZ`` at ``W``'s edges only (SDDMM), in CSR order.
 
 No dense weight matrix or dense mask exists at any point. The structure is kept on the host
-(numpy) and mirrored on the layer's device; values and biases live on the device.
+(numpy) and mirrored on the layer's backend; values and biases live there.
 """
 
 import numpy as np
 import scipy.sparse as sp
 
+from ..backends import DEFAULT, get_backend
 from ..errors import DimensionMismatch
-from .device import get_device
 
 __all__ = ["SparseLayer", "DenseLayer"]
 
@@ -29,14 +29,14 @@ class SparseLayer:
 
     sparse = True
 
-    def __init__(self, W, bias, device="cpu"):
+    def __init__(self, W, bias, backend=DEFAULT):
         W = sp.csr_array(W)
-        self.device = get_device(device)
+        self.backend = get_backend(backend)
         self.n_in, self.n_out = W.shape
         bias = np.asarray(bias, dtype=W.dtype)
         if bias.shape != (self.n_out,):
             raise DimensionMismatch(f"bias needs shape ({self.n_out},), got {bias.shape}")
-        self.bias = self.device.asarray(bias.copy())
+        self.bias = self.backend.asarray(bias.copy())
         self.set_structure(W)
 
     @property
@@ -60,7 +60,7 @@ class SparseLayer:
         self.csc_indptr = np.zeros(self.n_out + 1, np.int64)
         np.cumsum(np.bincount(self.indices, minlength=self.n_out), out=self.csc_indptr[1:])
         self.csc_indices = rows[self.to_csc]
-        d = self.device
+        d = self.backend
         self.values = d.asarray(np.ascontiguousarray(W.data))
         if d.xp is np:
             self._dev = (
@@ -84,11 +84,9 @@ class SparseLayer:
                 )
             )
 
-    def to_device(self, device):
-        """The same layer on ``device``."""
-        d = get_device(device)
-        host = self.device.asnumpy
-        return SparseLayer(self.to_scipy(), host(self.bias), device=d)
+    def to_backend(self, backend):
+        """The same layer on ``backend``."""
+        return SparseLayer(self.to_scipy(), self.backend.asnumpy(self.bias), backend=backend)
 
     def rows(self):
         """The row of every stored entry, in CSR order."""
@@ -96,13 +94,13 @@ class SparseLayer:
 
     def to_scipy(self):
         return sp.csr_array(
-            (self.device.asnumpy(self.values).copy(), self.indices.copy(), self.indptr.copy()),
+            (self.backend.asnumpy(self.values).copy(), self.indices.copy(), self.indptr.copy()),
             shape=(self.n_in, self.n_out),
         )
 
     def forward(self, XT):
         _, _, _, to_csc, csc_indptr, csc_indices = self._dev
-        ZT = self.device.spmm(
+        ZT = self.backend.csr_times_dense(
             self.values[to_csc], csc_indices, csc_indptr, (self.n_out, self.n_in), XT
         )
         ZT += self.bias[:, None]
@@ -111,14 +109,16 @@ class SparseLayer:
     def backward(self, XT, dZT, need_input_grad=True):
         """``(grads, dX^T)``: the value and bias gradients, and the input gradient."""
         indptr, indices, rows = self._dev[:3]
-        dvalues = self.device.sddmm(XT, dZT, indptr, indices, rows)
+        dvalues = self.backend.sddmm(XT, dZT, indptr, indices, rows)
         grads = (dvalues, dZT.sum(axis=1))
         return grads, (self.input_grad(dZT) if need_input_grad else None)
 
     def input_grad(self, dZT):
         """``dX^T = W dZ^T``."""
         indptr, indices = self._dev[:2]
-        return self.device.spmm(self.values, indices, indptr, (self.n_in, self.n_out), dZT)
+        return self.backend.csr_times_dense(
+            self.values, indices, indptr, (self.n_in, self.n_out), dZT
+        )
 
 
 class DenseLayer:
@@ -126,12 +126,12 @@ class DenseLayer:
 
     sparse = False
 
-    def __init__(self, W, bias, device="cpu"):
-        self.device = get_device(device)
+    def __init__(self, W, bias, backend=DEFAULT):
+        self.backend = get_backend(backend)
         W = np.ascontiguousarray(W)
-        self.weight = self.device.asarray(W)
+        self.weight = self.backend.asarray(W)
         self.n_in, self.n_out = W.shape
-        self.bias = self.device.asarray(np.asarray(bias, dtype=W.dtype).copy())
+        self.bias = self.backend.asarray(np.asarray(bias, dtype=W.dtype).copy())
 
     @property
     def nnz(self):
@@ -141,12 +141,12 @@ class DenseLayer:
     def params(self):
         return (self.weight, self.bias)
 
-    def to_device(self, device):
-        host = self.device.asnumpy
-        return DenseLayer(host(self.weight), host(self.bias), device=device)
+    def to_backend(self, backend):
+        host = self.backend.asnumpy
+        return DenseLayer(host(self.weight), host(self.bias), backend=backend)
 
     def to_scipy(self):
-        return sp.csr_array(self.device.asnumpy(self.weight))
+        return sp.csr_array(self.backend.asnumpy(self.weight))
 
     def forward(self, XT):
         ZT = self.weight.T @ XT

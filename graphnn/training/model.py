@@ -15,9 +15,9 @@ import scipy.sparse as sp
 
 from topologies import FAMILIES
 
+from ..backends import DEFAULT, get_backend
 from ..errors import GraphnnError
 from ..network import Network, full_csr
-from .device import get_device
 from .layers import DenseLayer, SparseLayer
 
 __all__ = ["SparseMLP", "TOPOLOGIES", "build_topology"]
@@ -100,7 +100,7 @@ class SparseMLP:
         radices=None,
         kron=None,
         dtype=np.float32,
-        device="cpu",
+        backend=DEFAULT,
     ):
         self.sizes = list(sizes)
         self.density = density
@@ -111,7 +111,7 @@ class SparseMLP:
         self.radices = radices
         self.kron = kron
         self.dtype = np.dtype(dtype)
-        self.device = device
+        self.backend = backend
 
     _param_names = (
         "sizes",
@@ -123,13 +123,15 @@ class SparseMLP:
         "radices",
         "kron",
         "dtype",
-        "device",
+        "backend",
     )
 
     def get_params(self):
         """The constructor's parameters, JSON-ready (as scikit-learn's ``get_params``)."""
         params = {name: getattr(self, name) for name in self._param_names}
         params["dtype"] = self.dtype.name
+        if not isinstance(self.backend, str):
+            params["backend"] = self.backend.name
         if isinstance(self.topology, Network):
             params["topology"] = repr(self.topology)
         elif isinstance(self.topology, Path):
@@ -137,7 +139,7 @@ class SparseMLP:
         return params
 
     @classmethod
-    def from_network(cls, net, *, device="cpu"):
+    def from_network(cls, net, *, backend=DEFAULT):
         """A built model holding ``net``'s structure, weights and biases: the inverse of
         :meth:`to_network`. Layers listed in ``net.metadata["dense_layers"]`` stay dense.
 
@@ -158,15 +160,15 @@ class SparseMLP:
             loss=acts[-1],
             dense_output=len(net) - 1 in dense,
             dtype=net.dtype,
-            device=device,
+            backend=backend,
         )
         model.layers_ = []
         for k, (W, b) in enumerate(zip(net.layers, net.biases)):
             bias = np.broadcast_to(b, (W.shape[1],)).astype(net.dtype)
             if k in dense:
-                model.layers_.append(DenseLayer(W.toarray(), bias, device=device))
+                model.layers_.append(DenseLayer(W.toarray(), bias, backend=backend))
             else:
-                model.layers_.append(SparseLayer(W, bias, device=device))
+                model.layers_.append(SparseLayer(W, bias, backend=backend))
         return model
 
     def build(self, seed=0):
@@ -190,9 +192,9 @@ class SparseMLP:
             W, b = self.initial_values(P, rng)
             last = k == len(patterns) - 1
             if self.topology == "dense" or (last and self.dense_output):
-                self.layers_.append(DenseLayer(W.toarray(), b, device=self.device))
+                self.layers_.append(DenseLayer(W.toarray(), b, backend=self.backend))
             else:
-                self.layers_.append(SparseLayer(W, b, device=self.device))
+                self.layers_.append(SparseLayer(W, b, backend=self.backend))
         return self
 
     def initial_values(self, pattern, rng):
@@ -223,7 +225,7 @@ class SparseMLP:
         """Logits (classes x batch) and the activations each layer saw (features x batch)."""
         self._check_built()
         X = np.asarray(X, dtype=self.dtype)
-        dev = get_device(self.device)
+        dev = get_backend(self.backend)
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise GraphnnError(f"inputs must have shape (samples, {self.sizes[0]}), got {X.shape}")
         A = dev.asarray(np.ascontiguousarray(X.T))
@@ -243,7 +245,7 @@ class SparseMLP:
     def _output_loss(self, logits, y):
         """Mean loss, correct count, and the loss gradient at the logits."""
         n = logits.shape[1]
-        xp = get_device(self.device).xp
+        xp = get_backend(self.backend).xp
         y = xp.asarray(y)
         if self.loss == "softmax":
             z = logits - logits.max(axis=0, keepdims=True)
@@ -290,7 +292,7 @@ class SparseMLP:
         for start in range(0, len(X), batch_size):
             logits, _ = self.forward(X[start : start + batch_size])
             labels = logits.argmax(axis=0) if self.loss == "softmax" else (logits[0] > 0)
-            out.append(get_device(self.device).asnumpy(labels))
+            out.append(get_backend(self.backend).asnumpy(labels))
         return np.concatenate(out).astype(np.int64) if out else np.empty(0, np.int64)
 
     def score(self, X, y):
@@ -309,13 +311,13 @@ class SparseMLP:
             if layer.sparse:
                 layers.append(layer.to_scipy())
             else:
-                layers.append(full_csr(layer.device.asnumpy(layer.weight)))
+                layers.append(full_csr(layer.backend.asnumpy(layer.weight)))
                 dense.append(k)
-        meta = {"model": {k: v for k, v in self.get_params().items() if k != "device"}}
+        meta = {"model": {k: v for k, v in self.get_params().items() if k != "backend"}}
         meta.update(metadata or {}, dense_layers=dense)
         return Network(
             layers,
-            biases=[layer.device.asnumpy(layer.bias) for layer in self.layers_],
+            biases=[layer.backend.asnumpy(layer.bias) for layer in self.layers_],
             activations=acts,
             dtype=self.dtype,
             metadata=meta,
@@ -325,7 +327,7 @@ class SparseMLP:
         """Every array needed to restore the weights exactly (host numpy arrays)."""
         out = {}
         for k, layer in enumerate(self.layers_):
-            host = layer.device.asnumpy
+            host = layer.backend.asnumpy
             if layer.sparse:
                 out[f"L{k}_indptr"], out[f"L{k}_indices"] = layer.indptr, layer.indices
                 out[f"L{k}_values"] = host(layer.values)
@@ -334,11 +336,11 @@ class SparseMLP:
             out[f"L{k}_bias"] = host(layer.bias)
         return out
 
-    def to_device(self, device):
-        """Move every layer to ``device`` (``cpu``, ``reference`` or ``cupy``); returns self."""
+    def to_backend(self, backend):
+        """Move every layer to ``backend`` (a name of ``graphnn.backends``); returns self."""
         self._check_built()
-        self.layers_ = [layer.to_device(device) for layer in self.layers_]
-        self.device = device
+        self.layers_ = [layer.to_backend(backend) for layer in self.layers_]
+        self.backend = backend
         return self
 
     def load_state_arrays(self, arrays):
@@ -352,6 +354,6 @@ class SparseMLP:
                     )
                 )
             else:
-                layer.weight[...] = layer.device.asarray(arrays[f"L{k}_weight"])
-            layer.bias[...] = layer.device.asarray(arrays[f"L{k}_bias"])
+                layer.weight[...] = layer.backend.asarray(arrays[f"L{k}_weight"])
+            layer.bias[...] = layer.backend.asarray(arrays[f"L{k}_bias"])
         return self

@@ -129,7 +129,7 @@ def retrain_model(pruned, initial, mode, seed):
                 W.data[:] = (np.where(signs == 0, 1, signs) * scale).astype(W.dtype)
             b = initial[f"L{k}_bias"].astype(fresh.dtype).copy()
         if layer.sparse:
-            fresh.layers_.append(SparseLayer(W, b, device=fresh.device))
+            fresh.layers_.append(SparseLayer(W, b, backend=fresh.backend))
         else:
-            fresh.layers_.append(DenseLayer(sp.csr_array(W).toarray(), b, device=fresh.device))
+            fresh.layers_.append(DenseLayer(sp.csr_array(W).toarray(), b, backend=fresh.backend))
     return fresh

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..backends import get_backend
 from ..errors import GraphnnError
 from ..io import atomic_write
 from ._resources import peak_memory_mb
 from .data import augment_affine
-from .device import get_device
 from .model import SparseMLP
 from .optim import learning_rate, make_optimizer
 from .redistribution import Redistributor
@@ -106,7 +106,7 @@ def _load_checkpoint(directory, model, optimizer, identity):
         model.load_state_arrays({k[6:]: z[k] for k in z.files if k.startswith("model/")})
         optimizer.load_state_arrays(
             {k[6:]: z[k] for k in z.files if k.startswith("optim/")},
-            get_device(model.device).asarray,
+            get_backend(model.backend).asarray,
         )
         initial = {k[5:]: z[k] for k in z.files if k.startswith("init/")}
         return int(z["epoch"]), json.loads(str(z["history"])), initial
@@ -114,7 +114,7 @@ def _load_checkpoint(directory, model, optimizer, identity):
 
 def _identity(model, data, cfg):
     ident = {k: v for k, v in asdict(cfg).items() if k != "epochs"}
-    ident.update({k: v for k, v in model.get_params().items() if k != "device"})
+    ident.update({k: v for k, v in model.get_params().items() if k != "backend"})
     ident["dataset"] = data.name
     return ident
 
@@ -150,7 +150,7 @@ def fit(
             if log and start:
                 log(f"resumed from {checkpoint / CHECKPOINT} after epoch {start}")
     n = len(data.y_train)
-    dev = get_device(model.device)
+    dev = get_backend(model.backend)
     step = start * -(-n // cfg.batch_size)
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
@@ -228,18 +228,19 @@ def _redistribution_summary(r):
 
 
 def _redistribute(redist, model, optimizer, data, epoch, cfg):
-    """One redistribution step, on the host: a model on another device moves there and back
-    (structural updates are host work; the transfer is O(nonzeros))."""
-    device = model.device
-    if device != "cpu":
-        model.to_device("cpu")
+    """One redistribution step, on the host: a model on a device (the GPU) moves to the host
+    and back (structural updates are host work; the transfer is O(nonzeros))."""
+    backend = model.backend
+    on_device = get_backend(backend).xp is not np
+    if on_device:
+        model.to_backend("numba")
         optimizer.to(np.asarray)
     record = redist.step(
         model, optimizer, data, epoch + 1, cfg.epochs, np.random.default_rng([cfg.seed, 3, epoch])
     )
-    if device != "cpu":
-        model.to_device(device)
-        optimizer.to(get_device(device).asarray)
+    if on_device:
+        model.to_backend(backend)
+        optimizer.to(get_backend(backend).asarray)
     return record
 
 

@@ -1,0 +1,192 @@
+"""Every backend operation written once against an array module ``xp`` and its sparse module.
+
+With numpy and ``scipy.sparse`` this is the ``reference`` backend, the executable
+specification every other backend is tested against; with CuPy and ``cupyx.scipy.sparse`` it is
+the body of the ``cupy`` backend, which overrides only the products it has kernels for. So the
+GPU path's logic (empty operands, chunked products, structural selects) runs on the CPU in the
+tests, line for line.
+
+Sparse matrices are the sparse module's ``csr_matrix`` with int32 indices (cuSPARSE's fast
+path); dense ones are ``xp`` arrays. In training the batch is the contiguous axis: activations
+travel as ``features x batch``.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import GraphnnError
+from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
+
+# intermediate products per sparse-times-sparse call: cuSPARSE counts them in int32 and ran
+# out of resources at 2**30 on an H200 (bench/gpu_check.sh); scipy has no such limit
+MAX_PRODUCTS = 2**26
+_GATHER = 1 << 24  # entries of the (entries x inner) products a gather forms at once
+
+
+def row_ids(xp, indptr):
+    """The row of every stored entry of a CSR matrix."""
+    counts = xp.diff(indptr)
+    if xp is np:
+        return np.repeat(np.arange(indptr.shape[0] - 1), counts)
+    # cupy.repeat takes no array of counts
+    return xp.searchsorted(indptr, xp.arange(int(indptr[-1])), side="right") - 1
+
+
+def filter_csr(xp, indptr, indices, data, keep):
+    """The CSR arrays of the entries where ``keep`` is true, structure order preserved."""
+    n_rows = indptr.shape[0] - 1
+    rows = row_ids(xp, indptr)
+    new_indptr = xp.zeros(n_rows + 1, dtype=indptr.dtype)
+    if rows.size:  # cupy.bincount refuses an empty array
+        new_indptr[1:] = xp.cumsum(xp.bincount(rows[keep], minlength=n_rows))
+    return new_indptr, indices[keep], data[keep]
+
+
+def gather_dot(xp, A, BT, rows, cols, out=None):
+    """``out[p] = <A[rows[p]], BT[cols[p]]>`` in chunks (no entries x inner temporary)."""
+    out = xp.empty(rows.size, dtype=A.dtype) if out is None else out
+    step = max(1, _GATHER // max(A.shape[1], 1))
+    for lo in range(0, rows.size, step):
+        hi = min(rows.size, lo + step)
+        out[lo:hi] = (A[rows[lo:hi]] * BT[cols[lo:hi]]).sum(axis=1)
+    return out
+
+
+class ArrayBackend(Backend):
+    """The backend contract on ``xp`` (numpy-like) and ``xsp`` (scipy.sparse-like)."""
+
+    def __init__(self, name, xp, xsp):
+        self.name, self.xp, self.xsp = name, xp, xsp
+
+    # -- arrays --------------------------------------------------------------------------
+
+    def asarray(self, a, dtype=None):
+        return self.xp.asarray(a, dtype=dtype)
+
+    def asnumpy(self, a):
+        return a.get() if hasattr(a, "get") else np.asarray(a)
+
+    def matrix(self, W):
+        if isinstance(W, self.xsp.csr_matrix):
+            return W
+        W = sp.csr_array(W)
+        if W.nnz >= 2**31:
+            raise GraphnnError(f"a matrix with {W.nnz} stored entries exceeds int32 indices")
+        xp = self.xp
+        return self.xsp.csr_matrix(
+            (xp.asarray(W.data), xp.asarray(W.indices, xp.int32), xp.asarray(W.indptr, xp.int32)),
+            shape=W.shape,
+        )
+
+    def _empty(self, shape, dtype):
+        xp = self.xp
+        return self.xsp.csr_matrix(
+            (xp.empty(0, dtype), xp.empty(0, xp.int32), xp.zeros(shape[0] + 1, xp.int32)),
+            shape=shape,
+        )
+
+    def to_scipy(self, A):
+        A = A.tocsr()
+        host = self.asnumpy
+        return sp.csr_array((host(A.data), host(A.indices), host(A.indptr)), shape=A.shape)
+
+    def dense(self, X):
+        return self.xp.asarray(X)
+
+    def to_numpy(self, X):
+        return self.asnumpy(X)
+
+    def nnz(self, A):
+        return int(A.nnz)
+
+    # -- products ------------------------------------------------------------------------
+
+    def spgemm(self, A, B):
+        check_inner(A.shape, B.shape, "spgemm")
+        shape, dtype = (A.shape[0], B.shape[1]), np.result_type(A.dtype, B.dtype)
+        if A.nnz == 0 or B.nnz == 0 or 0 in shape:
+            return self._empty(shape, dtype)  # cuSPARSE SpGEMM is undefined on empty operands
+        xp = self.xp
+        # products of each row of A: sum over its entries of the lengths of B's rows
+        cum = xp.zeros(A.nnz + 1, xp.int64)
+        cum[1:] = xp.cumsum(xp.diff(B.indptr).astype(xp.int64)[A.indices])
+        row_products = cum[A.indptr[1:]] - cum[A.indptr[:-1]]
+        total = int(cum[-1])
+        if total <= MAX_PRODUCTS:
+            return self.xsp.csr_matrix(A @ B)
+        # split A's rows so that no call forms more than MAX_PRODUCTS products
+        targets = xp.arange(MAX_PRODUCTS, total, MAX_PRODUCTS, dtype=xp.int64)
+        bounds = self.asnumpy(xp.searchsorted(xp.cumsum(row_products), targets, side="right"))
+        edges = sorted({0, A.shape[0], *(int(b) for b in bounds)})
+        parts = [self.xsp.csr_matrix(A[lo:hi] @ B) for lo, hi in zip(edges[:-1], edges[1:])]
+        return self.xsp.vstack(parts, format="csr")
+
+    def spmm(self, X, W):
+        check_inner(X.shape, W.shape, "spmm")
+        if 0 in X.shape or W.nnz == 0 or W.shape[1] == 0:
+            return self.xp.zeros((X.shape[0], W.shape[1]), np.result_type(X.dtype, W.dtype))
+        return self.xp.ascontiguousarray((W.T @ X.T).T)
+
+    def masked_product(self, A, B, mask):
+        check_mask(A.shape, B.shape, mask.shape)
+        xp = self.xp
+        M = mask.tocsr()
+        M.sort_indices()
+        dtype = np.result_type(A.dtype, B.dtype)
+        A = xp.ascontiguousarray(A, dtype=dtype)
+        BT = xp.ascontiguousarray(B.T, dtype=dtype)
+        values = self._sddmm(A, BT, M.indptr, M.indices)
+        return self.xsp.csr_matrix((values, M.indices, M.indptr), shape=M.shape)
+
+    def _sddmm(self, A, BT, indptr, indices):
+        """``<A[i], BT[j]>`` at the CSR entries ``(i, j)``, in CSR order."""
+        return gather_dot(self.xp, A, BT, row_ids(self.xp, indptr), indices)
+
+    # -- structure -----------------------------------------------------------------------
+
+    def select(self, A, op, thresh):
+        check_choice(op, SELECT_OPS, "select op")
+        A = A.tocsr()
+        keep = SELECT_OPS[op](A.data, thresh)
+        indptr, indices, data = filter_csr(self.xp, A.indptr, A.indices, A.data, keep)
+        return self.xsp.csr_matrix((data, indices, indptr), shape=A.shape)
+
+    def apply(self, A, op, scalar):
+        check_choice(op, APPLY_OPS, "apply op")
+        A = A.tocsr(copy=True)
+        ufunc = getattr(self.xp, APPLY_OPS[op].__name__)
+        A.data = ufunc(A.data, scalar).astype(A.dtype, copy=False)
+        return A
+
+    def row_counts(self, A):
+        return self.asnumpy(self.xp.diff(A.tocsr().indptr)).astype(np.int64)
+
+    def take_rows(self, A, rows):
+        if len(rows) == 0:
+            return self._empty((0, A.shape[1]), A.dtype)
+        return self.xsp.csr_matrix(A.tocsr()[self.xp.asarray(rows, dtype=self.xp.int64)])
+
+    def vstack(self, mats):
+        return self.xsp.vstack(mats, format="csr")
+
+    def reduce(self, A, axis=None):
+        if axis is None:
+            return float(A.data.sum())
+        return self.asnumpy(A.sum(axis=axis)).ravel()
+
+    # -- training: batch along the contiguous axis ----------------------------------------
+
+    def csr_times_dense(self, data, indices, indptr, shape, D):
+        """``M @ D`` for ``M`` given by its CSR arrays and ``shape``, ``D`` dense."""
+        return self.xp.asarray(self.xsp.csr_matrix((data, indices, indptr), shape=shape) @ D)
+
+    def sddmm(self, XT, dZT, indptr, indices, rows):
+        """``(X^T dZ)`` at the CSR entries ``(rows, indices)``, in CSR order."""
+        return gather_dot(self.xp, XT, dZT, rows, indices)
+
+
+class ReferenceBackend(ArrayBackend):
+    """numpy and scipy.sparse only: the executable specification."""
+
+    def __init__(self):
+        super().__init__("reference", np, sp)

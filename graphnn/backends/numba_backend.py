@@ -1,0 +1,53 @@
+"""The numba backend: scipy.sparse containers and the multi-threaded CPU kernels of
+``graphnn.kernels`` for the products (dense x sparse, the masked product, the fused challenge
+layer, and training's two products with the batch contiguous), each measured faster than
+scipy's own operations and than SuiteSparse's on this project's machines (``bench/``).
+Everything else is the reference implementation.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import kernels
+from ._base import check_inner, check_mask
+from .array_backend import ArrayBackend
+
+
+def csr_times_dense(data, indices, indptr, shape, D):
+    """``M @ D`` for ``M`` given by its CSR arrays and ``shape``, ``D`` dense (batch last)."""
+    M_as_csc_of_transpose = sp.csc_array((data, indices, indptr), shape=shape[::-1])
+    return kernels.spmm_t(D, M_as_csc_of_transpose)
+
+
+def sddmm(XT, dZT, indptr, indices, rows=None):
+    """``(X^T dZ)`` at the CSR entries ``(row, indices)`` of ``indptr``, in CSR order."""
+    mask = sp.csr_array(
+        (np.empty(indices.size, XT.dtype), indices, indptr), shape=(XT.shape[0], dZT.shape[0])
+    )
+    return kernels.sddmm(XT, dZT, mask)
+
+
+class NumbaBackend(ArrayBackend):
+    def __init__(self):
+        super().__init__("numba", np, sp)
+
+    def spmm(self, X, W):
+        check_inner(X.shape, W.shape, "spmm")
+        return kernels.spmm_t(np.asarray(X).T, sp.csc_array(W)).T
+
+    def masked_product(self, A, B, mask):
+        check_mask(A.shape, B.shape, mask.shape)
+        M = sp.csr_array(mask)
+        M.sort_indices()
+        values = kernels.sddmm(np.asarray(A), np.asarray(B).T, M)
+        return sp.csr_matrix((values, M.indices, M.indptr), shape=M.shape)
+
+    def relu_layer(self, Y, W, bias, ymax=None):
+        check_inner(Y.shape, W.shape, "relu_layer")
+        return sp.csr_matrix(kernels.relu_layer(sp.csr_array(Y), sp.csr_array(W), bias, ymax))
+
+    def csr_times_dense(self, data, indices, indptr, shape, D):
+        return csr_times_dense(data, indices, indptr, shape, D)
+
+    def sddmm(self, XT, dZT, indptr, indices, rows):
+        return sddmm(XT, dZT, indptr, indices)
