@@ -1,6 +1,6 @@
 """graphnn challenge inference against a naive scipy loop, side by side in one process.
 
-    python bench/challenge.py [--copies 10] [--repeat 3] [--backends scipy,graphblas]
+    python bench/challenge.py [--copies 10] [--repeat 3] [--backends numba,graphblas]
 
 The official 1024-neuron, 120-layer network on the 1,200 official images replicated --copies
 times (12,000 rows by default). The naive loop is the rule written directly in scipy:
@@ -51,7 +51,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--copies", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--backends", default="scipy,graphblas")
+    ap.add_argument("--backends", default="numba,graphblas")
     args = ap.parse_args()
     if not (DATA / "neuron1024.tar.gz").exists():
         sys.exit(f"bench/challenge.py needs the official files in {DATA}")

@@ -35,10 +35,10 @@ def row_ids(xp, indptr):
 def filter_csr(xp, indptr, indices, data, keep):
     """The CSR arrays of the entries where ``keep`` is true, structure order preserved."""
     n_rows = indptr.shape[0] - 1
-    rows = row_ids(xp, indptr)
+    kept = row_ids(xp, indptr)[keep]
     new_indptr = xp.zeros(n_rows + 1, dtype=indptr.dtype)
-    if rows.size:  # cupy.bincount refuses an empty array
-        new_indptr[1:] = xp.cumsum(xp.bincount(rows[keep], minlength=n_rows))
+    if kept.size:  # cupy.bincount refuses an empty array
+        new_indptr[1:] = xp.cumsum(xp.bincount(kept, minlength=n_rows))
     return new_indptr, indices[keep], data[keep]
 
 
