@@ -143,13 +143,13 @@ def main():
     t_dense = best(torch_step(args.dtype, args.backend), args.repeat, args.backend)
     m_dense = None if gpu else child_memory("torch", args.dtype)
     mem = lambda m: "" if m is None else f"   peak +{m:7.1f} MiB"  # noqa: E731
-    print(f"  PyTorch dense       {t_dense:7.3f} s/step{mem(m_dense)}")
+    print(f"  PyTorch dense       {t_dense * 1e3:8.2f} ms/step{mem(m_dense)}")
     for density in (0.1, 0.03):
         t = best(graphnn_step(density, args.dtype, args.backend), args.repeat, args.backend)
         m = None if gpu else child_memory(str(density), args.dtype)
         ratio = "" if m is None else f", {m / m_dense:5.2f}x dense memory"
         print(
-            f"  graphnn density {density:<4} {t:7.3f} s/step{mem(m)}   "
+            f"  graphnn density {density:<4} {t * 1e3:8.2f} ms/step{mem(m)}   "
             f"{t_dense / t:5.2f}x dense speed{ratio}"
         )
 

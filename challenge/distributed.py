@@ -28,13 +28,13 @@ def _client(workers, scheduler):
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise BackendUnavailable(
-            "--workers and --scheduler need Dask distributed: pip install 'graphnn[dist]'"
+            "workers and scheduler need Dask distributed: pip install 'graphnn[dist]'"
         ) from None
     if scheduler is not None:
         try:
             return Client(scheduler, timeout="10s"), None
         except (OSError, TimeoutError) as e:
-            raise GraphnnError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+            raise GraphnnError(f"scheduler {scheduler}: cannot connect ({e})") from None
     cluster = LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
     )
@@ -52,7 +52,7 @@ def infer_distributed(
     inference time, ``read_seconds`` its reading time.
     """
     if scheduler is None and (not isinstance(workers, int) or workers < 1):
-        raise GraphnnError(f"--workers must be an integer >= 1, got {workers!r}")
+        raise GraphnnError(f"workers must be an integer >= 1, got {workers!r}")
     images = sp.csr_array(images)
     t0 = time.perf_counter()
     client, cluster = _client(workers, scheduler)

@@ -26,7 +26,7 @@ def draw_network(layers, path, *, title=None):
     if edges > MAX_DRAWN_EDGES:
         raise GraphnnError(
             f"{edges:,} edges are too many to draw (at most {MAX_DRAWN_EDGES:,}); "
-            "draw the first layers only (--first K)"
+            "draw the first layers only"
         )
     sizes = [layers[0].shape[0]] + [W.shape[1] for W in layers]
     plt, fig = _figure(1.2 + 1.6 * len(sizes), 1.0 + 0.25 * min(max(sizes), 40))

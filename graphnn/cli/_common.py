@@ -3,6 +3,7 @@ vocabulary of arguments (``--layers`` = widths, ``--network`` = a network path, 
 the main output, ``--data-dir``, ``--seed``, ``--backend``, ``--json``)."""
 
 import argparse
+import re
 from pathlib import Path
 
 from ..errors import GraphnnError
@@ -29,6 +30,34 @@ class ArgumentParser(argparse.ArgumentParser):
         sub = self.add_subparsers(dest=dest, metavar=dest.upper(), parser_class=ArgumentParser)
         sub.required = True
         return sub
+
+
+def _flags(parser):
+    """``{dest: --flag}`` for every option of ``parser`` and its subcommands."""
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found.update(_flags(sub))
+        long = [o for o in action.option_strings if o.startswith("--")]
+        if long:
+            found.setdefault(action.dest, long[0])
+    return found
+
+
+def run(parser, argv, action):
+    """Parse ``argv`` and call ``action(args)``; a library error that starts with a parameter
+    name (``alpha must be ...``) is reported with that parameter's flag (``--alpha ...``)."""
+    args = parser.parse_args(argv)
+    try:
+        return action(args)
+    except GraphnnError as e:
+        message = str(e)
+        m = re.match(r"(\w+)\b", message)
+        flags = _flags(parser)
+        if m and m.group(1) in flags:
+            raise type(e)(flags[m.group(1)] + message[m.end() :]) from None
+        raise
 
 
 def widths(text, flag="--layers"):

@@ -10,7 +10,7 @@ from challenge import io
 from challenge.inference import compare_categories, infer
 
 from ..errors import GraphnnError
-from ._common import CHECK_FAILED, SUCCESS, ArgumentParser, add_backend, add_json, add_seed
+from ._common import CHECK_FAILED, SUCCESS, ArgumentParser, add_backend, add_json, add_seed, run
 
 
 def _parser(prog):
@@ -407,5 +407,5 @@ def cmd_demo(args):
 
 
 def main(argv, prog="graphnn challenge"):
-    args = _parser(prog).parse_args(argv)
-    return {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo}[args.action](args)
+    actions = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo}
+    return run(_parser(prog), argv, lambda args: actions[args.action](args))

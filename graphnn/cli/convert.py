@@ -4,7 +4,7 @@ from pathlib import Path
 
 from ..errors import GraphnnError
 from ..io import FORMATS, infer_format, load, save
-from ._common import SUCCESS, ArgumentParser
+from ._common import SUCCESS, ArgumentParser, run
 
 
 def _parser(prog):
@@ -42,5 +42,4 @@ def convert(src, out, fmt, force=False):
 
 
 def main(argv, prog="graphnn convert"):
-    args = _parser(prog).parse_args(argv)
-    return convert(args.path, args.out, args.format, args.force)
+    return run(_parser(prog), argv, lambda a: convert(a.path, a.out, a.format, a.force))

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from ..errors import GraphnnError
-from ._common import SUCCESS, ArgumentParser, add_data_dir, add_json
+from ._common import SUCCESS, ArgumentParser, add_data_dir, add_json, run
 
 
 def _parser(prog):
@@ -38,11 +38,14 @@ def _parser(prog):
 
 
 def main(argv, prog="graphnn evaluate"):
+    return run(_parser(prog), argv, _main)
+
+
+def _main(args):
     from ..io import load
     from ..training.data import load_dataset
     from ..training.model import SparseMLP
 
-    args = _parser(prog).parse_args(argv)
     net = load(args.model)
     meta = net.metadata
     training = meta.get("training", {})

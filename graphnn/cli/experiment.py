@@ -13,7 +13,7 @@ from ..training.data import DATASETS, load_dataset
 from ..training.model import SparseMLP
 from ..training.redistribution import ALGORITHMS
 from ..training.trainer import TrainConfig, baseline_models, fit
-from ._common import SUCCESS, ArgumentParser, widths
+from ._common import SUCCESS, ArgumentParser, run, widths
 from .train import DEFAULT_LAYERS
 
 
@@ -98,7 +98,10 @@ def _table(results, densities, baselines):
 
 
 def main(argv, prog="graphnn experiment"):
-    args = _parser(prog).parse_args(argv)
+    return run(_parser(prog), argv, _main)
+
+
+def _main(args):
     try:
         densities = [float(d) for d in args.densities.split(",")]
     except ValueError:

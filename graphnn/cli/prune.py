@@ -11,7 +11,7 @@ from ..training.data import load_dataset
 from ..training.model import SparseMLP
 from ..training.pruning import RETRAIN_MODES, GradualPruner, prune_layers, retrain_model
 from ..training.trainer import TrainConfig, fit, read_checkpoint
-from ._common import SUCCESS, ArgumentParser
+from ._common import SUCCESS, ArgumentParser, run
 
 
 def _parser(prog):
@@ -59,7 +59,10 @@ def _model_from(ident):
 
 
 def main(argv, prog="graphnn prune"):
-    args = _parser(prog).parse_args(argv)
+    return run(_parser(prog), argv, _main)
+
+
+def _main(args):
     if not 0 <= args.sparsity < 1:
         raise GraphnnError(f"--sparsity must be in [0, 1), got {args.sparsity}")
     ck = read_checkpoint(args.source)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import GraphnnError
 from ..io import FORMATS, load, save
-from ._common import SUCCESS, ArgumentParser, add_seed, floats, ints, widths
+from ._common import SUCCESS, ArgumentParser, add_seed, floats, ints, run, widths
 
 
 def _parser(prog):
@@ -244,6 +244,6 @@ def cmd_convert(a):
 
 
 def main(argv, prog="graphnn topo"):
-    args = _parser(prog).parse_args(argv)
     actions = {"generate": cmd_generate, "analyze": cmd_analyze, "draw": cmd_draw}
-    return {**actions, "convert": cmd_convert}[args.action](args)
+    actions["convert"] = cmd_convert
+    return run(_parser(prog), argv, lambda args: actions[args.action](args))

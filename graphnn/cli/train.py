@@ -12,7 +12,7 @@ from ..training.data import DATASETS, load_dataset
 from ..training.model import TOPOLOGIES, SparseMLP
 from ..training.redistribution import ALGORITHMS
 from ..training.trainer import TrainConfig, baseline_models, fit
-from ._common import SUCCESS, ArgumentParser, add_backend, add_data_dir, add_seed, ints, widths
+from ._common import SUCCESS, ArgumentParser, add_backend, add_data_dir, add_seed, ints, run, widths
 
 DEFAULT_LAYERS = {"digits": "64-300-100-10", "higgs": "21-256-256-256-1"}
 
@@ -150,7 +150,10 @@ def _plot(runs, path):
 
 
 def main(argv, prog="graphnn train"):
-    args = _parser(prog).parse_args(argv)
+    return run(_parser(prog), argv, _main)
+
+
+def _main(args):
     if args.resume and args.checkpoint is None:
         raise GraphnnError("--resume needs --checkpoint DIR")
     if not 0 < args.density <= 1:

@@ -31,7 +31,7 @@ def zhu_gupta(step, final, *, initial=0.0, start=0, n_prunes=10, every=200):
 
 def _check_sparsity(s):
     if not 0 <= s < 1:
-        raise GraphnnError(f"--sparsity must be in [0, 1), got {s}")
+        raise GraphnnError(f"sparsity must be in [0, 1), got {s}")
 
 
 def prune_layers(model, sparsity, optimizer=None):
@@ -106,9 +106,7 @@ def retrain_model(pruned, initial, mode, seed):
       deviation of that layer's initial weights.
     """
     if mode not in RETRAIN_MODES:
-        raise GraphnnError(
-            f"--retrain {mode!r} is not valid; choose from {', '.join(RETRAIN_MODES)}"
-        )
+        raise GraphnnError(f"retrain {mode!r} is not valid; choose from {', '.join(RETRAIN_MODES)}")
     rng = np.random.default_rng([seed, 4])
     fresh = SparseMLP(**pruned.get_params())
     fresh.layers_ = []

@@ -215,16 +215,16 @@ class Redistributor:
                 f"redistribution {algorithm!r} is not valid; choose from {', '.join(ALGORITHMS)}"
             )
         if not 0 <= alpha <= 1:
-            raise GraphnnError(f"--alpha must be in [0, 1], got {alpha}")
+            raise GraphnnError(f"alpha must be in [0, 1], got {alpha}")
         for name, v in (
-            ("--redistribute-every", every),
-            ("--block-size", block_size),
-            ("growth samples", growth_samples),
+            ("redistribute_every", every),
+            ("block_size", block_size),
+            ("growth_samples", growth_samples),
         ):
             if v < 1:
                 raise GraphnnError(f"{name} must be at least 1, got {v}")
         if damping <= 0:
-            raise GraphnnError(f"--damping must be positive, got {damping}")
+            raise GraphnnError(f"damping must be positive, got {damping}")
         self.algorithm, self.alpha, self.every = algorithm, alpha, every
         self.block_size, self.damping, self.growth_samples = block_size, damping, growth_samples
         self._fisher = None

@@ -50,9 +50,7 @@ class TrainConfig:
     def validate(self):
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise GraphnnError(
-                    f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
-                )
+                raise GraphnnError(f"{name} must be at least 1, got {getattr(self, name)}")
         return self
 
 
