@@ -218,3 +218,31 @@ def test_relu_layer_matches_challenge_rule(be, case, ymax):
     np.testing.assert_allclose(got, expected, atol=1e-12)
     if case[0] > 3 and case[2] > 0 and Y.nnz and W.nnz:
         assert got[3, 0] == 0  # cancelled: no bias
+
+
+def test_structural_updates_match_brute_force(be):
+    """keep (W(M.V) << W), add_zeros (W(N.S) << 0) and the top-k of |X^T dZ| in ~W.S."""
+    rng, A, _ = _operands(13, 30, 20, 10, 0.3)
+    mask = rng.random(A.nnz) < 0.5
+    K = be.keep(be.matrix(A), mask)
+    D = A.toarray()
+    rows, cols = A.nonzero()
+    order = np.lexsort((cols, rows))
+    expected = np.zeros_like(D)
+    kept_rc = (rows[order][mask], cols[order][mask])
+    expected[kept_rc] = D[kept_rc]
+    np.testing.assert_array_equal(_dense(be, K), expected)
+    keys = be.entry_keys(K)
+    np.testing.assert_array_equal(keys, np.sort(kept_rc[0] * 20 + kept_rc[1]))
+    XT, dZT = rng.standard_normal((30, 6)), rng.standard_normal((20, 6))
+    scores, top = be.complement_topk(XT, dZT, K, 15)
+    G = np.abs(XT @ dZT.T).ravel()
+    G[keys] = -1
+    brute = np.argsort(-G, kind="stable")[:15]
+    np.testing.assert_array_equal(np.sort(top), np.sort(brute))
+    np.testing.assert_allclose(np.sort(scores), np.sort(G[brute]))
+    Z = be.to_scipy(be.add_zeros(K, np.sort(top)))
+    assert Z.nnz == keys.size + 15  # the zeros are entries: edges of the structure
+    np.testing.assert_array_equal(Z.toarray(), expected)
+    with pytest.raises(GraphnnError, match="already an entry"):
+        be.add_zeros(K, keys[:1])

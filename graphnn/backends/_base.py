@@ -124,6 +124,28 @@ class Backend:
         gradient of a sparse layer (no dense gradient is formed)."""
         raise NotImplementedError
 
+    # -- structural updates (redistribution, pruning) --------------------------------------
+
+    def entry_keys(self, A):
+        """The flat keys ``row * ncols + col`` of the stored entries, ascending (numpy)."""
+        raise NotImplementedError
+
+    def keep(self, A, mask):
+        """``A(M.V, replace) << A``: the stored entries where the boolean ``mask`` (one value
+        per stored entry, in row-major order) is true."""
+        raise NotImplementedError
+
+    def add_zeros(self, A, keys):
+        """``A(N.S) << 0``: ``A`` with explicit zeros at the flat ``keys`` (absent from ``A``)."""
+        raise NotImplementedError
+
+    def complement_topk(self, XT, dZT, A, k, floor=-1.0):
+        """The ``k`` largest ``|X^T dZ|`` in the structural complement ``~A.S``, as
+        ``(scores, keys)`` (ties to the smaller key; scores not above ``floor`` ignored).
+        ``XT`` and ``dZT`` are numpy (features x batch); the dense product is formed a block of
+        rows at a time with only a running top-k kept."""
+        raise NotImplementedError
+
     def relu_layer(self, Y, W, bias, ymax=None):
         """One sparse ReLU layer: ``Z = Y @ W``; scalar ``bias`` added to the nonzeros of ``Z``
         only; ReLU; clamp at ``ymax`` (``None``: no clamp). The Graph Challenge layer."""

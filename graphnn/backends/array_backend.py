@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from ..errors import GraphnnError
 from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
+from ._topk import GROWTH_BLOCK, RunningTopK
 
 # intermediate products per sparse-times-sparse call: cuSPARSE counts them in int32 and ran
 # out of resources at 2**30 on an H200 (bench/gpu_check.sh); scipy has no such limit
@@ -173,6 +174,50 @@ class ArrayBackend(Backend):
         if axis is None:
             return float(A.data.sum())
         return self.asnumpy(A.sum(axis=axis)).ravel()
+
+    # -- structural updates: on the host (a device model moves there for them) ------------
+
+    def entry_keys(self, A):
+        A = self.to_scipy(A)
+        A.sort_indices()
+        rows = np.repeat(np.arange(A.shape[0], dtype=np.int64), np.diff(A.indptr))
+        return rows * A.shape[1] + A.indices
+
+    def keep(self, A, mask):
+        A = A.tocsr()
+        A.sort_indices()
+        indptr, indices, data = filter_csr(
+            self.xp, A.indptr, A.indices, A.data, self.xp.asarray(mask, dtype=bool)
+        )
+        return self.xsp.csr_matrix((data, indices, indptr), shape=A.shape)
+
+    def add_zeros(self, A, keys):
+        S = self.to_scipy(A)
+        S.sort_indices()
+        keys = np.asarray(keys, np.int64)
+        rows = np.repeat(np.arange(S.shape[0], dtype=np.int64), np.diff(S.indptr))
+        all_keys = np.concatenate([rows * S.shape[1] + S.indices, keys])
+        values = np.concatenate([S.data, np.zeros(keys.size, S.dtype)])
+        order = np.argsort(all_keys, kind="stable")
+        all_keys, values = all_keys[order], values[order]
+        if all_keys.size > 1 and (np.diff(all_keys) == 0).any():
+            raise GraphnnError("add_zeros: a key is already an entry of the matrix")
+        indptr = np.zeros(S.shape[0] + 1, np.int64)
+        np.cumsum(np.bincount(all_keys // S.shape[1], minlength=S.shape[0]), out=indptr[1:])
+        return self.matrix(sp.csr_array((values, all_keys % S.shape[1], indptr), shape=S.shape))
+
+    def complement_topk(self, XT, dZT, A, k, floor=-1.0):
+        existing = self.entry_keys(A)
+        n_in, n_out = A.shape
+        top = RunningTopK(k, floor, XT.dtype)
+        block = max(1, GROWTH_BLOCK // max(n_out, 1))
+        for r0 in range(0, n_in, block):
+            r1 = min(n_in, r0 + block)
+            G = np.abs(XT[r0:r1] @ dZT.T).ravel()
+            lo, hi = np.searchsorted(existing, [r0 * n_out, r1 * n_out])
+            G[existing[lo:hi] - r0 * n_out] = -1  # the complement: present edges never grow
+            top.push(G, np.arange(r0 * n_out, r1 * n_out, dtype=np.int64))
+        return top.scores, top.keys
 
     # -- training: batch along the contiguous axis ----------------------------------------
 

@@ -13,7 +13,9 @@ import scipy.sparse as sp
 from graphblas import agg, binary, monoid, semiring
 
 from .. import kernels
+from ..errors import GraphnnError
 from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
+from ._topk import GROWTH_BLOCK, RunningTopK
 from .numba_backend import csr_times_dense, sddmm
 
 _BINARY = {"plus": binary.plus, "times": binary.times, "min": binary.min, "max": binary.max}
@@ -85,6 +87,43 @@ class GraphblasBackend(Backend):
 
     def vstack(self, mats):
         return gb.ss.concat([[M] for M in mats])
+
+    # -- structural updates, in SuiteSparse -----------------------------------------------
+
+    def entry_keys(self, A):
+        rows, cols, _ = A.to_coo(sort=True)
+        return rows.astype(np.int64) * A.ncols + cols.astype(np.int64)
+
+    def keep(self, A, mask):
+        rows, cols, _ = A.to_coo(sort=True)
+        M = gb.Matrix.from_coo(rows, cols, np.asarray(mask, bool), nrows=A.nrows, ncols=A.ncols)
+        C = gb.Matrix(A.dtype, A.nrows, A.ncols)
+        C(M.V) << A  # the value mask: entries whose mask value is true
+        return C
+
+    def add_zeros(self, A, keys):
+        keys = np.asarray(keys, np.int64)
+        N = gb.Matrix.from_coo(keys // A.ncols, keys % A.ncols, 0, nrows=A.nrows, ncols=A.ncols,
+                               dtype=A.dtype)  # fmt: skip
+        if A.ewise_mult(N).new().nvals:
+            raise GraphnnError("add_zeros: a key is already an entry of the matrix")
+        return A.ewise_add(N, binary.plus).new()  # the union; N's entries keep their zero
+
+    def complement_topk(self, XT, dZT, A, k, floor=-1.0):
+        n_in, n_out = A.nrows, A.ncols
+        top = RunningTopK(k, floor, XT.dtype)
+        block = max(1, GROWTH_BLOCK // max(n_out, 1))
+        BT = gb.Matrix.from_dense(np.ascontiguousarray(dZT))  # n_out x batch
+        for r0 in range(0, n_in, block):
+            r1 = min(n_in, r0 + block)
+            G = gb.Matrix(XT.dtype, r1 - r0, n_out)
+            # G(~W.S, replace) << X^T dZ over this block of rows, the dot-product form
+            G(~A[r0:r1, :].new().S, replace=True) << semiring.plus_times(
+                gb.Matrix.from_dense(XT[r0:r1]) @ BT.T
+            )
+            rows, cols, vals = G.to_coo(sort=True)
+            top.push(np.abs(vals), (rows.astype(np.int64) + r0) * n_out + cols.astype(np.int64))
+        return top.scores, top.keys
 
     def relu_layer(self, Y, W, bias, ymax=None):
         check_inner(self.shape(Y), self.shape(W), "relu_layer")

@@ -57,17 +57,14 @@ class _Optimizer:
             for arr in st.values():
                 arr[_module(arr).asarray(entries)] = 0
 
-    def remap(self, layer, origin):
-        """The layer's weights were rebuilt: new entry ``i`` is old entry ``origin[i]``, or new
-        (``origin[i] < 0``) with its state zeroed."""
+    def restructure(self, layer, update):
+        """The layer's weights were restructured: ``update`` maps each of its old state arrays
+        (host numpy, aligned with the old entries) to the new entries' state."""
         st = self.state.get((layer, 0))
         if st is not None:
             for name, arr in st.items():
-                xp = _module(arr)
-                o = xp.asarray(origin)
-                new = xp.zeros(o.size, arr.dtype)
-                new[o >= 0] = arr[o[o >= 0]]
-                st[name] = new
+                host = arr.get() if hasattr(arr, "get") else arr
+                st[name] = _module(arr).asarray(update(host))
 
     def state_arrays(self):
         """The state as host numpy arrays."""

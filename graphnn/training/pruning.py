@@ -10,10 +10,12 @@ Behavior of Sparse Neural Network Topologies", IEEE HPEC 2019 (pruning every 200
 import numpy as np
 import scipy.sparse as sp
 
+from ..backends import get_backend
+from ..backends._topk import best
 from ..errors import GraphnnError
 from .layers import DenseLayer, SparseLayer
 from .model import SparseMLP
-from .redistribution import _best, _rebuild
+from .redistribution import restructure
 
 __all__ = ["zhu_gupta", "prune_layers", "GradualPruner", "retrain_model", "RETRAIN_MODES"]
 
@@ -47,15 +49,17 @@ def prune_layers(model, sparsity, optimizer=None):
         if not layer.sparse:
             W = layer.weight
             flat = np.abs(W).ravel()
-            keep = np.sort(_best(flat, np.arange(flat.size), keep_n))
+            keep = np.sort(best(flat, np.arange(flat.size), keep_n))
             rows, cols = np.divmod(keep, layer.n_out)
             pattern = sp.csr_array((W.ravel()[keep], (rows, cols)), shape=W.shape)
             model.layers_[k] = SparseLayer(pattern, layer.bias)
             if optimizer is not None:
                 optimizer.state.pop((k, 0), None)  # its state had the dense shape
         elif keep_n < layer.nnz:
-            keep = np.sort(_best(np.abs(layer.values), np.arange(layer.nnz), keep_n))
-            _rebuild(layer, optimizer, k, keep, np.empty(0, np.int64))
+            keep = np.zeros(layer.nnz, dtype=bool)
+            keep[best(np.abs(layer.values), np.arange(layer.nnz), keep_n)] = True
+            be = get_backend(model.backend)
+            restructure(be, layer, optimizer, k, keep, np.empty(0, np.int64))
     return model
 
 

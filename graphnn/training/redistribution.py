@@ -1,15 +1,17 @@
 """Dynamic sparse training: the weight redistribution algorithms of Eibensteiner (ICG TU Graz),
 "Weight Redistribution Algorithms for Sparse Neural Networks", sections 2 and 3.1.
 
-Every algorithm is a removal and a growth on each sparse layer ``W``, as masked operations:
+Every algorithm is a removal and a growth on each sparse layer ``W``, as masked matrix
+operations of the model's backend (in SuiteSparse on the ``graphblas`` backend):
 
-* removal keeps a selection of the stored entries, ``W(keep.S, replace=True) << W``, where
-  ``keep`` drops the ``k`` smallest by magnitude (or by the second-order cost);
-* growth adds entries only in the structural complement ``~W.S`` of what was kept, with value
-  zero, ``W(new.S) << 0``; the optimiser state of every regrown entry starts at zero.
+* removal keeps a selection of the stored entries, ``W(keep.V, replace=True) << W``, where
+  ``keep`` is false at the ``k`` smallest by magnitude (or by the second-order cost);
+* growth picks entries only in the structural complement ``~W.S`` of what was kept: the top-k
+  of ``|X^T dZ|`` there (``complement_topk``) or uniformly at random, and adds them at zero,
+  ``W(N.S) << 0``;
+* the optimiser's state for ``W`` goes through the same two masked assignments, so a kept
+  weight keeps its state and a regrown one starts from zero.
 
-The arrays are the layer's CSR arrays: entries are identified by their flat key
-``row * n_out + col``, which CSR order keeps sorted, so membership in ``W.S`` is a binary search.
 Local algorithms keep each layer's nonzero count; global ones keep the network's total.
 """
 
@@ -19,14 +21,15 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from ..backends import get_backend
+from ..backends._topk import best, sample_absent
 from ..errors import GraphnnError
 from ._resources import peak_memory_mb
 
-__all__ = ["ALGORITHMS", "Redistributor", "alpha_schedule"]
+__all__ = ["ALGORITHMS", "Redistributor", "alpha_schedule", "restructure"]
 
 ALGORITHMS = ("none", "random", "gradient", "gradient-global", "loss", "woodfisher", "woodtaylor")
 LOSS_NEURON_FRACTION = 0.3  # Redr-Loss grows at the top 30% of a layer's neurons
-_BLOCK_ENTRIES = 1 << 22  # dense gradient block size for growth (entries)
 
 
 def alpha_schedule(epoch, epochs, alpha0):
@@ -38,94 +41,25 @@ def alpha_schedule(epoch, epochs, alpha0):
     return alpha0 / 2 * (1 + math.cos(math.pi * epoch / t_end))
 
 
-def _keys(layer):
-    return layer.rows().astype(np.int64) * layer.n_out + layer.indices
+def restructure(be, layer, optimizer, index, keep, new_keys):
+    """``W(keep.V, replace) << W`` then ``W(N.S) << 0`` on ``layer`` with backend ``be``, and
+    the same on the optimiser's state arrays for it (layer ``index``)."""
+    old = layer.to_scipy()
 
+    def update(values):
+        V = be.matrix(sp.csr_array((values, old.indices, old.indptr), shape=old.shape))
+        return be.to_scipy(be.add_zeros(be.keep(V, keep), new_keys))
 
-def _rebuild(layer, optimizer, index, keep, new_keys):
-    """Keep the entries ``keep`` (indices), add ``new_keys`` at zero; carry the optimiser's
-    state (when given) along."""
-    keys = np.concatenate([_keys(layer)[keep], new_keys])
-    origin = np.concatenate([keep, np.full(new_keys.size, -1)])
-    values = np.concatenate([layer.values[keep], np.zeros(new_keys.size, layer.values.dtype)])
-    order = np.argsort(keys, kind="stable")
-    keys, origin, values = keys[order], origin[order], values[order]
-    if keys.size > 1 and (np.diff(keys) == 0).any():
-        raise AssertionError("growth landed on an existing edge")
-    rows, cols = keys // layer.n_out, keys % layer.n_out
-    indptr = np.zeros(layer.n_in + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=layer.n_in), out=indptr[1:])
-    layer.set_structure(sp.csr_array((values, cols, indptr), shape=(layer.n_in, layer.n_out)))
+    layer.set_structure(update(old.data))
     if optimizer is not None:
-        optimizer.remap(index, origin)
+        optimizer.restructure(index, lambda state: update(state).data)
 
 
 def _smallest(scores, k):
-    """Indices of the ``k`` smallest scores (ties: lowest index first)."""
-    return np.sort(_best(-scores, np.arange(scores.size), k))
-
-
-def _keep_all_but(n, removed):
-    keep = np.ones(n, dtype=bool)
-    keep[removed] = False
-    return np.flatnonzero(keep)
-
-
-def _random_absent(n_in, n_out, existing, k, rng):
-    """``k`` distinct flat keys not in the sorted array ``existing``, uniformly at random."""
-    total = n_in * n_out
-    k = min(k, total - existing.size)
-    if k <= 0:
-        return np.empty(0, np.int64)
-    if 2 * k > total - existing.size:  # few absent places left: list them
-        absent = np.setdiff1d(np.arange(total, dtype=np.int64), existing, assume_unique=True)
-        return np.sort(rng.choice(absent, size=k, replace=False))
-    found = np.empty(0, np.int64)
-    while found.size < k:
-        cand = rng.integers(total, size=2 * (k - found.size) + 16, dtype=np.int64)
-        pos = np.searchsorted(existing, cand).clip(max=max(existing.size - 1, 0))
-        cand = cand[existing[pos] != cand] if existing.size else cand
-        merged = np.concatenate([found, cand])
-        _, first = np.unique(merged, return_index=True)
-        found = merged[np.sort(first)][:k]
-    return np.sort(found)
-
-
-def _best(scores, tiebreak, k):
-    """Positions of the ``k`` largest ``scores``, ties to the smallest ``tiebreak``; O(n)."""
-    if k >= scores.size:
-        return np.arange(scores.size)
-    if k <= 0:
-        return np.empty(0, np.int64)
-    threshold = scores[np.argpartition(scores, scores.size - k)[scores.size - k]]
-    above = np.flatnonzero(scores > threshold)
-    tied = np.flatnonzero(scores == threshold)
-    tied = tied[np.argsort(tiebreak[tied], kind="stable")[: k - above.size]]
-    return np.concatenate([above, tied])
-
-
-def top_absent(XT, dZT, existing, k, n_out, floor=-1.0):
-    """The ``k`` largest ``|X^T dZ|`` entries outside ``existing`` (sorted flat keys):
-    ``(scores, keys)``, ties to the smaller key. The dense gradient is formed a block of rows at
-    a time and only a running top-k is kept; scores not above ``floor`` are ignored."""
-    n_in = XT.shape[0]
-    block = max(1, _BLOCK_ENTRIES // max(n_out, 1))
-    best_s, best_k = np.empty(0, XT.dtype), np.empty(0, np.int64)
-    # once k are held, only scores above the k-th best can enter
-    for r0 in range(0, n_in, block):
-        r1 = min(n_in, r0 + block)
-        G = np.abs(XT[r0:r1] @ dZT.T).ravel()
-        lo, hi = np.searchsorted(existing, [r0 * n_out, r1 * n_out])
-        G[existing[lo:hi] - r0 * n_out] = -1  # present edges never grow
-        # later keys lose ties, so a score equal to the floor cannot enter
-        cand = np.flatnonzero(G > floor)
-        best_s = np.concatenate([best_s, G[cand]])
-        best_k = np.concatenate([best_k, cand + r0 * n_out])
-        pick = _best(best_s, best_k, k)
-        best_s, best_k = best_s[pick], best_k[pick]
-        if best_s.size == k and k:
-            floor = best_s.min()
-    return best_s, best_k
+    """A mask that is false at the ``k`` smallest scores (ties: lowest index first)."""
+    keep = np.ones(scores.size, dtype=bool)
+    keep[best(-scores, np.arange(scores.size), k)] = False
+    return keep
 
 
 def _grow_loss(XT, dZT, existing, k, n_out):
@@ -272,75 +206,79 @@ class Redistributor:
             loss_before, signals = model.evaluate_loss(X, y), None
         counts = {k: int(round(alpha * model.layers_[k].nnz)) for k in sparse}
         if self.second_order:
-            removed = self._remove_second_order(model, sparse, sum(counts.values()))
+            keep = self._remove_second_order(model, sparse, sum(counts.values()))
         else:
-            removed = {k: _smallest(np.abs(model.layers_[k].values), counts[k]) for k in sparse}
-        kept = {k: _keep_all_but(model.layers_[k].nnz, removed[k]) for k in sparse}
-        existing = {k: _keys(model.layers_[k])[kept[k]] for k in sparse}
+            keep = {k: _smallest(np.abs(model.layers_[k].values), counts[k]) for k in sparse}
+        removed = {k: int((~keep[k]).sum()) for k in sparse}
+        be = get_backend(model.backend)
+        kept = {k: be.keep(be.matrix(model.layers_[k].to_scipy()), keep[k]) for k in sparse}
         # induced loss: right after removal (regrown weights start at zero, so growth adds none)
         saved = {k: model.layers_[k].values.copy() for k in sparse}
         for k in sparse:
-            model.layers_[k].values[removed[k]] = 0
+            model.layers_[k].values[~keep[k]] = 0
         loss_after = model.evaluate_loss(X, y)
         for k in sparse:
             model.layers_[k].values[...] = saved[k]
-        grown = self._grow(model, sparse, removed, existing, signals, rng)
+        grown = self._grow(be, model, sparse, removed, kept, signals, rng)
         for k in sparse:
-            _rebuild(model.layers_[k], optimizer, k, kept[k], grown[k])
+            restructure(be, model.layers_[k], optimizer, k, keep[k], grown[k])
         self._fisher = None
         return {
             "epoch": epoch,
             "alpha": alpha,
             "loss_before": loss_before,
             "loss_after": loss_after,
-            "removed": [int(removed[k].size) for k in sparse],
+            "removed": [removed[k] for k in sparse],
             "added": [int(grown[k].size) for k in sparse],
             "seconds": time.perf_counter() - t0,
             "peak_memory_mb": peak_memory_mb(),
         }
 
-    def _grow(self, model, sparse, removed, existing, signals, rng):
+    def _grow(self, be, model, sparse, removed, kept, signals, rng):
+        """Flat keys to add at zero, per layer: ``removed[k]`` of them in ``~kept[k].S`` (local
+        algorithms), or the total over the network (global ones)."""
         L = model.layers_
         a = self.algorithm
         if a == "random":
             return {
-                k: _random_absent(L[k].n_in, L[k].n_out, existing[k], removed[k].size, rng)
+                k: sample_absent(L[k].n_in, L[k].n_out, be.entry_keys(kept[k]), removed[k], rng)
                 for k in sparse
             }
         if a == "gradient":
             return {
-                k: np.sort(top_absent(*signals[k], existing[k], removed[k].size, L[k].n_out)[1])
-                for k in sparse
+                k: np.sort(be.complement_topk(*signals[k], kept[k], removed[k])[1]) for k in sparse
             }
         if a == "loss":
             return {
-                k: _grow_loss(*signals[k], existing[k], removed[k].size, L[k].n_out) for k in sparse
+                k: _grow_loss(*signals[k], be.entry_keys(kept[k]), removed[k], L[k].n_out)
+                for k in sparse
             }
-        total = sum(removed[k].size for k in sparse)
+        total = sum(removed.values())
         if a == "gradient-global":
-            return self._grow_global(L, sparse, existing, signals, total)
-        return self._grow_proportional(L, sparse, existing, total, rng)
+            return self._grow_global(be, sparse, kept, signals, total)
+        return self._grow_proportional(be, L, sparse, kept, total, rng)
 
     @staticmethod
-    def _grow_global(L, sparse, existing, signals, total):
+    def _grow_global(be, sparse, kept, signals, total):
         """Growth at the network's ``total`` largest absent gradients, one layer at a time,
         keeping a running top-k (ties to the earlier layer, then the smaller key)."""
         best_s = np.empty(0)
         best_l, best_k = np.empty(0, np.int64), np.empty(0, np.int64)
         for k in sparse:
             floor = best_s.min() if best_s.size == total and total else -1.0
-            s, keys = top_absent(*signals[k], existing[k], total, L[k].n_out, floor)
+            s, keys = be.complement_topk(*signals[k], kept[k], total, floor)
             best_s = np.concatenate([best_s, s.astype(np.float64)])
             best_l = np.concatenate([best_l, np.full(keys.size, k)])
             best_k = np.concatenate([best_k, keys])
             # one tie-break key: layer first, then position
-            pick = _best(best_s, best_l * (1 << 40) + best_k, total)
+            pick = best(best_s, best_l * (1 << 40) + best_k, total)
             best_s, best_l, best_k = best_s[pick], best_l[pick], best_k[pick]
         return {k: np.sort(best_k[best_l == k]) for k in sparse}
 
     @staticmethod
-    def _grow_proportional(L, sparse, existing, total, rng):
+    def _grow_proportional(be, L, sparse, kept, total, rng):
         """Random growth with ``total`` split in proportion to the layers' sizes."""
+        existing = {k: be.entry_keys(kept[k]) for k in sparse}
         room = {k: L[k].n_in * L[k].n_out - existing[k].size for k in sparse}
         share = {k: 0 for k in sparse}
         left = total
@@ -353,9 +291,7 @@ class Redistributor:
                 give = min(int(q), room[k] - share[k])
                 share[k] += give
                 left -= give
-        return {
-            k: _random_absent(L[k].n_in, L[k].n_out, existing[k], share[k], rng) for k in sparse
-        }
+        return {k: sample_absent(L[k].n_in, L[k].n_out, existing[k], share[k], rng) for k in sparse}
 
     def _remove_second_order(self, model, sparse, total):
         """Remove the ``total`` weights of least quadratic cost across the network and apply
@@ -383,9 +319,12 @@ class Redistributor:
         pos = np.concatenate([np.arange(c.size) for c in costs])
         order = np.lexsort((pos, layer, cost))[:total]
         removed = {k: np.sort(pos[order][layer[order] == k]) for k in sparse}
+        keep = {}
         for k in sparse:
             self._optimal_update(model.layers_[k], self._fisher[k], removed[k], taylor)
-        return removed
+            keep[k] = np.ones(model.layers_[k].nnz, dtype=bool)
+            keep[k][removed[k]] = False
+        return keep
 
     @staticmethod
     def _optimal_update(layer, F, removed, taylor):
