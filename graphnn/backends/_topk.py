@@ -27,10 +27,12 @@ class RunningTopK:
         self.k, self.floor = k, floor
         self.scores, self.keys = np.empty(0, dtype), np.empty(0, np.int64)
 
-    def push(self, scores, keys):
-        cand = scores > self.floor  # later keys lose ties, so the floor itself cannot enter
+    def push(self, scores, keys=None, offset=0):
+        """Offer ``scores`` with their ``keys`` (default: ``offset`` + their positions)."""
+        cand = np.flatnonzero(scores > self.floor)  # later keys lose ties: not the floor
+        new_keys = cand + offset if keys is None else keys[cand]
         s = np.concatenate([self.scores, scores[cand]])
-        keys = np.concatenate([self.keys, keys[cand]])
+        keys = np.concatenate([self.keys, new_keys])
         pick = best(s, keys, self.k)
         self.scores, self.keys = s[pick], keys[pick]
         if self.scores.size == self.k and self.k:

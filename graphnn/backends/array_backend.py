@@ -194,17 +194,18 @@ class ArrayBackend(Backend):
     def add_zeros(self, A, keys):
         S = self.to_scipy(A)
         S.sort_indices()
-        keys = np.asarray(keys, np.int64)
+        new = np.sort(np.asarray(keys, np.int64))
         rows = np.repeat(np.arange(S.shape[0], dtype=np.int64), np.diff(S.indptr))
-        all_keys = np.concatenate([rows * S.shape[1] + S.indices, keys])
-        values = np.concatenate([S.data, np.zeros(keys.size, S.dtype)])
-        order = np.argsort(all_keys, kind="stable")
-        all_keys, values = all_keys[order], values[order]
-        if all_keys.size > 1 and (np.diff(all_keys) == 0).any():
+        existing = rows * S.shape[1] + S.indices
+        pos = np.searchsorted(existing, new)  # a merge of two sorted key lists: O(n + k)
+        hit = pos < existing.size
+        if (existing[pos[hit]] == new[hit]).any() or (np.diff(new) == 0).any():
             raise GraphnnError("add_zeros: a key is already an entry of the matrix")
+        merged = np.insert(existing, pos, new)
+        values = np.insert(S.data, pos, np.zeros(new.size, S.dtype))
         indptr = np.zeros(S.shape[0] + 1, np.int64)
-        np.cumsum(np.bincount(all_keys // S.shape[1], minlength=S.shape[0]), out=indptr[1:])
-        return self.matrix(sp.csr_array((values, all_keys % S.shape[1], indptr), shape=S.shape))
+        np.cumsum(np.bincount(merged // S.shape[1], minlength=S.shape[0]), out=indptr[1:])
+        return self.matrix(sp.csr_array((values, merged % S.shape[1], indptr), shape=S.shape))
 
     def complement_topk(self, XT, dZT, A, k, floor=-1.0):
         existing = self.entry_keys(A)
@@ -216,7 +217,7 @@ class ArrayBackend(Backend):
             G = np.abs(XT[r0:r1] @ dZT.T).ravel()
             lo, hi = np.searchsorted(existing, [r0 * n_out, r1 * n_out])
             G[existing[lo:hi] - r0 * n_out] = -1  # the complement: present edges never grow
-            top.push(G, np.arange(r0 * n_out, r1 * n_out, dtype=np.int64))
+            top.push(G, offset=r0 * n_out)
         return top.scores, top.keys
 
     # -- training: batch along the contiguous axis ----------------------------------------

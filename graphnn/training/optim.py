@@ -57,14 +57,17 @@ class _Optimizer:
             for arr in st.values():
                 arr[_module(arr).asarray(entries)] = 0
 
-    def restructure(self, layer, update):
-        """The layer's weights were restructured: ``update`` maps each of its old state arrays
-        (host numpy, aligned with the old entries) to the new entries' state."""
+    def remap(self, layer, origin):
+        """The layer's entries were restructured: new entry ``i`` is old entry ``origin[i]``, or
+        new (``origin[i] < 0``) with its state zeroed."""
         st = self.state.get((layer, 0))
         if st is not None:
             for name, arr in st.items():
-                host = arr.get() if hasattr(arr, "get") else arr
-                st[name] = _module(arr).asarray(update(host))
+                xp = _module(arr)
+                o = xp.asarray(origin)
+                new = xp.zeros(o.size, arr.dtype)
+                new[o >= 0] = arr[o[o >= 0]]
+                st[name] = new
 
     def state_arrays(self):
         """The state as host numpy arrays."""

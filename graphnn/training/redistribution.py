@@ -42,17 +42,22 @@ def alpha_schedule(epoch, epochs, alpha0):
 
 
 def restructure(be, layer, optimizer, index, keep, new_keys):
-    """``W(keep.V, replace) << W`` then ``W(N.S) << 0`` on ``layer`` with backend ``be``, and
-    the same on the optimiser's state arrays for it (layer ``index``)."""
+    """``W(keep.V, replace) << W`` then ``W(N.S) << 0`` on ``layer`` with backend ``be``; the
+    optimiser's state for it follows the same masks.
+
+    The masked operations run once, on the matrix of entry positions (``P = 1..nnz`` on ``W``'s
+    structure): afterwards each entry of ``P`` says which old entry it is, and 0 marks a new
+    one. Weights and every state array are then gathered through that one map.
+    """
     old = layer.to_scipy()
-
-    def update(values):
-        V = be.matrix(sp.csr_array((values, old.indices, old.indptr), shape=old.shape))
-        return be.to_scipy(be.add_zeros(be.keep(V, keep), new_keys))
-
-    layer.set_structure(update(old.data))
+    positions = np.arange(1, old.nnz + 1, dtype=np.float64)  # exact up to 2**53 entries
+    P = be.matrix(sp.csr_array((positions, old.indices, old.indptr), shape=old.shape))
+    P = be.to_scipy(be.add_zeros(be.keep(P, keep), new_keys))
+    origin = P.data.astype(np.int64) - 1  # -1: grown, at zero with fresh state
+    values = np.where(origin >= 0, old.data[origin], 0).astype(old.dtype)
+    layer.set_structure(sp.csr_array((values, P.indices, P.indptr), shape=old.shape))
     if optimizer is not None:
-        optimizer.restructure(index, lambda state: update(state).data)
+        optimizer.remap(index, origin)
 
 
 def _smallest(scores, k):
