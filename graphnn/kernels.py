@@ -1,11 +1,15 @@
 """Multi-threaded CPU kernels for the operations SuiteSparse and scipy do slowly here.
 
-Measured on 2 cores (``bench/backends.py``, float32): a dense 512 x 4096 batch times a sparse
-4096 x 4096 weight at density 0.1 takes 0.067 s here against 0.16 s (scipy), 0.36 s (GraphBLAS)
-and 0.094 s (dense BLAS); the masked product X^T dZ at the weight's edges takes 0.055 s here
-against 0.11 s for a dense product plus gather and over 20 s for GraphBLAS's masked mxm. The
-fused sparse ReLU layer (``relu_layer``, the Graph Challenge layer) runs the official network
-6.3x faster than a naive scipy loop (``bench/challenge.py``).
+Measured by ``bench/backends.py`` on 2 cores (float32, best of 3, 2026-11-26, load 0.7): a dense
+512 x 4096 batch times a sparse 4096 x 4096 weight at density 0.1 takes 0.078 s here against
+0.19 s (scipy), 0.44 s (SuiteSparse mxm) and 0.097 s (dense BLAS); the masked product X^T dZ at
+the weight's edges takes 0.064 s here against 0.13 s for a dense product plus gather and 0.52 s
+for SuiteSparse's masked mxm in its dot-product form ``C(M.S) << A @ B.T``. The fused sparse
+ReLU layer (``relu_layer``, the Graph Challenge layer) runs the official network 6.3x faster
+than a naive scipy loop (``bench/challenge.py``).
+
+Bounds: the products are memory-bound (each weight is read once per batch row block, the batch
+row stays in cache); the fused layer is bound by the output's random-access accumulation.
 
 The dense kernels keep the batch as the innermost, contiguous axis so the loops vectorise. Each
 output entry is written by one thread in a fixed order, so results do not depend on the thread
