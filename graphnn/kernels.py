@@ -8,9 +8,6 @@ for SuiteSparse's masked mxm in its dot-product form ``C(M.S) << A @ B.T``. The 
 ReLU layer (``relu_layer``, the Graph Challenge layer) runs the official network 6.3x faster
 than a naive scipy loop (``bench/challenge.py``).
 
-Bounds: the products are memory-bound (each weight is read once per batch row block, the batch
-row stays in cache); the fused layer is bound by the output's random-access accumulation.
-
 The dense kernels keep the batch as the innermost, contiguous axis so the loops vectorise. Each
 output entry is written by one thread in a fixed order, so results do not depend on the thread
 count.
