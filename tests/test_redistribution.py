@@ -194,3 +194,18 @@ def test_same_seed_same_result_on_every_cpu_backend(algorithm, digits):
             np.testing.assert_allclose(va, vb, rtol=2e-6, atol=1e-7)
         for a, b in zip(got[1], ref[1]):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
+
+
+def test_regrown_zero_weights_survive_export_and_reload(digits, tmp_path):
+    """Regrown weights start at exactly zero: they are still edges in the exported network."""
+    import graphnn
+
+    model, *_ = _one_step("gradient", digits)
+    zeros = sum(int((L.values == 0).sum()) for L in model.layers_)
+    assert zeros > 0
+    net = model.to_network({"note": "after one step"})
+    assert net.nnz == [L.nnz for L in model.layers_]
+    graphnn.io.save(net, tmp_path / "m.npz")
+    back = SparseMLP.from_network(graphnn.load(tmp_path / "m.npz"))
+    assert [L.nnz for L in back.layers_] == [L.nnz for L in model.layers_]
+    np.testing.assert_array_equal(back.predict(digits.X_test), model.predict(digits.X_test))
