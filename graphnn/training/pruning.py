@@ -10,12 +10,11 @@ Behavior of Sparse Neural Network Topologies", IEEE HPEC 2019 (pruning every 200
 import numpy as np
 import scipy.sparse as sp
 
-from ..backends import get_backend
 from ..backends._topk import best
 from ..errors import GraphnnError
 from .layers import DenseLayer, SparseLayer
 from .model import SparseMLP
-from .redistribution import restructure
+from .redistribution import host_backend, restructure
 
 __all__ = ["zhu_gupta", "prune_layers", "GradualPruner", "retrain_model", "RETRAIN_MODES"]
 
@@ -46,20 +45,20 @@ def prune_layers(model, sparsity, optimizer=None):
         if k == last and model.dense_output:
             continue
         keep_n = max(1, int(round((1 - sparsity) * layer.n_in * layer.n_out)))
+        host = layer.backend.asnumpy  # the selection is host work, also for a GPU model
         if not layer.sparse:
-            W = layer.weight
+            W = host(layer.weight)
             flat = np.abs(W).ravel()
             keep = np.sort(best(flat, np.arange(flat.size), keep_n))
             rows, cols = np.divmod(keep, layer.n_out)
             pattern = sp.csr_array((W.ravel()[keep], (rows, cols)), shape=W.shape)
-            model.layers_[k] = SparseLayer(pattern, layer.bias)
+            model.layers_[k] = SparseLayer(pattern, host(layer.bias), backend=model.backend)
             if optimizer is not None:
                 optimizer.state.pop((k, 0), None)  # its state had the dense shape
         elif keep_n < layer.nnz:
             keep = np.zeros(layer.nnz, dtype=bool)
-            keep[best(np.abs(layer.values), np.arange(layer.nnz), keep_n)] = True
-            be = get_backend(model.backend)
-            restructure(be, layer, optimizer, k, keep, np.empty(0, np.int64))
+            keep[best(np.abs(host(layer.values)), np.arange(layer.nnz), keep_n)] = True
+            restructure(host_backend(model), layer, optimizer, k, keep, np.empty(0, np.int64))
     return model
 
 

@@ -41,6 +41,13 @@ def alpha_schedule(epoch, epochs, alpha0):
     return alpha0 / 2 * (1 + math.cos(math.pi * epoch / t_end))
 
 
+def host_backend(model):
+    """The model's backend when it keeps arrays on the host, else numba: structural updates
+    are host work (a GPU model's layers are rebuilt and uploaded again)."""
+    be = get_backend(model.backend)
+    return be if be.xp is np else get_backend("numba")
+
+
 def restructure(be, layer, optimizer, index, keep, new_keys):
     """``W(keep.V, replace) << W`` then ``W(N.S) << 0`` on ``layer`` with backend ``be``; the
     optimiser's state for it follows the same masks.
@@ -215,7 +222,7 @@ class Redistributor:
         else:
             keep = {k: _smallest(np.abs(model.layers_[k].values), counts[k]) for k in sparse}
         removed = {k: int((~keep[k]).sum()) for k in sparse}
-        be = get_backend(model.backend)
+        be = host_backend(model)
         kept = {k: be.keep(be.matrix(model.layers_[k].to_scipy()), keep[k]) for k in sparse}
         # induced loss: right after removal (regrown weights start at zero, so growth adds none)
         saved = {k: model.layers_[k].values.copy() for k in sparse}

@@ -266,7 +266,7 @@ def param_equivalent_sizes(sizes, params):
 
 def baseline_models(model):
     """The neuron-equivalent and parameter-equivalent dense models of a sparse ``model``."""
-    common = dict(loss=model.loss, init=model.init, dtype=model.dtype)
+    common = dict(loss=model.loss, init=model.init, dtype=model.dtype, backend=model.backend)
     neuron = SparseMLP(model.sizes, topology="dense", density=1.0, **common)
     param = SparseMLP(
         param_equivalent_sizes(model.sizes, model.params), topology="dense", density=1.0, **common
