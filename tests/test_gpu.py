@@ -46,3 +46,22 @@ def test_cupy_challenge_matches_cpu(gpu):
     p = generate_problem(1024, 24, 500, seed=2)
     r = infer(p.layers(), p.images, p.bias, backend="cupy")
     np.testing.assert_array_equal(r.categories, p.truth)
+
+
+def test_cupy_pruning_and_export_match_cpu(gpu):
+    """Pruning a GPU model keeps it on the GPU and picks the CPU's edges; its export equals
+    the CPU model's."""
+    from graphnn.training.pruning import prune_layers
+
+    for sizes, topology in (([64, 100, 10], "dense"), ([64, 300, 100, 10], "random")):
+        cpu = SparseMLP(sizes, density=0.2, topology=topology).build(3)
+        dev = SparseMLP(sizes, density=0.2, topology=topology, backend="cupy").build(3)
+        prune_layers(cpu, 0.9)
+        prune_layers(dev, 0.9)
+        assert all(L.backend.name == "cupy" for L in dev.layers_)
+        a, b = cpu.to_network(), dev.to_network()
+        for Wa, Wb in zip(a.layers, b.layers):
+            np.testing.assert_array_equal(Wa.indices, Wb.indices)
+            np.testing.assert_array_equal(Wa.data, Wb.data)
+    base = __import__("graphnn.training.trainer", fromlist=["baseline_models"]).baseline_models
+    assert all(m.backend == "cupy" for m in base(dev).values())
