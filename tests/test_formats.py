@@ -135,3 +135,17 @@ def test_checkpoint_and_export_load_as_networks(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["test_accuracy"] == acc
     assert cli(["evaluate", str(ck), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["test_accuracy"] == acc
+
+
+@pytest.mark.parametrize("where", [0.1, 0.5, 0.97])
+def test_a_flipped_bit_in_the_official_archive_is_a_corrupt_archive(shared_data, tmp_path, where):
+    """The gzip checksum is verified to the end, even where tarfile would stop quietly."""
+    data = bytearray((shared_data / "neuron1024.tar.gz").read_bytes())
+    data[int(where * len(data))] ^= 0x10
+    bad = tmp_path / "neuron1024.tar.gz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(FormatError, match="corrupt or truncated archive"):
+        graphnn.load(bad)
+    bad.write_bytes(bytes(data[: len(data) // 2]))  # cut in the middle
+    with pytest.raises(FormatError, match="corrupt or truncated archive"):
+        graphnn.load(bad)

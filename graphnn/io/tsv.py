@@ -10,6 +10,7 @@ import gzip
 import json
 import re
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,14 @@ def layer_files(directory, n_neurons):
     return directory, found
 
 
+def _drain(tar):
+    """Read a compressed archive to its very end, so that the gzip (or bz2, xz) stream's
+    checksum is verified: tarfile stops at the end-of-archive marker, and at a damaged header
+    it stops quietly, as if the archive had ended there."""
+    while tar.fileobj.read(1 << 22):
+        pass
+
+
 def iter_tar_layers(path, n_neurons, n_layers):
     """Yield the layers 1..L of an official ``neuron{N}.tar.gz``, read without extracting.
 
@@ -159,10 +168,11 @@ def iter_tar_layers(path, n_neurons, n_layers):
                     member_name, raw = pending.pop(want)
                     yield parse_layer(raw, f"{path}:{member_name}", n_neurons)
                     want += 1
-    except (tarfile.TarError, EOFError, OSError) as e:
+            _drain(tar)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         if isinstance(e, FileNotFoundError):
             raise
-        raise FormatError(f"{path}: truncated or unreadable archive ({e})") from None
+        raise FormatError(f"{path}: corrupt or truncated archive ({e})") from None
     if want == 1 and widths and n_neurons not in widths:
         raise FormatError(
             f"{path}: holds layers of {', '.join(map(str, sorted(widths)))} neurons, "
@@ -180,8 +190,9 @@ def discover(path):
         try:
             with tarfile.open(path, "r:*") as tar:
                 names = tar.getnames()
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise FormatError(f"{path}: truncated or unreadable archive ({e})") from None
+                _drain(tar)
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+            raise FormatError(f"{path}: corrupt or truncated archive ({e})") from None
     else:
         sub = [p for p in path.iterdir() if p.is_dir() and p.name.startswith("neuron")]
         names = [p.name for p in path.iterdir()] + [
