@@ -104,9 +104,14 @@ def test_written_problem_reads_back_and_runs(problem, tmp_path, capsys):
     assert summary["edges_per_second"] == pytest.approx(K * summary["edges"] / summary["seconds"])
     np.testing.assert_array_equal(np.loadtxt(out, dtype=int, ndmin=1), problem.truth)
     assert (tmp_path / "rows.png").read_bytes()[:4] == b"\x89PNG"
-    # the same layers regenerated from the seed instead of read
+    # the same layers regenerated from the seed instead of read; the earlier output is kept
+    # unless --overwrite is given
     gen = ["run", "--generated", str(SEED), *args[3:]]
-    assert challenge_main(gen) == 0
+    from graphnn.cli import main as cli
+
+    assert cli(["challenge", *gen]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert challenge_main([*gen, "--overwrite"]) == 0
 
 
 def test_truth_mismatch_exits_1_and_names_ids(problem, tmp_path, capsys):

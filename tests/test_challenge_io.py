@@ -79,7 +79,7 @@ def test_truncated_archive(tmp_path):
     path = _tar(tmp_path, 4)
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(FormatError, match=r"neuron64\.tar\.gz: truncated or unreadable"):
+    with pytest.raises(FormatError, match=r"neuron64\.tar\.gz: corrupt or truncated archive"):
         read_layers(path, N, 4)
 
 

@@ -99,7 +99,7 @@ def test_convert_never_replaces_unasked(tmp_path, capsys):
     graphnn.io.save(net, tmp_path / "b.npz")
     assert cli(["convert", str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 2
     assert "exists" in capsys.readouterr().err
-    assert cli(["convert", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"), "--force"]) == 2
+    assert cli(["convert", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"), "--overwrite"]) == 2
     assert cli(["convert", str(tmp_path / "a.npz"), str(tmp_path / "c")]) == 2
     assert "cannot tell the format" in capsys.readouterr().err
 

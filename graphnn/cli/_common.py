@@ -3,6 +3,8 @@ vocabulary of arguments (``--layers`` = widths, ``--network`` = a network path, 
 the main output, ``--data-dir``, ``--seed``, ``--backend``, ``--json``)."""
 
 import argparse
+import math
+import os
 import re
 from pathlib import Path
 
@@ -30,6 +32,17 @@ class ArgumentParser(argparse.ArgumentParser):
         sub = self.add_subparsers(dest=dest, metavar=dest.upper(), parser_class=ArgumentParser)
         sub.required = True
         return sub
+
+
+def finite(text):
+    """An argparse type: a float that is finite (``nan`` and ``inf`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
 
 
 def _flags(parser):
@@ -100,6 +113,39 @@ def add_seed(p):
 
 def add_json(p, what="the results"):
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def add_overwrite(p):
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace output files that exist already"
+    )
+
+
+def check_outputs(args, flags, inputs=()):
+    """Before any work: each output flag's path is not an input, its folder exists and is
+    writable, and it does not exist yet (unless ``--overwrite``)."""
+    taken = {}
+    for flag in inputs:
+        path = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+        if path is not None and Path(path).exists():
+            taken[Path(path).resolve()] = flag
+    for flag in flags:
+        path = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+        if path is None:
+            continue
+        path = Path(path)
+        if path.resolve() in taken:
+            raise GraphnnError(
+                f"{flag} {path} is the input {taken[path.resolve()]}: give another path"
+            )
+        folder = path.resolve().parent
+        if not folder.is_dir():
+            raise GraphnnError(f"{flag} {path}: the folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise GraphnnError(f"{flag} {path}: the folder {folder} is not writable")
+        if path.exists() and not getattr(args, "overwrite", False):
+            raise GraphnnError(f"{flag} {path} exists: give another path, or --overwrite")
+        taken[path.resolve()] = flag
 
 
 def add_backend(p):

@@ -10,7 +10,18 @@ from challenge import io
 from challenge.inference import compare_categories, infer
 
 from ..errors import GraphnnError
-from ._common import CHECK_FAILED, SUCCESS, ArgumentParser, add_backend, add_json, add_seed, run
+from ._common import (
+    CHECK_FAILED,
+    SUCCESS,
+    ArgumentParser,
+    add_backend,
+    add_json,
+    add_overwrite,
+    add_seed,
+    check_outputs,
+    finite,
+    run,
+)
 
 
 def _parser(prog):
@@ -51,7 +62,7 @@ def _parser(prog):
         help="sparse-images-{N}.tsv, .tsv.gz or LAGraph .mtx",
     )
     _size_args(run, required=False)
-    run.add_argument("--bias", type=float, help="bias (default: the official value for N)")
+    run.add_argument("--bias", type=finite, help="bias (default: the official value for N)")
     run.add_argument(
         "--truth",
         type=Path,
@@ -66,6 +77,7 @@ def _parser(prog):
         help="write the categories (1-based ids, ascending), only on success",
     )
     _report_args(run)
+    add_overwrite(run)
     dist = run.add_mutually_exclusive_group()
     dist.add_argument(
         "--workers",
@@ -88,7 +100,7 @@ def _parser(prog):
     gen.add_argument("--images", type=int, required=True, metavar="K", help="number of images")
     gen.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
     add_seed(gen)
-    gen.add_argument("--bias", type=float, help="bias (default: the official value for N)")
+    gen.add_argument("--bias", type=finite, help="bias (default: the official value for N)")
     gen.add_argument(
         "--mnist",
         type=Path,
@@ -116,7 +128,7 @@ def _parser(prog):
     demo.add_argument("--neurons", type=int, default=1024, metavar="N", help="neurons per layer")
     demo.add_argument("--nlayers", type=int, default=120, metavar="L", help="number of layers")
     add_seed(demo)
-    demo.add_argument("--bias", type=float, help="bias (default: the official value for N)")
+    demo.add_argument("--bias", type=finite, help="bias (default: the official value for N)")
     add_backend(demo)
     _report_args(demo)
     return parser
@@ -305,6 +317,7 @@ def cmd_run(args):
     if args.layers is not None:
         print("note: --layers is deprecated, use --network", file=sys.stderr)
         args.network = args.layers
+    check_outputs(args, ["--out", "--plot"], inputs=["--network", "--images", "--truth"])
     source = _layer_source(args)
     _check_sizes(args)
     bias = _bias(args)

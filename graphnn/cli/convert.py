@@ -25,16 +25,16 @@ def _parser(prog):
         "(scipy.io.mmread reads each); tsv: the challenge layout n{N}-l{k}.tsv (square layers "
         "of one width). Default: npz when OUT ends in .npz",
     )
-    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     return p
 
 
-def convert(src, out, fmt, force=False):
+def convert(src, out, fmt, overwrite=False):
     fmt = infer_format(out, fmt)
     if out.exists() and out.resolve() == src.resolve():
         raise GraphnnError(f"OUT {out} is IN: give another path")
-    if out.exists() and not force and (out.is_file() or any(out.iterdir())):
-        raise GraphnnError(f"OUT {out} exists: give another path, or --force to replace it")
+    if out.exists() and not overwrite and (out.is_file() or any(out.iterdir())):
+        raise GraphnnError(f"OUT {out} exists: give another path, or --overwrite to replace it")
     net = load(src)
     save(net, out, fmt)
     print(f"{src} -> {out} ({fmt}): widths {'-'.join(map(str, net.sizes))}, {sum(net.nnz):,} edges")
@@ -42,4 +42,4 @@ def convert(src, out, fmt, force=False):
 
 
 def main(argv, prog="graphnn convert"):
-    return run(_parser(prog), argv, lambda a: convert(a.path, a.out, a.format, a.force))
+    return run(_parser(prog), argv, lambda a: convert(a.path, a.out, a.format, a.overwrite))

@@ -13,7 +13,7 @@ from ..training.data import DATASETS, load_dataset
 from ..training.model import SparseMLP
 from ..training.redistribution import ALGORITHMS
 from ..training.trainer import TrainConfig, baseline_models, fit
-from ._common import SUCCESS, ArgumentParser, run, widths
+from ._common import SUCCESS, ArgumentParser, finite, run, widths
 from .train import DEFAULT_LAYERS
 
 
@@ -31,7 +31,7 @@ def _parser(prog):
     )
     r.add_argument("--epochs", type=int, default=20)
     r.add_argument("--batch-size", type=int, default=64)
-    r.add_argument("--lr", type=float, default=3e-3)
+    r.add_argument("--lr", type=finite, default=3e-3)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument(
         "--out",

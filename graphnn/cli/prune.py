@@ -11,7 +11,7 @@ from ..training.data import load_dataset
 from ..training.model import SparseMLP
 from ..training.pruning import RETRAIN_MODES, GradualPruner, prune_layers, retrain_model
 from ..training.trainer import TrainConfig, fit, read_checkpoint
-from ._common import SUCCESS, ArgumentParser, run
+from ._common import SUCCESS, ArgumentParser, finite, run
 
 
 def _parser(prog):
@@ -30,7 +30,7 @@ def _parser(prog):
         metavar="CHECKPOINT",
         help="a --checkpoint directory (or its checkpoint.npz) of graphnn train",
     )
-    p.add_argument("--sparsity", type=float, required=True, help="fraction of edges removed")
+    p.add_argument("--sparsity", type=finite, required=True, help="fraction of edges removed")
     p.add_argument("--method", choices=("oneshot", "gradual"), default="oneshot")
     p.add_argument(
         "--retrain",

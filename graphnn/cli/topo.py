@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import GraphnnError
 from ..io import FORMATS, load, save
-from ._common import SUCCESS, ArgumentParser, add_seed, floats, ints, run, widths
+from ._common import SUCCESS, ArgumentParser, add_seed, finite, floats, ints, run, widths
 
 
 def _parser(prog):
@@ -60,24 +60,24 @@ def _parser(prog):
 
     p = family("rmat", "stochastic Kronecker (R-MAT) layers with power-law degrees")
     p.add_argument("--layers", required=True, help="widths (powers of 2), e.g. 1024-1024-1024")
-    p.add_argument("--density", type=float, required=True)
+    p.add_argument("--density", type=finite, required=True)
     p.add_argument("--initiator", default="0.57,0.19,0.19,0.05", help="a,b,c,d probabilities")
 
     p = family("random", "Erdos-Renyi layers by density or SET epsilon")
     p.add_argument("--layers", required=True, help="widths, e.g. 784-300-100-10")
     how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--density", type=float, help="edge density of every layer")
-    how.add_argument("--epsilon", type=float, help="SET epsilon")
+    how.add_argument("--density", type=finite, help="edge density of every layer")
+    how.add_argument("--epsilon", type=finite, help="SET epsilon")
 
     p = family("erk", "Erdos-Renyi-Kernel: a total density allocated across the layers (RigL)")
     p.add_argument("--layers", required=True, help="widths, e.g. 784-300-100-10")
-    p.add_argument("--density", type=float, required=True, help="total edge density")
+    p.add_argument("--density", type=finite, required=True, help="total edge density")
 
     p = family("ertl", "Ertl's partitioned equal fan-in layers")
     p.add_argument("--layers", required=True, help="widths, e.g. 784-300-100-10")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--fan-in", help="inputs per neuron: one value or one per layer")
-    how.add_argument("--density", type=float, help="fan-in = density x the layer's inputs")
+    how.add_argument("--density", type=finite, help="fan-in = density x the layer's inputs")
 
     p = family("dense", "fully connected layers, the baseline")
     p.add_argument("--layers", required=True, help="widths, e.g. 784-300-100-10")
@@ -106,7 +106,7 @@ def _parser(prog):
     cv.add_argument("path", type=Path, metavar="IN")
     cv.add_argument("out", type=Path, metavar="OUT")
     _format_arg(cv, default=None)
-    cv.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    cv.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     return parser
 
 
@@ -240,7 +240,7 @@ def cmd_draw(a):
 def cmd_convert(a):
     from .convert import convert
 
-    return convert(a.path, a.out, a.format, a.force)
+    return convert(a.path, a.out, a.format, a.overwrite)
 
 
 def main(argv, prog="graphnn topo"):

@@ -12,7 +12,19 @@ from ..training.data import DATASETS, load_dataset
 from ..training.model import TOPOLOGIES, SparseMLP
 from ..training.redistribution import ALGORITHMS
 from ..training.trainer import TrainConfig, baseline_models, fit
-from ._common import SUCCESS, ArgumentParser, add_backend, add_data_dir, add_seed, ints, run, widths
+from ._common import (
+    SUCCESS,
+    ArgumentParser,
+    add_backend,
+    add_data_dir,
+    add_overwrite,
+    add_seed,
+    check_outputs,
+    finite,
+    ints,
+    run,
+    widths,
+)
 
 DEFAULT_LAYERS = {"digits": "64-300-100-10", "higgs": "21-256-256-256-1"}
 
@@ -38,7 +50,7 @@ def _parser(prog):
         help="widths, e.g. 784-300-100-10 (default: 64-300-100-10 for "
         "digits, 784-300-100-10 for images, 21-256-256-256-1 for higgs)",
     )
-    p.add_argument("--density", type=float, default=0.1, help="edge density (default 0.1)")
+    p.add_argument("--density", type=finite, default=0.1, help="edge density (default 0.1)")
     p.add_argument(
         "--topology",
         default="random",
@@ -52,7 +64,7 @@ def _parser(prog):
     p.add_argument("--init", choices=("ertl", "kaiming"), default="ertl")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 3e-3)")
+    p.add_argument("--lr", type=finite, default=3e-3, help="learning rate (default 3e-3)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     p.add_argument(
         "--schedule",
@@ -60,9 +72,10 @@ def _parser(prog):
         default="constant",
         help="learning-rate schedule",
     )
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--weight-decay", type=finite, default=0.0)
     p.add_argument("--augment", action="store_true", help="random affine image augmentation")
     add_seed(p)
+    add_overwrite(p)
     p.add_argument(
         "--out",
         type=Path,
@@ -85,14 +98,14 @@ def _parser(prog):
     p.add_argument("--redistribute-every", type=int, default=1, metavar="T")
     p.add_argument(
         "--alpha",
-        type=float,
+        type=finite,
         default=0.5,
         help="initial fraction moved, cosine-annealed to 0 at 3/4 of training",
     )
     p.add_argument("--block-size", type=int, default=34, help="WoodFisher block size (34)")
     p.add_argument(
         "--damping",
-        type=float,
+        type=finite,
         default=1e-4,
         help="WoodFisher damping lambda (1e-4; WoodTaylor is sensitive to it)",
     )
@@ -154,8 +167,20 @@ def main(argv, prog="graphnn train"):
 
 
 def _main(args):
+    from ..training.trainer import CHECKPOINT
+
     if args.resume and args.checkpoint is None:
         raise GraphnnError("--resume needs --checkpoint DIR")
+    if args.checkpoint is not None:
+        exists = (args.checkpoint / CHECKPOINT).exists()
+        if args.resume and not exists:
+            raise GraphnnError(f"--resume: {args.checkpoint} holds no {CHECKPOINT} to resume")
+        if exists and not args.resume and not args.overwrite:
+            raise GraphnnError(
+                f"--checkpoint {args.checkpoint} holds a run already: --resume to continue it, "
+                "--overwrite to start afresh there, or another folder"
+            )
+    check_outputs(args, ["--out", "--metrics-out", "--plot"], inputs=["--topology"])
     if not 0 < args.density <= 1:
         raise GraphnnError(f"--density must be in (0, 1], got {args.density}")
     if args.out is not None and not str(args.out).endswith(".npz"):

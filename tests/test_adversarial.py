@@ -1,0 +1,71 @@
+"""Bad input and faults: a non-zero exit, one line naming the parameter or file, no traceback,
+and no input or earlier output changed."""
+
+import os
+import stat
+
+import pytest
+
+from graphnn.cli import main as cli
+from graphnn.io import atomic_write
+
+
+def _one_line_error(capsys, rc, expected_rc, *words):
+    err = capsys.readouterr().err
+    assert rc == expected_rc, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    for w in words:
+        assert w in err
+    return err
+
+
+@pytest.mark.parametrize(
+    "argv,flag",
+    [
+        (["train", "--lr", "nan"], "--lr"),
+        (["train", "--weight-decay", "inf"], "--weight-decay"),
+        (["train", "--density", "nan"], "--density"),
+        (["challenge", "run", "--network", "x", "--images", "y", "--bias", "nan"], "--bias"),
+        (["topo", "generate", "random", "--layers", "4-4", "--epsilon", "inf", "--out", "a.npz"],
+         "--epsilon"),
+    ],
+)  # fmt: skip
+def test_non_finite_numbers_are_refused(capsys, argv, flag):
+    _one_line_error(capsys, cli(argv), 2, flag, "finite")
+
+
+def test_outputs_never_replace_inputs_or_earlier_outputs(shared_data, tmp_path, capsys):
+    truth = tmp_path / "truth.tsv"
+    truth.write_bytes((shared_data / "neuron1024-l120-categories.tsv").read_bytes())
+    before = truth.read_bytes()
+    run = ["challenge", "run", "--network", str(shared_data / "neuron1024.tar.gz"), "--images",
+           str(shared_data / "sparse-images-1024_subset.tsv"), "--truth", str(truth)]  # fmt: skip
+    _one_line_error(capsys, cli([*run, "--out", str(truth)]), 2, "is the input --truth")
+    assert truth.read_bytes() == before
+    _one_line_error(capsys, cli([*run, "--out", str(tmp_path / "no" / "c.tsv")]), 2, "not exist")
+    earlier = tmp_path / "cats.tsv"
+    earlier.write_text("earlier run\n")
+    _one_line_error(capsys, cli([*run, "--out", str(earlier)]), 2, "exists", "--overwrite")
+    assert earlier.read_text() == "earlier run\n"
+
+
+def test_checkpoints_are_resumed_or_replaced_only_when_asked(tmp_path, capsys):
+    ck = tmp_path / "ck"
+    assert cli(["train", "--epochs", "1", "--checkpoint", str(ck)]) == 0
+    saved = (ck / "checkpoint.npz").read_bytes()
+    capsys.readouterr()
+    rc = cli(["train", "--epochs", "1", "--lr", "0.01", "--checkpoint", str(ck)])
+    _one_line_error(capsys, rc, 2, "--resume", "--overwrite")
+    assert (ck / "checkpoint.npz").read_bytes() == saved
+    rc = cli(["train", "--epochs", "1", "--checkpoint", str(tmp_path / "empty"), "--resume"])
+    _one_line_error(capsys, rc, 2, "--resume", "no checkpoint.npz")
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "f.bin") as f:
+            f.write(b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f.bin").stat().st_mode) == 0o644
