@@ -149,3 +149,12 @@ def test_a_flipped_bit_in_the_official_archive_is_a_corrupt_archive(shared_data,
     bad.write_bytes(bytes(data[: len(data) // 2]))  # cut in the middle
     with pytest.raises(FormatError, match="corrupt or truncated archive"):
         graphnn.load(bad)
+
+
+@pytest.mark.parametrize("fmt", ["mtx", "tsv"])
+def test_saving_over_a_longer_network_leaves_no_stale_layers(tmp_path, fmt):
+    long, short = Network([np.eye(4)] * 3), Network([np.eye(4) * 2] * 2)
+    graphnn.io.save(long, tmp_path / "d", fmt)
+    graphnn.io.save(short, tmp_path / "d", fmt)
+    back = graphnn.load(tmp_path / "d")
+    assert len(back) == 2 and back.layers[0][0, 0] == 2

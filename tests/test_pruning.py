@@ -101,7 +101,7 @@ def test_cli_prune_oneshot_and_gradual(tmp_path, capsys):
                 "--metrics-out",
                 str(out),
                 "--out",
-                str(tmp_path / "net.npz"),
+                str(tmp_path / f"{method}.npz"),
             ]
         )
         assert rc == 0

@@ -8,6 +8,7 @@ Exit codes: 0 success, 1 a check failed (e.g. categories differ from the truth),
 import argparse
 import difflib
 import importlib
+import os
 import sys
 
 from .._version import __version__
@@ -71,6 +72,9 @@ def main(argv=None):
         return e.code
     except GraphnnError as e:
         return _fail(prog, str(e))
+    except BrokenPipeError:  # the reader went away (| head): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SUCCESS
     except OSError as e:
         where = f": {e.filename}" if e.filename else ""
         return _fail(prog, f"{e.strerror or e}{where}")

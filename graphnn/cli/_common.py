@@ -13,8 +13,20 @@ from ..errors import GraphnnError
 SUCCESS, CHECK_FAILED, USAGE_ERROR, INTERRUPTED = 0, 1, 2, 130
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show each option's default, keep descriptions as written."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Show each option's default where it has one, keep descriptions as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and default not in (None, False, argparse.SUPPRESS)
+            and "%(default)" not in text
+            and "default" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -121,31 +133,35 @@ def add_overwrite(p):
     )
 
 
+def check_output(path, flag, overwrite=False, inputs=None):
+    """Before any work: ``path`` (the value of ``flag``) is none of ``inputs`` (``{path:
+    label}``), its folder exists and is writable, and it does not exist yet (unless
+    ``overwrite``)."""
+    path = Path(path)
+    label = (inputs or {}).get(path.resolve())
+    if label is not None:
+        raise GraphnnError(f"{flag} {path} is the input {label}: give another path")
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise GraphnnError(f"{flag} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise GraphnnError(f"{flag} {path}: the folder {folder} is not writable")
+    if path.exists() and not overwrite:
+        raise GraphnnError(f"{flag} {path} exists: give another path, or --overwrite")
+
+
 def check_outputs(args, flags, inputs=()):
-    """Before any work: each output flag's path is not an input, its folder exists and is
-    writable, and it does not exist yet (unless ``--overwrite``)."""
-    taken = {}
-    for flag in inputs:
-        path = getattr(args, flag.lstrip("-").replace("-", "_"), None)
-        if path is not None and Path(path).exists():
-            taken[Path(path).resolve()] = flag
+    """:func:`check_output` for the output ``flags`` of ``args``, against its ``inputs``
+    (flags, or ``PATH`` for the positional ``path``) and one another."""
+
+    def value(flag):
+        return getattr(args, flag.lstrip("-").replace("-", "_").lower(), None)
+
+    taken = {Path(value(f)).resolve(): f for f in inputs if value(f) is not None}
     for flag in flags:
-        path = getattr(args, flag.lstrip("-").replace("-", "_"), None)
-        if path is None:
-            continue
-        path = Path(path)
-        if path.resolve() in taken:
-            raise GraphnnError(
-                f"{flag} {path} is the input {taken[path.resolve()]}: give another path"
-            )
-        folder = path.resolve().parent
-        if not folder.is_dir():
-            raise GraphnnError(f"{flag} {path}: the folder {folder} does not exist")
-        if not os.access(folder, os.W_OK):
-            raise GraphnnError(f"{flag} {path}: the folder {folder} is not writable")
-        if path.exists() and not getattr(args, "overwrite", False):
-            raise GraphnnError(f"{flag} {path} exists: give another path, or --overwrite")
-        taken[path.resolve()] = flag
+        if value(flag) is not None:
+            check_output(value(flag), flag, getattr(args, "overwrite", False), taken)
+            taken[Path(value(flag)).resolve()] = flag
 
 
 def add_backend(p):

@@ -100,6 +100,7 @@ def _parser(prog):
     gen.add_argument("--images", type=int, required=True, metavar="K", help="number of images")
     gen.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
     add_seed(gen)
+    add_overwrite(gen)
     gen.add_argument("--bias", type=finite, help="bias (default: the official value for N)")
     gen.add_argument(
         "--mnist",
@@ -122,15 +123,14 @@ def _parser(prog):
         metavar="DIR",
         help="directory with the official neuron1024.tar.gz, images and truth",
     )
-    demo.add_argument(
-        "--images", type=int, default=3000, metavar="K", help="images to generate (default 3000)"
-    )
+    demo.add_argument("--images", type=int, default=3000, metavar="K", help="images to generate")
     demo.add_argument("--neurons", type=int, default=1024, metavar="N", help="neurons per layer")
     demo.add_argument("--nlayers", type=int, default=120, metavar="L", help="number of layers")
     add_seed(demo)
     demo.add_argument("--bias", type=finite, help="bias (default: the official value for N)")
     add_backend(demo)
     _report_args(demo)
+    add_overwrite(demo)
     return parser
 
 
@@ -340,6 +340,8 @@ def cmd_generate(args):
 
     _check_sizes(args)
     _bias(args)
+    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
+        raise GraphnnError(f"--out {args.out} is not empty: give another folder, or --overwrite")
     progress = sys.stderr.isatty()
     problem = generate_problem(
         args.neurons,
@@ -382,6 +384,7 @@ def _official_files(data, n_neurons, n_layers):
 
 
 def cmd_demo(args):
+    check_outputs(args, ["--plot"])
     _check_sizes(args)
     progress = sys.stderr.isatty()
     if args.data is not None:

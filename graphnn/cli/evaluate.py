@@ -47,6 +47,7 @@ def _main(args):
     from ..training.model import SparseMLP
 
     net = load(args.model)
+    model = SparseMLP.from_network(net)  # first: is it a trained classifier at all?
     meta = net.metadata
     training = meta.get("training", {})
     dataset = args.dataset or meta.get("dataset") or training.get("dataset")
@@ -61,7 +62,6 @@ def _main(args):
         raise GraphnnError(
             f"{args.model} takes {net.sizes[0]} inputs but {dataset} has {data.n_features} features"
         )
-    model = SparseMLP.from_network(net)
     result = {
         "model": str(args.model),
         "dataset": data.name,

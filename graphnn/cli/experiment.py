@@ -13,7 +13,16 @@ from ..training.data import DATASETS, load_dataset
 from ..training.model import SparseMLP
 from ..training.redistribution import ALGORITHMS
 from ..training.trainer import TrainConfig, baseline_models, fit
-from ._common import SUCCESS, ArgumentParser, finite, run, widths
+from ._common import (
+    SUCCESS,
+    ArgumentParser,
+    add_backend,
+    add_data_dir,
+    add_seed,
+    finite,
+    run,
+    widths,
+)
 from .train import DEFAULT_LAYERS
 
 
@@ -22,7 +31,7 @@ def _parser(prog):
     sub = p.add_required_subparsers("experiment")
     r = sub.add_parser("redistribution", help="compare the redistribution algorithms")
     r.add_argument("--dataset", choices=DATASETS, default="digits")
-    r.add_argument("--data-dir", type=Path, metavar="DIR")
+    add_data_dir(r)
     r.add_argument("--limit", type=int, metavar="N", help="at most N training rows")
     r.add_argument("--layers", help="widths (default: the dataset's default for graphnn train)")
     r.add_argument("--densities", default="0.1,0.06,0.03")
@@ -32,7 +41,11 @@ def _parser(prog):
     r.add_argument("--epochs", type=int, default=20)
     r.add_argument("--batch-size", type=int, default=64)
     r.add_argument("--lr", type=finite, default=3e-3)
-    r.add_argument("--seed", type=int, default=0)
+    add_seed(r)
+    add_backend(r)
+    r.add_argument(
+        "--damping", type=finite, default=1e-4, help="WoodFisher/WoodTaylor damping lambda"
+    )
     r.add_argument(
         "--out",
         type=Path,
@@ -128,15 +141,18 @@ def _main(args):
                 lr=args.lr,
                 seed=args.seed,
                 redistribution=alg,
+                damping=args.damping,
             )
             model = SparseMLP(
-                sizes, density=d, loss="sigmoid" if binary else "softmax", dense_output=binary
-            )
+                sizes, density=d, loss="sigmoid" if binary else "softmax", dense_output=binary,
+                backend=args.backend,
+            )  # fmt: skip
             results[d][alg] = fit(model, data, cfg)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     reference = SparseMLP(
-        sizes, density=max(densities), loss="sigmoid" if binary else "softmax", dense_output=binary
-    ).build(args.seed)
+        sizes, density=max(densities), loss="sigmoid" if binary else "softmax",
+        dense_output=binary, backend=args.backend,
+    ).build(args.seed)  # fmt: skip
     baselines = {name: fit(m, data, cfg) for name, m in baseline_models(reference).items()}
     args.out.mkdir(parents=True, exist_ok=True)
     table = _table(results, densities, baselines)

@@ -11,7 +11,16 @@ from ..training.data import load_dataset
 from ..training.model import SparseMLP
 from ..training.pruning import RETRAIN_MODES, GradualPruner, prune_layers, retrain_model
 from ..training.trainer import TrainConfig, fit, read_checkpoint
-from ._common import SUCCESS, ArgumentParser, finite, run
+from ._common import (
+    SUCCESS,
+    ArgumentParser,
+    add_backend,
+    add_data_dir,
+    add_overwrite,
+    check_outputs,
+    finite,
+    run,
+)
 
 
 def _parser(prog):
@@ -31,7 +40,13 @@ def _parser(prog):
         help="a --checkpoint directory (or its checkpoint.npz) of graphnn train",
     )
     p.add_argument("--sparsity", type=finite, required=True, help="fraction of edges removed")
-    p.add_argument("--method", choices=("oneshot", "gradual"), default="oneshot")
+    p.add_argument(
+        "--method",
+        choices=("oneshot", "gradual"),
+        default="oneshot",
+        help="oneshot: prune once; gradual: prune every --prune-every steps along the "
+        "Zhu-Gupta cubic schedule",
+    )
     p.add_argument(
         "--retrain",
         choices=RETRAIN_MODES,
@@ -44,18 +59,20 @@ def _parser(prog):
         "--prune-epochs",
         type=int,
         default=5,
-        help="epochs of training while pruning gradually (default 5)",
+        help="epochs of training while pruning gradually",
     )
-    p.add_argument("--prune-every", type=int, default=200, help="steps between prunes (200)")
-    p.add_argument("--data-dir", type=Path, metavar="DIR")
+    p.add_argument("--prune-every", type=int, default=200, help="steps between prunes")
+    add_data_dir(p)
+    add_backend(p)
     p.add_argument("--metrics-out", type=Path, metavar="FILE.json")
     p.add_argument("--out", type=Path, metavar="FILE.npz", help="save the retrained network")
+    add_overwrite(p)
     return p
 
 
-def _model_from(ident):
+def _model_from(ident, backend):
     names = [n for n in SparseMLP._param_names if n != "backend"]
-    return SparseMLP(**{n: ident.get(n) for n in names})
+    return SparseMLP(**{n: ident.get(n) for n in names}, backend=backend)
 
 
 def main(argv, prog="graphnn prune"):
@@ -63,6 +80,7 @@ def main(argv, prog="graphnn prune"):
 
 
 def _main(args):
+    check_outputs(args, ["--out", "--metrics-out"])
     if not 0 <= args.sparsity < 1:
         raise GraphnnError(f"--sparsity must be in [0, 1), got {args.sparsity}")
     ck = read_checkpoint(args.source)
@@ -74,7 +92,8 @@ def _main(args):
     cfg = TrainConfig.from_mapping(ident, epochs=args.epochs or ck["epoch"])
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     data = load_dataset(ident["dataset"], data_dir=args.data_dir, seed=ident["seed"])
-    model = _model_from(ident).build(ident["seed"]).load_state_arrays(ck["model"])
+    model = _model_from(ident, args.backend).build(ident["seed"])
+    model.load_state_arrays(ck["model"])
     rows = {"trained": (model.score(data.X_test, data.y_test), model.params)}
     if args.method == "oneshot":
         prune_layers(model, args.sparsity)

@@ -6,7 +6,19 @@ from pathlib import Path
 
 from ..errors import GraphnnError
 from ..io import FORMATS, load, save
-from ._common import SUCCESS, ArgumentParser, add_seed, finite, floats, ints, run, widths
+from ._common import (
+    SUCCESS,
+    ArgumentParser,
+    add_overwrite,
+    add_seed,
+    check_output,
+    check_outputs,
+    finite,
+    floats,
+    ints,
+    run,
+    widths,
+)
 
 
 def _parser(prog):
@@ -32,6 +44,7 @@ def _parser(prog):
         )
         _format_arg(p)
         add_seed(p)
+        add_overwrite(p)
         return p
 
     p = family("radixnet", "RadiX-Net (Robinett & Kepner): equal path counts by construction")
@@ -94,11 +107,13 @@ def _parser(prog):
     an.add_argument("--json", action="store_true", help="print JSON")
     an.add_argument("--degree-plot", type=Path, metavar="FILE.png", help="degree histograms")
     an.add_argument("--path-plot", type=Path, metavar="FILE.png", help="path-count histogram")
+    add_overwrite(an)
 
     dr = sub.add_parser("draw", help="draw a small network as a layered PNG")
     dr.add_argument("path", type=Path, metavar="PATH")
     dr.add_argument("--out", type=Path, required=True, metavar="FILE.png")
     dr.add_argument("--first", type=int, metavar="K", help="draw layers 1..K only")
+    add_overwrite(dr)
 
     cv = sub.add_parser(
         "convert", help="the same as 'graphnn convert'", description="see graphnn convert --help"
@@ -168,9 +183,15 @@ def load_layers(path, first=None):
 def cmd_generate(a):
     from topologies import generate
 
+    where = _output_path(a.out, a.format)
+    if a.format == "npz":
+        if where != a.out:  # --out DIR: the folder is ours to make
+            a.out.mkdir(parents=True, exist_ok=True)
+        check_output(where, "--out", a.overwrite)
+    elif a.out.exists() and any(a.out.iterdir()) and not a.overwrite:
+        raise GraphnnError(f"--out {a.out} is not empty: give another folder, or --overwrite")
     net = generate(a.family, seed=a.seed, **_family_params(a))
     net.metadata["command"] = " ".join(["graphnn", *sys.argv[1:]])
-    where = _output_path(a.out, a.format)
     where.parent.mkdir(parents=True, exist_ok=True)
     save(net, where, a.format)
     print(
@@ -187,6 +208,7 @@ def _fmt_paths(r):
 
 
 def cmd_analyze(a):
+    check_outputs(a, ["--degree-plot", "--path-plot"], inputs=["PATH"])
     from topologies.analysis import analyze
 
     layers = load_layers(a.path, a.first)
@@ -229,6 +251,7 @@ def cmd_analyze(a):
 
 
 def cmd_draw(a):
+    check_outputs(a, ["--out"], inputs=["PATH"])
     from topologies.plots import draw_network
 
     layers = load_layers(a.path, a.first)

@@ -50,7 +50,7 @@ def _parser(prog):
         help="widths, e.g. 784-300-100-10 (default: 64-300-100-10 for "
         "digits, 784-300-100-10 for images, 21-256-256-256-1 for higgs)",
     )
-    p.add_argument("--density", type=finite, default=0.1, help="edge density (default 0.1)")
+    p.add_argument("--density", type=finite, default=0.1, help="edge density")
     p.add_argument(
         "--topology",
         default="random",
@@ -64,7 +64,7 @@ def _parser(prog):
     p.add_argument("--init", choices=("ertl", "kaiming"), default="ertl")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=finite, default=3e-3, help="learning rate (default 3e-3)")
+    p.add_argument("--lr", type=finite, default=3e-3, help="learning rate")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     p.add_argument(
         "--schedule",
@@ -102,12 +102,12 @@ def _parser(prog):
         default=0.5,
         help="initial fraction moved, cosine-annealed to 0 at 3/4 of training",
     )
-    p.add_argument("--block-size", type=int, default=34, help="WoodFisher block size (34)")
+    p.add_argument("--block-size", type=int, default=34, help="WoodFisher block size")
     p.add_argument(
         "--damping",
         type=finite,
         default=1e-4,
-        help="WoodFisher damping lambda (1e-4; WoodTaylor is sensitive to it)",
+        help="WoodFisher damping lambda (WoodTaylor is sensitive to it)",
     )
     p.add_argument(
         "--baselines",
@@ -187,7 +187,7 @@ def _main(args):
         raise GraphnnError(f"--out {args.out}: the export is a .npz file")
     data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, limit=args.limit)
     topology, sizes = _topology(args, data)
-    density = args.density
+    density = 1.0 if topology == "dense" else args.density
     if not isinstance(topology, str):  # a network file: its own density
         density = sum(topology.nnz) / sum(a * b for a, b in zip(sizes, sizes[1:]))
     binary = data.name == "higgs"

@@ -20,10 +20,15 @@ def save_mtx(net, directory):
     """
     directory.mkdir(parents=True, exist_ok=True)
     width = max(3, len(str(len(net))))
+    written = set()
     for k, W in enumerate(net.layers, start=1):
+        written.add(f"layer{k:0{width}d}.mtx")
         with atomic_write(directory / f"layer{k:0{width}d}.mtx") as f:
             scipy.io.mmwrite(f, sp.coo_array(W), field="real", precision=17)
     write_manifest(net, directory)
+    for path in layer_numbers(directory).values():  # an earlier network's layers: not ours
+        if path.name not in written:
+            path.unlink()
 
 
 def layer_numbers(directory):

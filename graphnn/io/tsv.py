@@ -294,9 +294,13 @@ def save_challenge(net, directory):
             f"network has widths {'-'.join(map(str, net.sizes))}: use npz or mtx"
         )
     directory.mkdir(parents=True, exist_ok=True)
+    written = {f"n{n}-l{k}.tsv" for k in range(1, len(net) + 1)}
     for k, W in enumerate(net.layers, start=1):
         write_layer(W, directory / f"n{n}-l{k}.tsv", value_fmt="%.17g")
     write_manifest(net, directory)
+    for path in directory.iterdir():  # an earlier network's layers: not ours
+        if LAYER_NAME.search(path.name) and path.name not in written:
+            path.unlink()
 
 
 def format_triples(rows, cols, values, value_fmt):

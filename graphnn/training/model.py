@@ -149,8 +149,8 @@ class SparseMLP:
         acts = [str(a) for a in net.activations]
         if any(a != "relu" for a in acts[:-1]) or acts[-1] not in LOSSES:
             raise GraphnnError(
-                f"a trainable MLP has ReLU hidden layers and a softmax or sigmoid output; this "
-                f"network has activations {', '.join(acts)}"
+                f"not a trained classifier: an MLP has ReLU hidden layers and a softmax or "
+                f"sigmoid output, this network has activations {', '.join(acts)}"
             )
         dense = set(net.metadata.get("dense_layers", []))
         model = cls(
