@@ -69,3 +69,22 @@ def test_written_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "f.bin").stat().st_mode) == 0o644
+
+
+def test_settings_are_checked_before_the_data_loads(capsys):
+    for argv, flag in [(["--lr", "-1"], "--lr"), (["--limit", "0"], "--limit"),
+                       (["--epochs", "0"], "--epochs"), (["--alpha", "2"], "--alpha")]:  # fmt: skip
+        err = _one_line_error(capsys, cli(["train", *argv]), 2, flag)
+        assert "digits:" not in err  # the dataset summary was never printed
+
+
+def test_a_damaged_checkpoint_is_one_line(tmp_path, capsys):
+    ck = tmp_path / "ck"
+    assert cli(["train", "--epochs", "1", "--checkpoint", str(ck)]) == 0
+    data = bytearray((ck / "checkpoint.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (ck / "checkpoint.npz").write_bytes(bytes(data))
+    capsys.readouterr()
+    rc = cli(["train", "--epochs", "2", "--checkpoint", str(ck), "--resume"])
+    _one_line_error(capsys, rc, 2, "checkpoint.npz")
+    _one_line_error(capsys, cli(["evaluate", str(ck)]), 2, "checkpoint.npz")

@@ -10,7 +10,7 @@ from ..io import atomic_write
 from ..plotting import pyplot, save_figure
 from ..training.data import DATASETS, load_dataset
 from ..training.model import TOPOLOGIES, SparseMLP
-from ..training.redistribution import ALGORITHMS
+from ..training.redistribution import ALGORITHMS, Redistributor
 from ..training.trainer import TrainConfig, baseline_models, fit
 from ._common import (
     SUCCESS,
@@ -167,7 +167,7 @@ def main(argv, prog="graphnn train"):
 
 
 def _main(args):
-    from ..training.trainer import CHECKPOINT
+    from ..training.trainer import CHECKPOINT, read_checkpoint
 
     if args.resume and args.checkpoint is None:
         raise GraphnnError("--resume needs --checkpoint DIR")
@@ -175,12 +175,20 @@ def _main(args):
         exists = (args.checkpoint / CHECKPOINT).exists()
         if args.resume and not exists:
             raise GraphnnError(f"--resume: {args.checkpoint} holds no {CHECKPOINT} to resume")
+        if args.resume:
+            read_checkpoint(args.checkpoint)  # a damaged checkpoint fails now, not after the data
         if exists and not args.resume and not args.overwrite:
             raise GraphnnError(
                 f"--checkpoint {args.checkpoint} holds a run already: --resume to continue it, "
                 "--overwrite to start afresh there, or another folder"
             )
     check_outputs(args, ["--out", "--metrics-out", "--plot"], inputs=["--topology"])
+    # every setting is checked before the (possibly long) dataset load
+    if args.limit is not None and args.limit < 1:
+        raise GraphnnError(f"--limit must be at least 1, got {args.limit}")
+    TrainConfig.from_mapping(vars(args)).validate()
+    Redistributor(args.redistribution, alpha=args.alpha, every=args.redistribute_every,
+                  block_size=args.block_size, damping=args.damping)  # fmt: skip
     if not 0 < args.density <= 1:
         raise GraphnnError(f"--density must be in (0, 1], got {args.density}")
     if args.out is not None and not str(args.out).endswith(".npz"):

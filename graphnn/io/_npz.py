@@ -38,11 +38,15 @@ def load_npz(path):
     """A network from a native ``.npz`` (:func:`save_npz`, ``graphnn train --out``) or from a
     training checkpoint (``checkpoint.npz``: the weights of its last completed epoch)."""
     try:
-        z = np.load(path, allow_pickle=False)
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()  # every member's CRC, also those not read below
+        z = None if bad is not None else np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise
     except _DAMAGED as e:
         raise FormatError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    if z is None:
+        raise FormatError(f"{path}: damaged file (bad checksum in {bad})")
     with z:
         try:
             if "format_version" in z.files:

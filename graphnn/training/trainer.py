@@ -2,6 +2,8 @@
 
 import json
 import time
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -51,6 +53,10 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise GraphnnError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise GraphnnError(f"lr must be positive, got {self.lr}")
+        if not self.weight_decay >= 0:
+            raise GraphnnError(f"weight_decay must be >= 0, got {self.weight_decay}")
         return self
 
 
@@ -85,14 +91,23 @@ def read_checkpoint(path):
                 "epoch": int(z["epoch"]),
                 "history": json.loads(str(z["history"])),
             }
-    except (KeyError, ValueError, OSError) as e:
-        raise GraphnnError(f"{path}: not a graphnn training checkpoint ({e})") from None
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise GraphnnError(f"{path}: not a readable graphnn training checkpoint ({e})") from None
 
 
 def _load_checkpoint(directory, model, optimizer, identity):
     path = directory / CHECKPOINT
     if not path.exists():
         return 0, [], None
+    try:
+        return _restore(path, model, optimizer, identity)
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise GraphnnError(
+            f"{path}: damaged or incomplete checkpoint ({type(e).__name__}: {e})"
+        ) from None
+
+
+def _restore(path, model, optimizer, identity):
     with np.load(path, allow_pickle=False) as z:
         saved = json.loads(str(z["identity"]))
         if saved != identity:
