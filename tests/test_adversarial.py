@@ -88,3 +88,31 @@ def test_a_damaged_checkpoint_is_one_line(tmp_path, capsys):
     rc = cli(["train", "--epochs", "2", "--checkpoint", str(ck), "--resume"])
     _one_line_error(capsys, rc, 2, "checkpoint.npz")
     _one_line_error(capsys, cli(["evaluate", str(ck)]), 2, "checkpoint.npz")
+
+
+def test_images_cut_short_or_with_a_stray_id_never_validate(shared_data, tmp_path, capsys):
+    net, truth = shared_data / "neuron1024.tar.gz", shared_data / "neuron1024-l120-categories.tsv"
+    subset = shared_data / "sparse-images-1024_subset.tsv"
+    run = ["challenge", "run", "--network", str(net), "--truth", str(truth)]
+    # the official subset against the full truth: only when asked to check those images
+    _one_line_error(capsys, cli([*run, "--images", str(subset)]), 2, "--images-count 1200")
+    assert cli([*run, "--images", str(subset), "--images-count", "1200"]) == 0
+    capsys.readouterr()
+    # a stray image id inflates the image count (and the rate): refused
+    stray = tmp_path / "stray.tsv"
+    stray.write_bytes(subset.read_bytes() + b"5000000\t1\t1\n")
+    rc = cli(["challenge", "run", "--network", str(net), "--images", str(stray)])
+    _one_line_error(capsys, rc, 2, "5,000,000", "--images-count")
+
+
+def test_a_generated_problem_knows_its_image_count(tmp_path, capsys):
+    out = tmp_path / "p"
+    assert cli(["challenge", "generate", "--neurons", "1024", "--nlayers", "12", "--images",
+                "300", "--out", str(out)]) == 0  # fmt: skip
+    images = out / "sparse-images-1024.tsv"
+    lines = images.read_bytes().splitlines(keepends=True)
+    images.write_bytes(b"".join(lines[: len(lines) // 2]))  # cut at a line boundary
+    capsys.readouterr()
+    rc = cli(["challenge", "run", "--network", str(out / "neuron1024"), "--images", str(images),
+              "--truth", str(out / "neuron1024-l12-categories.tsv")])  # fmt: skip
+    _one_line_error(capsys, rc, 2, "the problem has 300", "cut short")

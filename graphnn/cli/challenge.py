@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from challenge import io
 from challenge.inference import compare_categories, infer
 
@@ -63,6 +65,13 @@ def _parser(prog):
     )
     _size_args(run, required=False)
     run.add_argument("--bias", type=finite, help="bias (default: the official value for N)")
+    run.add_argument(
+        "--images-count",
+        type=int,
+        metavar="K",
+        help="images in the problem (default: a generated problem's problem.json, else the "
+        "largest id in --truth); give it to check the first K images of a larger truth",
+    )
     run.add_argument(
         "--truth",
         type=Path,
@@ -236,10 +245,56 @@ def _plot(result, path):
     save_figure(fig, path)
 
 
+def _problem_images(args, truth):
+    """``(count, exact)``: how many images the problem has, from --images-count or a
+    generated problem's ``problem.json`` beside the images (exact), else at least the largest
+    id in the truth (a lower bound), else unknown (None)."""
+    if args.images_count is not None:
+        if args.images_count < 1:
+            raise GraphnnError(f"--images-count must be at least 1, got {args.images_count}")
+        return args.images_count, True
+    manifest = args.images.parent / "problem.json"
+    if manifest.exists():
+        try:
+            return int(json.loads(manifest.read_text())["images"]), True
+        except (ValueError, KeyError, TypeError) as e:
+            raise GraphnnError(f"{manifest}: bad problem manifest ({e})") from None
+    return (int(truth.max()) if truth is not None and truth.size else None), False
+
+
+def _images_for(images, problem, path):
+    """The images of the problem, refusing a file that holds fewer than it has (cut short)
+    or ids beyond them (a stray id)."""
+    n_images, exact = problem
+    rows = images.shape[0]
+    if n_images is None or not exact:
+        present = int((np.diff(images.indptr) > 0).sum())
+        if rows > 10 * max(present, 1000):
+            raise GraphnnError(
+                f"--images {path}: image ids run to {rows:,} but only {present:,} images have "
+                "pixels: a damaged id? give --images-count if the numbering is meant"
+            )
+    if n_images is None:
+        return images
+    if rows < n_images:
+        where = "the problem has" if exact else "the truth covers ids up to"
+        raise GraphnnError(
+            f"--images {path} holds {rows:,} images but {where} {n_images:,}: the file is cut "
+            f"short, or give --images-count {rows} to check those only"
+        )
+    if not exact:
+        return images
+    if rows > n_images and images[n_images:].nnz:
+        raise GraphnnError(
+            f"--images {path} holds image ids beyond the problem's {n_images:,} images"
+        )
+    return images[:n_images]
+
+
 def _check_truth(found, truth, n_images):
-    """``(valid, message)``; truth ids beyond the images given are set aside with a notice."""
+    """Whether the categories are the truth's, among the ``n_images`` images run."""
     if truth.size and truth.max() > n_images:
-        print(f"note: checking the truth ids <= {n_images:,}, the images given", file=sys.stderr)
+        print(f"note: checking the truth ids <= {n_images:,}, the images run", file=sys.stderr)
         truth = truth[truth <= n_images]
     missing, extra = compare_categories(found, truth)
     if not missing.size and not extra.size:
@@ -321,8 +376,9 @@ def cmd_run(args):
     source = _layer_source(args)
     _check_sizes(args)
     bias = _bias(args)
-    images = io.read_images(args.images, args.neurons)
     truth = io.read_truth(args.truth) if args.truth is not None else None
+    images = io.read_images(args.images, args.neurons)
+    images = _images_for(images, _problem_images(args, truth), args.images)
     result = _execute(source, images, bias, args, sys.stderr.isatty())
     if result.n_layers < args.nlayers:
         raise GraphnnError(f"--network {args.network}: only {result.n_layers} layers found")
