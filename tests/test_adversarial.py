@@ -116,3 +116,19 @@ def test_a_generated_problem_knows_its_image_count(tmp_path, capsys):
     rc = cli(["challenge", "run", "--network", str(out / "neuron1024"), "--images", str(images),
               "--truth", str(out / "neuron1024-l12-categories.tsv")])  # fmt: skip
     _one_line_error(capsys, rc, 2, "the problem has 300", "cut short")
+
+
+def test_temporary_files_of_killed_runs_are_cleaned(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    stale = tmp_path / f".f.bin.{dead}.abc123.tmp"
+    stale.write_bytes(b"half")
+    live = tmp_path / f".f.bin.{os.getpid()}.zzz.tmp"  # a write in progress: kept
+    live.write_bytes(b"mine")
+    with atomic_write(tmp_path / "f.bin") as f:
+        f.write(b"x")
+    assert not stale.exists() and live.exists()
+    assert (tmp_path / "f.bin").read_bytes() == b"x"
