@@ -7,6 +7,7 @@ inputs: scikit-learn's bundled digits by default, MNIST IDX files when given.
 """
 
 import functools
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import scipy.ndimage
 import scipy.sparse as sp
 
 from graphnn.datasets import builtin_digits, find_idx, read_idx
-from graphnn.errors import GraphnnError
+from graphnn.errors import FormatError, GraphnnError
 from graphnn.io import atomic_write
 from topologies._validate import as_rng, positive_int
 from topologies.kronecker import challenge_layers
@@ -25,7 +26,14 @@ from topologies.kronecker import challenge_layers
 from .inference import infer
 from .io import official_bias, write_images, write_layer, write_truth
 
-__all__ = ["Problem", "digit_images", "generate_problem", "write_problem", "problem_paths"]
+__all__ = [
+    "Problem",
+    "digit_images",
+    "generate_problem",
+    "write_problem",
+    "read_problem",
+    "problem_paths",
+]
 
 
 @dataclass
@@ -142,6 +150,11 @@ def write_problem(problem, directory, progress=False):
         write_layer(W, paths["layers"] / f"n{problem.n_neurons}-l{k}.tsv")
     write_images(problem.images, paths["images"])
     write_truth(problem.truth, paths["truth"])
+    root = Path(directory)
+    written = [paths["images"], paths["truth"]]
+    written += [
+        paths["layers"] / f"n{problem.n_neurons}-l{k}.tsv" for k in range(1, problem.n_layers + 1)
+    ]
     manifest = {
         "neurons": problem.n_neurons,
         "layers": problem.n_layers,
@@ -150,7 +163,39 @@ def write_problem(problem, directory, progress=False):
         "bias": problem.bias,
         "categories": int(problem.truth.size),
         "generator": "graphnn challenge generate",
+        "sha256": {str(p.relative_to(root)): _sha256(p) for p in written},
     }
     with atomic_write(paths["manifest"], "w") as f:
         json.dump(manifest, f, indent=2)
     return paths
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_problem(directory):
+    """The manifest of a problem written by :func:`write_problem`, after checking that every
+    file it lists is there and unchanged (a mixed, partial or damaged problem is refused)."""
+    directory = Path(directory)
+    path = directory / "problem.json"
+    if not path.exists():
+        raise GraphnnError(f"{directory}: no problem.json (not a 'challenge generate' folder)")
+    try:
+        manifest = json.loads(path.read_text())
+        digests = manifest["sha256"]
+        for key in ("neurons", "layers", "images", "seed", "bias"):
+            manifest[key]  # noqa: B018 (present)
+    except (ValueError, KeyError, TypeError) as e:
+        raise FormatError(f"{path}: bad problem manifest ({type(e).__name__}: {e})") from None
+    for name, digest in digests.items():
+        f = directory / name
+        if not f.is_file():
+            raise FormatError(f"{f}: missing from the problem (listed in {path.name})")
+        if _sha256(f) != digest:
+            raise FormatError(f"{f}: changed since it was generated (its digest differs)")
+    return manifest

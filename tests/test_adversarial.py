@@ -132,3 +132,36 @@ def test_temporary_files_of_killed_runs_are_cleaned(tmp_path):
         f.write(b"x")
     assert not stale.exists() and live.exists()
     assert (tmp_path / "f.bin").read_bytes() == b"x"
+
+
+def test_a_problem_folder_is_checked_file_by_file(tmp_path, capsys):
+    out = tmp_path / "p"
+    assert cli(["challenge", "generate", "--neurons", "1024", "--nlayers", "8", "--images",
+                "200", "--out", str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert cli(["challenge", "run", "--problem", str(out), "--json"]) == 0
+    assert '"valid": true' in capsys.readouterr().out
+    layer = out / "neuron1024" / "n1024-l5.tsv"
+    other = out / "neuron1024" / "n1024-l6.tsv"
+    saved = layer.read_bytes()
+    layer.write_bytes(other.read_bytes())  # a mixed problem: one layer from elsewhere
+    _one_line_error(capsys, cli(["challenge", "run", "--problem", str(out)]), 2, "n1024-l5.tsv",
+                    "changed since it was generated")  # fmt: skip
+    layer.unlink()  # a partial problem
+    _one_line_error(capsys, cli(["challenge", "run", "--problem", str(out)]), 2, "missing")
+    layer.write_bytes(saved)
+    assert cli(["challenge", "run", "--problem", str(out)]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["radixnet", "--radices", "1000,1000,1000"],
+        ["dense", "--layers", "100000-100000-100000"],
+        ["random", "--layers", "1000000-1000000", "--density", "0.5"],
+    ],
+)
+def test_sizes_beyond_memory_are_refused_before_allocating(tmp_path, capsys, argv):
+    rc = cli(["topo", "generate", *argv, "--out", str(tmp_path / "n.npz")])
+    _one_line_error(capsys, rc, 2, "GiB of memory available")
+    assert not (tmp_path / "n.npz").exists()

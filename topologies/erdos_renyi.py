@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from graphnn.errors import GraphnnError
 
-from ._validate import as_rng, positive_int
+from ._validate import as_rng, check_edges, positive_int
 
 __all__ = ["erdos_renyi_layer", "erdos_renyi", "set_density", "erk_densities", "dense"]
 
@@ -91,6 +91,8 @@ def erdos_renyi(sizes, *, density=None, epsilon=None, erk=False, seed=None, dtyp
     if erk and density is None:
         raise GraphnnError("ERK allocates a total density: give density, not epsilon")
     rng = as_rng(seed)
+    if density is not None:
+        check_edges(density * sum(a * b for a, b in zip(sizes, sizes[1:])), "the network")
     if erk:
         densities = erk_densities(sizes, density)
     elif density is not None:
@@ -106,4 +108,5 @@ def erdos_renyi(sizes, *, density=None, epsilon=None, erk=False, seed=None, dtyp
 def dense(sizes, dtype=np.float64):
     """Fully connected layers (density 1), the baseline."""
     sizes = _check_sizes(sizes)
+    check_edges(sum(a * b for a, b in zip(sizes, sizes[1:])), "the dense network")
     return [sp.csr_array(np.ones((a, b), dtype)) for a, b in zip(sizes[:-1], sizes[1:])]

@@ -80,6 +80,8 @@ def main(argv=None):
         return _fail(prog, f"{e.strerror or e}{where}")
     except KeyboardInterrupt:
         return _fail(prog, "interrupted", INTERRUPTED)
+    except MemoryError:
+        return _fail(prog, "out of memory: the sizes asked for do not fit this machine")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,13 @@ def _parser(prog):
     )
     src.add_argument("--layers", type=Path, metavar="PATH", help=argparse.SUPPRESS)
     src.add_argument(
+        "--problem",
+        type=Path,
+        metavar="DIR",
+        help="a folder of 'challenge generate': its layers, images and truth, every file "
+        "checked against the digests in its problem.json first",
+    )
+    src.add_argument(
         "--generated",
         type=int,
         metavar="SEED",
@@ -59,9 +66,8 @@ def _parser(prog):
     run.add_argument(
         "--images",
         type=Path,
-        required=True,
         metavar="PATH",
-        help="sparse-images-{N}.tsv, .tsv.gz or LAGraph .mtx",
+        help="sparse-images-{N}.tsv, .tsv.gz or LAGraph .mtx (required but with --problem)",
     )
     _size_args(run, required=False)
     run.add_argument("--bias", type=finite, help="bias (default: the official value for N)")
@@ -368,7 +374,33 @@ def _execute(source, images, bias, args, progress):
     )
 
 
+def _from_problem(args):
+    """Fill in what a --problem folder says: network, images, truth, sizes, bias."""
+    from challenge.generate import problem_paths, read_problem
+
+    m = read_problem(args.problem)
+    paths = problem_paths(args.problem, m["neurons"], m["layers"])
+    for name in ("neurons", "nlayers"):
+        given = getattr(args, name)
+        have = m["neurons" if name == "neurons" else "layers"]
+        if given is not None and given != have:
+            raise GraphnnError(f"--{name} {given} but --problem {args.problem} has {have}")
+    args.neurons, args.nlayers = m["neurons"], m["layers"]
+    if paths["layers"].is_dir():
+        args.network = paths["layers"]
+    else:  # written without layer files: regenerate them from the seed
+        args.generated = int(m["seed"])
+    args.images = args.images or paths["images"]
+    args.truth = args.truth or paths["truth"]
+    args.bias = m["bias"] if args.bias is None else args.bias
+    args.images_count = m["images"] if args.images_count is None else args.images_count
+
+
 def cmd_run(args):
+    if args.problem is not None:
+        _from_problem(args)
+    if args.images is None:
+        raise GraphnnError("--images is required (but with --problem)")
     if args.layers is not None:
         print("note: --layers is deprecated, use --network", file=sys.stderr)
         args.network = args.layers
