@@ -146,7 +146,8 @@ def test_cli_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, case):
 
 def test_cli_usage_errors(tmp_path, capsys):
     assert cli.main(["challenge", "run", "--images", "x", "--neurons", "64", "--nlayers", "2"]) == 2
-    assert "one of the arguments --network --problem --generated is required" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "one of the arguments --network --problem --generated is required" in err
     images = tmp_path / "img.tsv"
     images.write_text("1\t1\t1\n")
     assert (
