@@ -132,9 +132,7 @@ def radixnet(radices, kron=None, *, D=None, trim=None, dtype=np.float64):
         raise GraphnnError(f"D needs one entry per layer ({n_layers}), got {len(Ds)}")
     Ds = [None if d is None else positive_int(d, "D entry") for d in Ds]
     radix_of = [r for group in lists for r in group]
-    check_edges(
-        sum(n * r * kron[i] * kron[i + 1] for i, r in enumerate(radix_of)), "the RadiX-Net"
-    )
+    check_edges(sum(n * r * kron[i] * kron[i + 1] for i, r in enumerate(radix_of)), "the RadiX-Net")
     layers = []
     for group in lists:
         place = 1
