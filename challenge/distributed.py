@@ -33,23 +33,62 @@ def _client(workers, scheduler):
     if scheduler is not None:
         try:
             return Client(scheduler, timeout="10s"), None
-        except (OSError, TimeoutError) as e:
-            raise GraphnnError(f"scheduler {scheduler}: cannot connect ({e})") from None
+        except Exception as e:  # OSError, TimeoutError, ValueError for a malformed address
+            raise GraphnnError(
+                f"scheduler {scheduler}: cannot connect ({type(e).__name__}: {e})"
+            ) from None
     cluster = LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
     )
     return Client(cluster), cluster
 
 
+def _gather(client, futures, worker_timeout):
+    """The futures' results; an error, not a hang, when no worker is left for
+    ``worker_timeout`` seconds or a block keeps killing its workers."""
+    from dask.distributed import wait
+
+    lost_since = None
+    while True:
+        try:
+            wait(futures, timeout=min(5, worker_timeout))
+            break
+        except TimeoutError:
+            if client.nthreads():
+                lost_since = None
+            elif lost_since is None:
+                lost_since = time.monotonic()
+            elif time.monotonic() - lost_since > worker_timeout:
+                raise GraphnnError(
+                    f"every Dask worker is gone (none for {worker_timeout:g} s): the run cannot "
+                    "finish; restart the workers and run again"
+                ) from None
+    try:
+        return client.gather(futures)
+    except Exception as e:  # KilledWorker and the like, raised by Dask on the client
+        if isinstance(e, GraphnnError):
+            raise
+        raise GraphnnError(f"a Dask block failed ({type(e).__name__}: {e})") from None
+
+
 def infer_distributed(
-    source, images, bias, *, ymax=32.0, backend="numba", workers=2, scheduler=None
+    source,
+    images,
+    bias,
+    *,
+    ymax=32.0,
+    backend="numba",
+    workers=2,
+    scheduler=None,
+    worker_timeout=60.0,
 ):
     """Run :func:`challenge.inference.infer` on image blocks over a Dask cluster.
 
     ``workers`` starts a LocalCluster of that many processes; ``scheduler`` (an address such
     as ``tcp://host:8786``) joins an existing cluster instead, whose workers must be able to
     call ``source`` (see the paths it reads). ``seconds`` in the result is the slowest block's
-    inference time, ``read_seconds`` its reading time.
+    inference time, ``read_seconds`` its reading time. A cluster without workers for
+    ``worker_timeout`` seconds (at the start or during the run) is an error, not a hang.
     """
     if scheduler is None and (not isinstance(workers, int) or workers < 1):
         raise GraphnnError(f"workers must be an integer >= 1, got {workers!r}")
@@ -57,13 +96,19 @@ def infer_distributed(
     t0 = time.perf_counter()
     client, cluster = _client(workers, scheduler)
     try:
+        try:
+            client.wait_for_workers(1, timeout=worker_timeout)
+        except TimeoutError:
+            raise GraphnnError(
+                f"scheduler {scheduler}: no worker joined within {worker_timeout:g} s"
+            ) from None
         n_blocks = max(1, min(len(client.nthreads()), images.shape[0]))
         bounds = np.linspace(0, images.shape[0], n_blocks + 1).astype(int)
         futures = [
             client.submit(_run_block, source, images[lo:hi], lo, bias, ymax, backend, pure=False)
             for lo, hi in zip(bounds[:-1], bounds[1:])
         ]
-        blocks = client.gather(futures)
+        blocks = _gather(client, futures, worker_timeout)
     finally:
         client.close()
         if cluster is not None:

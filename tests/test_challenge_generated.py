@@ -158,3 +158,30 @@ def test_dask_existing_scheduler_agrees(problem):
             scheduler=cluster.scheduler_address,
         )
     np.testing.assert_array_equal(r.categories, problem.truth)
+
+
+def test_dask_failures_are_errors_in_bounded_time(problem, capsys, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    from challenge.distributed import infer_distributed
+    from graphnn.cli import main as cli
+    from graphnn.errors import GraphnnError
+
+    # a scheduler without workers: an error after worker_timeout, not a hang
+    with distributed.LocalCluster(n_workers=0, dashboard_address=None) as cluster:
+        t = __import__("time").perf_counter()
+        with pytest.raises(GraphnnError, match="no worker joined within 2 s"):
+            infer_distributed(
+                layer_source(N, L, SEED), problem.images, problem.bias,
+                scheduler=cluster.scheduler_address, worker_timeout=2,
+            )  # fmt: skip
+        assert __import__("time").perf_counter() - t < 30
+    # a malformed address: one line, exit 2
+    from challenge.io import write_images
+
+    write_images(problem.images, tmp_path / "img.tsv")
+    rc = cli(["challenge", "run", "--generated", "0", "--neurons", str(N), "--nlayers", "2",
+              "--bias", "-0.2", "--images", str(tmp_path / "img.tsv"),
+              "--scheduler", "notanaddress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "--scheduler notanaddress: cannot connect" in err

@@ -344,7 +344,8 @@ def _network_source(args):
         raise GraphnnError(f"--nlayers {args.nlayers} but --network {path} has {n_layers} layers")
     if layers is not None:
         return lambda: iter(layers[: args.nlayers])
-    return functools.partial(io.iter_layers, path, args.neurons, args.nlayers)
+    # an absolute path: Dask workers may run in another working directory
+    return functools.partial(io.iter_layers, path.resolve(), args.neurons, args.nlayers)
 
 
 def _layer_source(args):
