@@ -165,3 +165,21 @@ def test_sizes_beyond_memory_are_refused_before_allocating(tmp_path, capsys, arg
     rc = cli(["topo", "generate", *argv, "--out", str(tmp_path / "n.npz")])
     _one_line_error(capsys, rc, 2, "GiB of memory available")
     assert not (tmp_path / "n.npz").exists()
+
+
+def test_damaged_dataset_files_are_errors_not_substitutes(tmp_path, monkeypatch, capsys):
+    import gzip
+
+    monkeypatch.setenv("GRAPHNN_CACHE", str(tmp_path / "cache"))
+    d = tmp_path / "mnist"
+    d.mkdir()
+    (d / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + b"\x00" * 5)  # truncated
+    rc = cli(["train", "--dataset", "mnist", "--data-dir", str(d), "--epochs", "1"])
+    _one_line_error(capsys, rc, 2, "train-images-idx3-ubyte")
+    h = tmp_path / "higgs"
+    h.mkdir()
+    row = ["1"] + ["0.5"] * 28
+    with gzip.open(h / "HIGGS.csv.gz", "wt") as f:
+        f.write(",".join(row) + "\n" + ",".join(row[:5] + ["1e300"] + row[6:]) + "\n")
+    rc = cli(["train", "--dataset", "higgs", "--data-dir", str(h), "--epochs", "1"])
+    _one_line_error(capsys, rc, 2, "row 2", "float32")

@@ -89,7 +89,8 @@ def _main(args):
             f"{args.source}: the checkpoint holds no initial weights; use --retrain random"
         )
     ident = ck["identity"]
-    cfg = TrainConfig.from_mapping(ident, epochs=args.epochs or ck["epoch"])
+    epochs = ck["epoch"] if args.epochs is None else args.epochs
+    cfg = TrainConfig.from_mapping(ident, epochs=epochs).validate()
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     data = load_dataset(ident["dataset"], data_dir=args.data_dir, seed=ident["seed"])
     model = _model_from(ident, args.backend).build(ident["seed"])

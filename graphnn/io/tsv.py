@@ -23,6 +23,7 @@ from ._manifest import read_manifest, write_manifest
 from ._mtx import read_mtx_layer
 from ._parse import BAD_COUNT, SLOW, parse_numeric
 
+MAX_IMAGES = 2**31 - 1  # image ids beyond this are damage, not data (CSR row counts are int32)
 OFFICIAL_BIAS = {1024: -0.30, 4096: -0.35, 16384: -0.40, 65536: -0.45}
 LAYER_NAME = re.compile(r"(?:^|/)n(\d+)-l(\d+)\.(tsv|mtx)$")
 
@@ -103,7 +104,7 @@ def read_images(path, n_neurons):
             raise FormatError(f"{path}: images have {Y.shape[1]} pixels, expected {n_neurons}")
         return Y
     t = parse_table(read_bytes(path), name, 3)
-    rows = check_ids(t[:, 0], name, "image")
+    rows = check_ids(t[:, 0], name, "image", MAX_IMAGES)
     cols = check_ids(t[:, 1], name, "pixel", n_neurons)
     n_images = int(rows.max()) + 1 if rows.size else 0
     Y = sp.csr_array((t[:, 2], (rows, cols)), shape=(n_images, n_neurons))

@@ -78,9 +78,10 @@ def _idx(name, data_dir, stem):
     dirs.append(cache_dir() / name)
     for d in dirs:
         try:
-            return read_idx(find_idx(d, stem))
-        except GraphnnError:
+            path = find_idx(d, stem)
+        except GraphnnError:  # not there: the next place
             continue
+        return read_idx(path)  # there but damaged: an error, never a silent substitute
     return read_idx(_download(name, stem, cache_dir() / name))
 
 
@@ -133,10 +134,11 @@ def _load_higgs(data_dir, val_fraction, rng, limit):
     y = table[:, 0]
     if not np.isin(y, (0.0, 1.0)).all():
         raise FormatError(f"{path}: labels (first column) must be 0 or 1")
-    bad = ~np.isfinite(table[:, 1:22]).all(axis=1)
+    features = table[:, 1:22]
+    bad = ~(np.isfinite(features) & (np.abs(features) <= np.finfo(np.float32).max)).all(axis=1)
     if bad.any():
         raise FormatError(
-            f"{path}: row {np.argmax(bad) + 1} has a feature that is not a finite number"
+            f"{path}: row {np.argmax(bad) + 1} has a feature that is not a finite float32 number"
         )
     X = table[:, 1:22].astype(np.float32)  # the last 7 features are functions of the first 21
     n_test = int(round(0.1 * len(y)))
