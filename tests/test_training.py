@@ -212,7 +212,7 @@ def test_higgs_first_21_features(tmp_path):
     bad = rows.copy()
     bad[7, 5] = np.inf
     np.savetxt(tmp_path / "HIGGS.csv", bad, delimiter=",", fmt="%.6f")
-    with pytest.raises(FormatError, match="row 8 has a feature that is not a finite float32 number"):
+    with pytest.raises(FormatError, match="row 8 has a feature that is not a finite float32"):
         load_dataset("higgs", data_dir=tmp_path)
 
 
