@@ -1,6 +1,7 @@
 """Bad input and faults: a non-zero exit, one line naming the parameter or file, no traceback,
 and no input or earlier output changed."""
 
+import json
 import os
 import stat
 
@@ -115,6 +116,13 @@ def test_a_generated_problem_knows_its_image_count(tmp_path, capsys):
     capsys.readouterr()
     rc = cli(["challenge", "run", "--network", str(out / "neuron1024"), "--images", str(images),
               "--truth", str(out / "neuron1024-l12-categories.tsv")])  # fmt: skip
+    # the digests in problem.json see the cut first; without them, the count it records does
+    _one_line_error(capsys, rc, 2, "sparse-images-1024.tsv", "changed since it was generated")
+    manifest = json.loads((out / "problem.json").read_text())
+    del manifest["sha256"]["sparse-images-1024.tsv"]
+    (out / "problem.json").write_text(json.dumps(manifest))
+    rc = cli(["challenge", "run", "--network", str(out / "neuron1024"), "--images", str(images),
+              "--truth", str(out / "neuron1024-l12-categories.tsv")])  # fmt: skip
     _one_line_error(capsys, rc, 2, "the problem has 300", "cut short")
 
 
@@ -183,3 +191,15 @@ def test_damaged_dataset_files_are_errors_not_substitutes(tmp_path, monkeypatch,
         f.write(",".join(row) + "\n" + ",".join(row[:5] + ["1e300"] + row[6:]) + "\n")
     rc = cli(["train", "--dataset", "higgs", "--data-dir", str(h), "--epochs", "1"])
     _one_line_error(capsys, rc, 2, "row 2", "float32")
+
+
+def test_a_generated_problems_layers_are_checked_also_without_problem(tmp_path, capsys):
+    out = tmp_path / "p"
+    assert cli(["challenge", "generate", "--neurons", "1024", "--nlayers", "6", "--images",
+                "100", "--out", str(out)]) == 0  # fmt: skip
+    layers = out / "neuron1024"
+    (layers / "n1024-l3.tsv").write_bytes((layers / "n1024-l4.tsv").read_bytes())
+    capsys.readouterr()
+    rc = cli(["challenge", "run", "--network", str(layers), "--images",
+              str(out / "sparse-images-1024.tsv")])  # fmt: skip
+    _one_line_error(capsys, rc, 2, "n1024-l3.tsv", "changed since it was generated")

@@ -321,6 +321,10 @@ def _network_source(args):
     path = args.network
     if not path.exists():
         raise GraphnnError(f"--network {path}: no such file or directory")
+    if path.is_dir() and (path.parent / "problem.json").exists() and args.problem is None:
+        from challenge.generate import read_problem
+
+        read_problem(path.parent)  # a generated problem's layers: unchanged and complete?
     try:
         n_neurons, n_layers = discover(path)  # the challenge layouts: streamed
         layers = None
