@@ -127,7 +127,7 @@ def _main(args):
             raise GraphnnError(f"algorithm {a!r} is not valid; choose from {', '.join(ALGORITHMS)}")
     data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, limit=args.limit)
     default = DEFAULT_LAYERS.get(data.name, f"{data.n_features}-300-100-{data.n_classes}")
-    sizes = widths(args.layers or default)
+    sizes = widths(default if args.layers is None else args.layers)
     binary = data.name == "higgs"
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     results = {}

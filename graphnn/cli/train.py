@@ -127,7 +127,7 @@ def _topology(args, data):
     default = DEFAULT_LAYERS.get(data.name, f"{data.n_features}-300-100-{data.n_classes}")
     n_out = 1 if data.name == "higgs" else data.n_classes
     if args.topology in FAMILIES:
-        sizes, where = widths(args.layers or default), "--layers"
+        sizes, where = widths(default if args.layers is None else args.layers), "--layers"
         topology = args.topology
     else:
         if not Path(args.topology).exists():
@@ -135,7 +135,7 @@ def _topology(args, data):
                 f"--topology {args.topology}: neither a family ({', '.join(FAMILIES)}) nor an "
                 "existing network file"
             )
-        if args.layers:
+        if args.layers is not None:
             raise GraphnnError("--layers comes from the --topology file: leave it out")
         topology = load(args.topology)
         sizes, where = topology.sizes, f"--topology {args.topology}"
