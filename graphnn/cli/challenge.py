@@ -450,10 +450,7 @@ def cmd_generate(args):
         f"wrote {args.images:,} images x {args.neurons:,} neurons x {args.nlayers} layers "
         f"to {args.out} ({problem.truth.size:,} categories in {paths['truth'].name})"
     )
-    print(
-        f"run it: graphnn challenge run --network {paths['layers']} --images "
-        f"{paths['images']} --truth {paths['truth']}"
-    )
+    print(f"run it: graphnn challenge run --problem {args.out}")
     return SUCCESS
 
 
