@@ -64,14 +64,35 @@ def challenge_layer(n_neurons, layer, *, block=16, weight=1 / 16, seed=None, dty
     radices = challenge_radices(n)
     k = (layer - 1) % len(radices)
     place = int(np.prod(radices[:k]))
-    R = radix_layer(n, radices[k], place, dtype)
-    W = sp.csr_array(sp.kron(sp.csr_array(np.full((block, block), weight, dtype)), R))
-    W.eliminate_zeros()  # scipy's kron goes through dense blocks when R is dense enough
+    W = _kron_ones(radix_layer(n, radices[k], place, dtype), block, weight)
     if layer > len(radices):
         rng = as_rng(None if seed is None else [int(seed), layer])
         W = sp.csr_array(W[rng.permutation(n_neurons)])
     W.sort_indices()
     return W
+
+
+def _kron_ones(R, block, weight):
+    """``kron(weight * ones(block, block), R)`` as a sorted CSR, built directly: row
+    ``a n + i`` holds row ``i`` of ``R`` shifted by ``b n`` for every ``b`` (10x faster than
+    scipy's ``kron``, which also goes through dense blocks and stores their zeros)."""
+    R = sp.csr_array(R)
+    R.sort_indices()
+    n, counts = R.shape[0], np.diff(R.indptr)
+    if R.shape[0] != R.shape[1] or counts.size == 0 or (counts != counts[0]).any():
+        W = sp.csr_array(sp.kron(sp.csr_array(np.full((block, block), weight, R.dtype)), R))
+        W.eliminate_zeros()
+        return W
+    r = int(counts[0])
+    shifts = n * np.arange(block, dtype=np.int64)[None, :, None]
+    indices = (R.indices.reshape(n, 1, r).astype(np.int64) + shifts).reshape(n, block * r)
+    data = np.broadcast_to((weight * R.data).reshape(n, 1, r), (n, block, r)).reshape(n, -1)
+    N = n * block
+    return sp.csr_array(
+        (np.tile(data, (block, 1)).ravel(), np.tile(indices, (block, 1)).ravel(),
+         np.arange(N + 1, dtype=np.int64) * block * r),
+        shape=(N, N),
+    )  # fmt: skip
 
 
 def challenge_layers(n_neurons, n_layers, *, block=16, weight=1 / 16, seed=None, dtype=np.float64):
