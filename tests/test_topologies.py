@@ -265,3 +265,18 @@ def test_cli_draw_small_and_refuse_large(tmp_path, capsys):
         == 2
     )
     assert "too many to draw" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n,radix,place", [(64, 2, 1), (64, 2, 8), (27, 3, 9), (4, 2, 2)])
+def test_direct_kron_equals_scipys(n, radix, place):
+    import scipy.sparse as sp
+
+    from topologies.kronecker import _kron_ones
+    from topologies.radixnet import radix_layer
+
+    R = radix_layer(n, radix, place)
+    expected = sp.csr_array(sp.kron(np.full((16, 16), 1 / 16), R.toarray()))
+    expected.eliminate_zeros()  # scipy stores the zeros of its dense blocks
+    got = _kron_ones(R, 16, 1 / 16)
+    assert got.has_sorted_indices and got.nnz == expected.nnz
+    np.testing.assert_array_equal(got.toarray(), expected.toarray())
