@@ -88,15 +88,26 @@ def digit_images(n_images, n_neurons, *, seed=None, mnist_dir=None):
     max_shift = max(side // 8, 1)
     shifts = rng.integers(-max_shift, max_shift + 1, size=(n_images, 2))
     zoom = side / source.shape[1]
-    rows, cols = [], []
-    for i, (pick, (dy, dx)) in enumerate(zip(picks, shifts)):
+    # each distinct digit is resized and thresholded once; an image is then its digit's on
+    # pixels translated by the integer shift (what shifting with order 0 does), clipped
+    on_pixels = {}
+    for pick in np.unique(picks):
         img = scipy.ndimage.zoom(source[pick], zoom, order=1)[:side, :side]
-        img = scipy.ndimage.shift(img, (dy, dx), order=0, cval=0.0)
-        on = np.flatnonzero(img.ravel() > 0.8)
-        rows.append(np.full(on.size, i))
-        cols.append(on)
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
-    return sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(n_images, n_neurons))
+        y, x = np.nonzero(img > 0.8)
+        on_pixels[pick] = (y, x, img.shape)
+    cols, counts = [], np.zeros(n_images + 1, np.int64)
+    for i, (pick, (dy, dx)) in enumerate(zip(picks, shifts)):
+        y, x, (h, w) = on_pixels[pick]
+        y, x = y + dy, x + dx
+        keep = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        cols.append((y[keep] * w + x[keep]).astype(np.int32))  # row-major: sorted
+        counts[i + 1] = cols[-1].size
+    indices = np.concatenate(cols) if cols else np.empty(0, np.int32)
+    # built as CSR directly: no row array, no COO sort (60,000 images at N = 65,536 hold
+    # about 4e8 pixels)
+    return sp.csr_array(
+        (np.ones(indices.size), indices, np.cumsum(counts)), shape=(n_images, n_neurons)
+    )
 
 
 def generate_problem(
