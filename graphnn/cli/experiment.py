@@ -18,6 +18,7 @@ from ._common import (
     ArgumentParser,
     add_backend,
     add_data_dir,
+    add_overwrite,
     add_seed,
     finite,
     run,
@@ -43,6 +44,7 @@ def _parser(prog):
     r.add_argument("--lr", type=finite, default=3e-3)
     add_seed(r)
     add_backend(r)
+    add_overwrite(r)
     r.add_argument(
         "--damping", type=finite, default=1e-4, help="WoodFisher/WoodTaylor damping lambda"
     )
@@ -115,6 +117,8 @@ def main(argv, prog="graphnn experiment"):
 
 
 def _main(args):
+    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
+        raise GraphnnError(f"--out {args.out} is not empty: give another folder, or --overwrite")
     try:
         densities = [float(d) for d in args.densities.split(",")]
     except ValueError:
