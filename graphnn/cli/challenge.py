@@ -406,6 +406,10 @@ def cmd_run(args):
         _from_problem(args)
     if args.images is None:
         raise GraphnnError("--images is required (but with --problem)")
+    for flag in ("--images", "--truth"):
+        path = getattr(args, flag[2:])
+        if path is not None and not path.exists():
+            raise GraphnnError(f"{flag} {path}: no such file")
     if args.layers is not None:
         print("note: --layers is deprecated, use --network", file=sys.stderr)
         args.network = args.layers
