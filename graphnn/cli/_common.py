@@ -115,10 +115,6 @@ def floats(text, flag):
         raise GraphnnError(f"{flag} must be numbers separated by ',', got {text!r}") from None
 
 
-def add_network(p, required=True, help_text="a network: any file or directory graphnn.load reads"):
-    p.add_argument("--network", type=Path, required=required, metavar="PATH", help=help_text)
-
-
 def add_seed(p):
     p.add_argument("--seed", type=int, default=0, help="random seed")
 
@@ -148,6 +144,14 @@ def check_output(path, flag, overwrite=False, inputs=None):
         raise GraphnnError(f"{flag} {path}: the folder {folder} is not writable")
     if path.exists() and not overwrite:
         raise GraphnnError(f"{flag} {path} exists: give another path, or --overwrite")
+
+
+def check_folder(path, flag, overwrite=False):
+    """Before any work: the output folder ``path`` is new or empty (unless ``overwrite``), so
+    that no earlier run's files are mixed with this one's."""
+    path = Path(path)
+    if path.exists() and any(path.iterdir()) and not overwrite:
+        raise GraphnnError(f"{flag} {path} is not empty: give another folder, or --overwrite")
 
 
 def check_outputs(args, flags, inputs=()):

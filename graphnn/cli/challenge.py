@@ -20,6 +20,7 @@ from ._common import (
     add_json,
     add_overwrite,
     add_seed,
+    check_folder,
     check_outputs,
     finite,
     run,
@@ -70,7 +71,7 @@ def _parser(prog):
         help="sparse-images-{N}.tsv, .tsv.gz or LAGraph .mtx (required but with --problem)",
     )
     _size_args(run, required=False)
-    run.add_argument("--bias", type=finite, help="bias (default: the official value for N)")
+    _bias_arg(run)
     run.add_argument(
         "--images-count",
         type=int,
@@ -116,7 +117,7 @@ def _parser(prog):
     gen.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
     add_seed(gen)
     add_overwrite(gen)
-    gen.add_argument("--bias", type=finite, help="bias (default: the official value for N)")
+    _bias_arg(gen)
     gen.add_argument(
         "--mnist",
         type=Path,
@@ -142,11 +143,15 @@ def _parser(prog):
     demo.add_argument("--neurons", type=int, default=1024, metavar="N", help="neurons per layer")
     demo.add_argument("--nlayers", type=int, default=120, metavar="L", help="number of layers")
     add_seed(demo)
-    demo.add_argument("--bias", type=finite, help="bias (default: the official value for N)")
+    _bias_arg(demo)
     add_backend(demo)
     _report_args(demo)
     add_overwrite(demo)
     return parser
+
+
+def _bias_arg(p):
+    p.add_argument("--bias", type=finite, help="bias (default: the official value for N)")
 
 
 def _report_args(p):
@@ -437,8 +442,7 @@ def cmd_generate(args):
 
     _check_sizes(args)
     _bias(args)
-    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
-        raise GraphnnError(f"--out {args.out} is not empty: give another folder, or --overwrite")
+    check_folder(args.out, "--out", args.overwrite)
     progress = sys.stderr.isatty()
     problem = generate_problem(
         args.neurons,

@@ -20,6 +20,7 @@ from ._common import (
     add_data_dir,
     add_overwrite,
     add_seed,
+    check_folder,
     finite,
     run,
     widths,
@@ -117,8 +118,7 @@ def main(argv, prog="graphnn experiment"):
 
 
 def _main(args):
-    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
-        raise GraphnnError(f"--out {args.out} is not empty: give another folder, or --overwrite")
+    check_folder(args.out, "--out", args.overwrite)
     try:
         densities = [float(d) for d in args.densities.split(",")]
     except ValueError:

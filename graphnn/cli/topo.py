@@ -11,6 +11,7 @@ from ._common import (
     ArgumentParser,
     add_overwrite,
     add_seed,
+    check_folder,
     check_output,
     check_outputs,
     finite,
@@ -188,8 +189,8 @@ def cmd_generate(a):
         if where != a.out:  # --out DIR: the folder is ours to make
             a.out.mkdir(parents=True, exist_ok=True)
         check_output(where, "--out", a.overwrite)
-    elif a.out.exists() and any(a.out.iterdir()) and not a.overwrite:
-        raise GraphnnError(f"--out {a.out} is not empty: give another folder, or --overwrite")
+    else:
+        check_folder(a.out, "--out", a.overwrite)
     net = generate(a.family, seed=a.seed, **_family_params(a))
     net.metadata["command"] = " ".join(["graphnn", *sys.argv[1:]])
     where.parent.mkdir(parents=True, exist_ok=True)
