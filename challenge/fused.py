@@ -123,9 +123,6 @@ class _CupyOps(_NumpyOps):
         keep = cp.flatnonzero((nnz > 0) & (sat < n))
         return keep, cp.asnumpy(keep), cp.asnumpy(cp.flatnonzero(sat == n))
 
-    def compact(self, src, dst, keep):
-        dst[:, : keep.size] = src[:, keep]
-
     def sync(self):
         self.xp.cuda.Device().synchronize()
 
