@@ -195,8 +195,7 @@ class ArrayBackend(Backend):
         S = self.to_scipy(A)
         S.sort_indices()
         new = np.sort(np.asarray(keys, np.int64))
-        rows = np.repeat(np.arange(S.shape[0], dtype=np.int64), np.diff(S.indptr))
-        existing = rows * S.shape[1] + S.indices
+        existing = self.entry_keys(S)
         pos = np.searchsorted(existing, new)  # a merge of two sorted key lists: O(n + k)
         hit = pos < existing.size
         if (existing[pos[hit]] == new[hit]).any() or (np.diff(new) == 0).any():

@@ -23,7 +23,7 @@ from ._manifest import FORMAT_VERSION
 from ._mtx import layer_numbers
 from ._mtx import load_mtx as _load_mtx
 from ._mtx import save_mtx as _save_mtx
-from ._npz import load_npz, save_npz
+from ._npz import NPZ_ERRORS, load_npz, save_npz
 from .tsv import LAYER_NAME, discover, iter_layers, load_challenge, save_challenge
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "iter_layers",
     "atomic_write",
     "read_bytes",
+    "NPZ_ERRORS",
 ]
 
 FORMATS = ("npz", "mtx", "tsv")

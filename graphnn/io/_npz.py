@@ -12,8 +12,8 @@ from ..network import Network, full_csr
 from ._atomic import atomic_write
 from ._manifest import FORMAT_VERSION
 
-# what np.load and the zip reader raise on a damaged archive
-_DAMAGED = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+# what np.load and the zip reader raise on a damaged or incomplete archive
+NPZ_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 
 
 def save_npz(net, path):
@@ -43,7 +43,7 @@ def load_npz(path):
         z = None if bad is not None else np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise
-    except _DAMAGED as e:
+    except NPZ_ERRORS as e:
         raise FormatError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
     if z is None:
         raise FormatError(f"{path}: damaged file (bad checksum in {bad})")
@@ -53,7 +53,7 @@ def load_npz(path):
                 return _native(z, path)
             if "identity" in z.files:
                 return _checkpoint(z)
-        except _DAMAGED as e:
+        except NPZ_ERRORS as e:
             raise FormatError(f"{path}: damaged or incomplete ({type(e).__name__}: {e})") from None
         except GraphnnError as e:
             raise FormatError(f"{path}: {e}") from None

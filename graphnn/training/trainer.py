@@ -2,8 +2,6 @@
 
 import json
 import time
-import zipfile
-import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -12,7 +10,7 @@ from tqdm import tqdm
 
 from ..backends import get_backend
 from ..errors import GraphnnError
-from ..io import atomic_write
+from ..io import NPZ_ERRORS, atomic_write
 from ._resources import peak_memory_mb
 from .data import augment_affine
 from .model import SparseMLP
@@ -91,7 +89,7 @@ def read_checkpoint(path):
                 "epoch": int(z["epoch"]),
                 "history": json.loads(str(z["history"])),
             }
-    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    except NPZ_ERRORS as e:
         raise GraphnnError(f"{path}: not a readable graphnn training checkpoint ({e})") from None
 
 
@@ -101,7 +99,7 @@ def _load_checkpoint(directory, model, optimizer, identity):
         return 0, [], None
     try:
         return _restore(path, model, optimizer, identity)
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+    except NPZ_ERRORS as e:
         raise GraphnnError(
             f"{path}: damaged or incomplete checkpoint ({type(e).__name__}: {e})"
         ) from None
