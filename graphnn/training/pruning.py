@@ -14,7 +14,7 @@ from ..backends._topk import best
 from ..errors import GraphnnError
 from .layers import DenseLayer, SparseLayer
 from .model import SparseMLP
-from .redistribution import host_backend, restructure
+from .redistribution import host_backend, kept_positions, restructure
 
 __all__ = ["zhu_gupta", "prune_layers", "GradualPruner", "retrain_model", "RETRAIN_MODES"]
 
@@ -58,7 +58,9 @@ def prune_layers(model, sparsity, optimizer=None):
         elif keep_n < layer.nnz:
             keep = np.zeros(layer.nnz, dtype=bool)
             keep[best(np.abs(host(layer.values)), np.arange(layer.nnz), keep_n)] = True
-            restructure(host_backend(model), layer, optimizer, k, keep, np.empty(0, np.int64))
+            be = host_backend(model)
+            kept = kept_positions(be, layer, keep)
+            restructure(be, layer, optimizer, k, kept, np.empty(0, np.int64))
     return model
 
 

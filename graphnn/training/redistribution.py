@@ -26,7 +26,7 @@ from ..backends._topk import best, sample_absent
 from ..errors import GraphnnError
 from ._resources import peak_memory_mb
 
-__all__ = ["ALGORITHMS", "Redistributor", "alpha_schedule", "restructure"]
+__all__ = ["ALGORITHMS", "Redistributor", "alpha_schedule", "kept_positions", "restructure"]
 
 ALGORITHMS = ("none", "random", "gradient", "gradient-global", "loss", "woodfisher", "woodtaylor")
 LOSS_NEURON_FRACTION = 0.3  # Redr-Loss grows at the top 30% of a layer's neurons
@@ -48,21 +48,27 @@ def host_backend(model):
     return be if be.xp is np else get_backend("numba")
 
 
-def restructure(be, layer, optimizer, index, keep, new_keys):
-    """``W(keep.V, replace) << W`` then ``W(N.S) << 0`` on ``layer`` with backend ``be``; the
-    optimiser's state for it follows the same masks.
+def kept_positions(be, layer, keep):
+    """``P(keep.V, replace) << P`` for the matrix of entry positions ``P = 1..nnz`` on
+    ``layer``'s structure: the kept structure, each entry saying which old entry it is."""
+    positions = np.arange(1, layer.nnz + 1, dtype=np.float64)  # exact up to 2**53 entries
+    P = sp.csr_array((positions, layer.indices, layer.indptr), shape=(layer.n_in, layer.n_out))
+    return be.keep(be.matrix(P), keep)
 
-    The masked operations run once, on the matrix of entry positions (``P = 1..nnz`` on ``W``'s
-    structure): afterwards each entry of ``P`` says which old entry it is, and 0 marks a new
-    one. Weights and every state array are then gathered through that one map.
+
+def restructure(be, layer, optimizer, index, kept, new_keys):
+    """``W(keep.V, replace) << W`` then ``W(N.S) << 0`` on ``layer`` with backend ``be``, given
+    ``kept`` from :func:`kept_positions`; the optimiser's state for it follows the same masks.
+
+    The masked operations run once, on the positions: afterwards each entry says which old
+    entry it is, and 0 marks a new one. Weights and every state array are then gathered
+    through that one map.
     """
-    old = layer.to_scipy()
-    positions = np.arange(1, old.nnz + 1, dtype=np.float64)  # exact up to 2**53 entries
-    P = be.matrix(sp.csr_array((positions, old.indices, old.indptr), shape=old.shape))
-    P = be.to_scipy(be.add_zeros(be.keep(P, keep), new_keys))
+    P = be.to_scipy(be.add_zeros(kept, new_keys))
     origin = P.data.astype(np.int64) - 1  # -1: grown, at zero with fresh state
-    values = np.where(origin >= 0, old.data[origin], 0).astype(old.dtype)
-    layer.set_structure(sp.csr_array((values, P.indices, P.indptr), shape=old.shape))
+    old = layer.backend.asnumpy(layer.values)
+    values = np.where(origin >= 0, old[origin], 0).astype(old.dtype)
+    layer.set_structure(sp.csr_array((values, P.indices, P.indptr), shape=P.shape))
     if optimizer is not None:
         optimizer.remap(index, origin)
 
@@ -223,7 +229,7 @@ class Redistributor:
             keep = {k: _smallest(np.abs(model.layers_[k].values), counts[k]) for k in sparse}
         removed = {k: int((~keep[k]).sum()) for k in sparse}
         be = host_backend(model)
-        kept = {k: be.keep(be.matrix(model.layers_[k].to_scipy()), keep[k]) for k in sparse}
+        kept = {k: kept_positions(be, model.layers_[k], keep[k]) for k in sparse}
         # induced loss: right after removal (regrown weights start at zero, so growth adds none)
         saved = {k: model.layers_[k].values.copy() for k in sparse}
         for k in sparse:
@@ -233,7 +239,7 @@ class Redistributor:
             model.layers_[k].values[...] = saved[k]
         grown = self._grow(be, model, sparse, removed, kept, signals, rng)
         for k in sparse:
-            restructure(be, model.layers_[k], optimizer, k, keep[k], grown[k])
+            restructure(be, model.layers_[k], optimizer, k, kept[k], grown[k])
         self._fisher = None
         return {
             "epoch": epoch,
