@@ -60,23 +60,43 @@ def _saturated(be, Z, n_neurons, ymax):
     return be.row_counts(be.select(Z, "==", ymax)) == n_neurons
 
 
-def infer(layers, images, bias, *, ymax=32.0, backend="numba", progress=False, n_layers=None):
+def infer(
+    layers,
+    images,
+    bias,
+    *,
+    ymax=32.0,
+    backend="numba",
+    dtype=None,
+    memory_limit=None,
+    threads=None,
+    progress=False,
+    n_layers=None,
+):
     """Run the challenge network ``layers`` on ``images`` and return an :class:`InferenceResult`.
 
     Parameters
     ----------
-    layers : iterable of (N x N) sparse matrices
+    layers : iterable of (N x N) sparse matrices, or a callable returning one
         Consumed one at a time, so a generator streams a network larger than memory; the time
-        spent producing each layer is counted as reading, not inference.
+        spent producing each layer is counted as reading, not inference. A callable (a fresh
+        iterator per call) lets the ``numba`` backend re-read a network larger than its layer
+        cache.
     images : (images x N) sparse matrix
     bias : float
         Added to every nonzero of ``Y W`` (the official value is -0.3 for N = 1024).
     ymax : float or None
         The clamp (32 in the challenge).
     backend : str
-        ``numba`` (the fused multi-threaded kernel, the fastest measured on the CPU),
-        ``graphblas``, ``reference``, or ``cupy`` (the fused dense-tile GPU kernel of
-        :mod:`challenge.fused`).
+        ``numba`` (:mod:`challenge.batched`: memory-bounded batches of images, one thread per
+        batch through every layer; the fastest measured on the CPU), ``graphblas``,
+        ``reference`` (one backend operation per layer), or ``cupy`` (the fused dense-tile
+        GPU kernel of :mod:`challenge.fused`).
+    dtype : {"float32", "float64"}, optional
+        Arithmetic of the ``numba`` and ``cupy`` kernels (default float32, exact on the
+        official problems); the other backends compute in the images' type.
+    memory_limit, threads : int, optional
+        For ``numba``: see :func:`challenge.batched.infer_batched`.
     progress : bool
         Show a progress bar over layers on stderr.
     n_layers : int, optional
@@ -90,10 +110,23 @@ def infer(layers, images, bias, *, ymax=32.0, backend="numba", progress=False, n
     >>> infer([W, W], Y0, bias=-0.1).categories
     array([1, 3])
     """
+    backend = get_backend(backend).name if backend in ("scipy", "cpu") else backend
     if backend == "cupy":  # the fused dense-tile kernel, one launch per layer
         from .fused import infer_fused
 
-        return infer_fused(layers, images, bias, ymax=ymax, progress=progress, n_layers=n_layers)
+        return infer_fused(
+            layers() if callable(layers) else layers, images, bias, ymax=ymax,
+            dtype=dtype or "float32", progress=progress, n_layers=n_layers,
+        )  # fmt: skip
+    if backend == "numba":
+        from .batched import infer_batched
+
+        return infer_batched(
+            layers, images, bias, ymax=ymax, dtype=dtype or "float32",
+            memory_limit=memory_limit, threads=threads, progress=progress, n_layers=n_layers,
+        )  # fmt: skip
+    if callable(layers):
+        layers = layers()
     be = get_backend(backend)
     images = sp.csr_array(images)
     n_images, n_neurons = images.shape

@@ -55,10 +55,14 @@ def test_saturated_rows_rejoin_when_the_representative_unsaturates():
     W_half = sp.csr_array(np.eye(2) * 0.5)
     Y = sp.csr_array([[1.0, 1.0], [0.001, 0.0]])
     r = infer_fused([W_up, W_id, W_half, W_id], Y, 0.0, array_module="numpy")
-    s = infer([W_up, W_id, W_half, W_id], Y, 0.0)
+    s = infer([W_up, W_id, W_half, W_id], Y, 0.0, backend="reference")
     np.testing.assert_array_equal(r.categories, [1, 2])
     assert r.saturated_rows == s.saturated_rows == [1, 1, 0, 0]
     assert r.live_rows == s.live_rows == [1, 1, 2, 2]
+    # the CPU kernel never lets a row leave while a later layer would change a row of ymax
+    b = infer([W_up, W_id, W_half, W_id], Y, 0.0)
+    np.testing.assert_array_equal(b.categories, [1, 2])
+    assert b.saturated_rows == [0, 0, 0, 0] and b.live_rows == [2, 2, 2, 2]
 
 
 def test_no_live_images_and_bad_layers():

@@ -1,0 +1,284 @@
+"""Exact challenge inference on the CPU in memory-bounded batches of images, one thread per batch.
+
+The network is read once, first: each layer is checked, counted, kept in a layer cache while
+the cache fits its share of the memory budget, and tested with one row of ``ymax`` (does a
+saturated row stay saturated through it?). Then the live images go through the cached layers in
+batches, each batch on one thread from its first layer to its last (``graphnn.challenge_kernel``),
+so threads never wait for each other: under a busy neighbour the slowed thread takes fewer
+batches. Rows that outlive the cache (none, on the official and generated networks) continue
+through the rest of the network re-read in cache-sized chunks.
+
+Exact shortcuts, reported in the result:
+
+* a row that becomes empty is dropped (it stays empty);
+* a row saturated at ``ymax`` in every neuron is equal to every other such row; when a row of
+  ``ymax`` stays one through every later layer (``collapse``), the row is a category and stops.
+  Where a later layer would change it, it goes on like any other row (exact in every network).
+"""
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+from tqdm import tqdm
+
+from graphnn import challenge_kernel as kernel
+from graphnn.errors import DimensionMismatch, GraphnnError
+
+from .inference import InferenceResult
+
+__all__ = ["infer_batched", "default_memory_limit"]
+
+
+def default_memory_limit():
+    """Half the memory available now (``MemAvailable``), or 4 GiB where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except OSError:
+        pass
+    return 4 << 30
+
+
+def default_threads():
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _stays_saturated(W, n, dtype, bias, ymax):
+    """Whether a row of ``ymax`` is one again after layer ``W`` (computed by the kernel)."""
+    if not np.isfinite(ymax):
+        return False
+    one = kernel.LayerStack(n, dtype)
+    one.append(W)
+    ws = kernel.Workspace(dtype)
+    ws.load(np.array([0, n]), np.arange(n), np.full(n, ymax, dtype), np.zeros(1, np.int64))
+    ws.bufs, which, rows = kernel.run_rows(
+        ws.bufs, 1, *one.arrays(), 0, 1, np.zeros(1, np.bool_), dtype.type(bias),
+        dtype.type(ymax), np.zeros(1, np.int64), np.zeros(1, np.int8),
+    )  # fmt: skip
+    _, idx, val, _ = ws.rows(which, rows)
+    return rows == 1 and idx.size == n and bool(np.all(val == ymax))
+
+
+class _Source:
+    """The layers as a sequence, a re-readable source (a zero-argument callable returning an
+    iterator) or a one-shot iterable; ``stream(skip)`` yields them from layer ``skip``."""
+
+    def __init__(self, layers):
+        self.callable = callable(layers)
+        self.sequence = not self.callable and hasattr(layers, "__getitem__")
+        self.layers = layers
+        self._first = None if (self.callable or self.sequence) else iter(layers)
+
+    def stream(self, skip=0):
+        if self.sequence:
+            return iter(self.layers[skip:])
+        if self.callable:
+            it = iter(self.layers())
+            for _ in range(skip):
+                next(it, None)
+            return it
+        if self._first is None or skip:
+            raise GraphnnError(
+                "the network does not fit the layer cache of memory_limit and its layers can "
+                "be read only once: pass a callable that yields them again, or a larger "
+                "memory_limit"
+            )
+        it, self._first = self._first, None
+        return it
+
+
+def infer_batched(
+    layers,
+    images,
+    bias,
+    *,
+    ymax=32.0,
+    dtype="float32",
+    memory_limit=None,
+    threads=None,
+    batch_rows=None,
+    progress=False,
+    n_layers=None,
+):
+    """:func:`challenge.inference.infer` on the CPU kernel; same result and fields.
+
+    Parameters
+    ----------
+    layers : sequence, callable or iterable of (N x N) sparse matrices
+        A callable (returning a fresh iterator) lets networks larger than the layer cache be
+        re-read; a one-shot iterable must fit it.
+    images, bias, ymax, progress, n_layers
+        As for :func:`challenge.inference.infer`.
+    dtype : {"float32", "float64"}
+        Arithmetic of activations and weights (the official problems are exact in float32).
+    memory_limit : int, optional
+        Bytes for the layer cache (a third) and the batches in flight (the rest); default
+        :func:`default_memory_limit`. Batches shrink to fit it; the images themselves and
+        the result are outside it.
+    threads : int, optional
+        Batches run at once (default: the CPUs this process may use).
+    batch_rows : int, optional
+        Images per batch (default: as many as fit, and at least 8 batches per thread so a
+        slowed thread does not hold the others up).
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise GraphnnError(f"dtype must be float32 or float64, got {dtype}")
+    memory_limit = default_memory_limit() if memory_limit is None else int(memory_limit)
+    if memory_limit < 1 << 20:
+        raise GraphnnError(f"memory_limit must be at least 1 MiB, got {memory_limit} bytes")
+    threads = default_threads() if threads is None else int(threads)
+    if threads < 1:
+        raise GraphnnError(f"threads must be at least 1, got {threads}")
+    images = sp.csr_array(images)
+    n_images, n = images.shape
+    ymax = np.inf if ymax is None else float(ymax)
+    result = InferenceResult(None, n_images, n, 0, 0, 0.0)
+    source = _Source(layers)
+
+    # 1. the network, read once: shapes, edges, which layers keep a row of ymax, the cache
+    cache, stays = kernel.LayerStack(n, dtype), []
+    cache_budget = memory_limit // 3
+    caching = True
+    bar = tqdm(total=n_layers, desc="reading layers", unit="layer", disable=not progress,
+               leave=False)  # fmt: skip
+    it = source.stream()
+    while True:
+        t0 = time.perf_counter()
+        W = next(it, None)
+        t1 = time.perf_counter()
+        result.read_seconds += t1 - t0
+        if W is None:
+            break
+        if W.shape != (n, n):
+            raise DimensionMismatch(
+                f"layer {len(stays) + 1} has shape {W.shape}, expected ({n}, {n}) to match "
+                f"images of {n} pixels"
+            )
+        W = sp.csr_array(W)
+        result.edges += int(W.nnz)
+        stays.append(_stays_saturated(W, n, dtype, bias, ymax))
+        if caching and cache.nbytes + W.nnz * (4 + dtype.itemsize) + 8 * n < cache_budget:
+            cache.append(W)
+        elif caching:
+            caching = False
+            if not (source.callable or source.sequence):
+                source._first = None  # cannot be re-read: an error if a row needs more
+        result.seconds += time.perf_counter() - t1
+        bar.update()
+    bar.close()
+    n_total = len(stays)
+    if n_total == 0:
+        raise GraphnnError("the network has no layers")
+    result.n_layers = n_total
+    # a row saturated after layer l may stop iff a row of ymax stays one through l+1..L
+    collapse = np.zeros(n_total, np.bool_)
+    collapse[:-1] = np.logical_and.accumulate(np.array(stays[::-1]))[::-1][1:]
+    collapse[-1] = True
+
+    # 2. the images in batches through the cached layers, one thread per batch
+    t_start = time.perf_counter()
+    live = np.flatnonzero(np.diff(images.indptr))
+    fate_layer = np.full(n_images, -1, np.int64)
+    fate_kind = np.full(n_images, -1, np.int8)
+    worst_row = n * (4 + dtype.itemsize) * 3  # two buffers and their growth
+    per_batch = max(1, (memory_limit - cache.nbytes) // (threads * worst_row))
+    if batch_rows is None:
+        batch_rows = min(per_batch, max(64, -(-live.size // (8 * threads))))
+    batch_rows = max(1, min(int(batch_rows), per_batch))
+    arrays = cache.arrays()
+    tail = (collapse, dtype.type(bias), dtype.type(ymax), fate_layer, fate_kind)
+    local = threading.local()
+    data = images.data.astype(dtype, copy=False)
+
+    def run(ids):
+        ws = getattr(local, "ws", None) or kernel.Workspace(dtype)
+        local.ws = ws
+        rows = ws.load(images.indptr, images.indices, data, ids)
+        ws.bufs, which, rows = kernel.run_rows(ws.bufs, rows, *arrays, 0, len(cache), *tail)
+        return ws.rows(which, rows)
+
+    batches = [live[lo : lo + batch_rows] for lo in range(0, live.size, batch_rows)]
+    bar = tqdm(total=live.size, desc="images", unit="image", disable=not progress, leave=False)
+    survivors = []
+    with ThreadPoolExecutor(threads) as pool:
+        jobs = [pool.submit(run, ids) for ids in batches]
+        for ids, job in zip(batches, jobs):
+            survivors.append(job.result())
+            bar.update(ids.size)
+    bar.close()
+    result.seconds += time.perf_counter() - t_start
+
+    # 3. rows that outlive the cache: the rest of the network, re-read in cache-sized chunks
+    alive = _stack_rows(survivors, n, dtype)
+    done = len(cache)
+    if alive[3].size and done < n_total:
+        it = source.stream(done)
+        while done < n_total and alive[3].size:
+            t0 = time.perf_counter()
+            chunk = kernel.LayerStack(n, dtype)
+            chunk_layers = []
+            while done + len(chunk_layers) < n_total and (
+                not chunk_layers or chunk.nbytes < cache_budget
+            ):
+                W = sp.csr_array(next(it))
+                chunk.append(W)
+                chunk_layers.append(W)
+            t1 = time.perf_counter()
+            result.read_seconds += t1 - t0
+            ptr_all, idx_all, val_all, scale = chunk.arrays()
+            # the kernel indexes layers globally: pad the chunk's tables to absolute positions
+            lptr = np.zeros((done + len(chunk_layers), n + 1), np.uint64)
+            lptr[done:] = ptr_all
+            lscale = np.zeros(lptr.shape[0], dtype)
+            lscale[done:] = scale
+            ptr, idx, val, ids = alive
+            ws = kernel.Workspace(dtype)
+            ws.load(ptr, idx, val, np.arange(ids.size))
+            ws.bufs = ws.bufs[:3] + (ids,) + ws.bufs[4:]  # the rows' image ids
+            ws.bufs, which, rows = kernel.run_rows(
+                ws.bufs, ids.size, lptr, idx_all, val_all, lscale, done, lptr.shape[0],
+                *tail,
+            )  # fmt: skip
+            alive = ws.rows(which, rows)
+            done += len(chunk_layers)
+            result.seconds += time.perf_counter() - t1
+
+    # 4. categories and the per-layer counts behind the report
+    ended = alive[3]
+    saturated = np.flatnonzero(fate_kind == kernel.SATURATED)
+    result.categories = np.sort(np.concatenate([ended, saturated])) + 1
+    stopped = np.bincount(fate_layer[fate_layer >= 0], minlength=n_total)[:n_total]
+    result.live_rows = (live.size - np.cumsum(stopped)).tolist()
+    sat_at = np.bincount(fate_layer[saturated], minlength=n_total)[:n_total]
+    result.saturated_rows = np.cumsum(sat_at).tolist()
+    if saturated.size:
+        result.saturated_from = int(fate_layer[saturated].min()) + 1
+    return result
+
+
+def _stack_rows(parts, n, dtype):
+    """One CSR ``(ptr, idx, val, ids)`` from the kernel's per-batch survivors."""
+    parts = [p for p in parts if p[3].size]
+    if not parts:
+        return (np.zeros(1, np.uint64), np.empty(0, np.uint32), np.empty(0, dtype),
+                np.empty(0, np.int64))  # fmt: skip
+    sizes = [p[0][-1] for p in parts]
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    ptr = np.concatenate([[0]] + [p[0][1:] + o for p, o in zip(parts, offsets)])
+    return (
+        ptr.astype(np.uint64),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+        np.concatenate([p[3] for p in parts]),
+    )

@@ -1,0 +1,110 @@
+"""The CPU batch kernel (challenge.batched) against the reference layer loop."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from challenge.batched import infer_batched
+from challenge.inference import infer
+from graphnn.challenge_kernel import uniform_scale
+from graphnn.errors import GraphnnError
+
+
+def _network(n, n_layers, density, seed, uniform=None):
+    rng = np.random.default_rng(seed)
+    layers = []
+    for _ in range(n_layers):
+        W = sp.random_array((n, n), density=density, rng=rng, format="csr")
+        if uniform:
+            W.data[:] = uniform
+        else:
+            W.data = rng.normal(0.3, 0.5, W.nnz)  # negative weights too: cancellations
+        layers.append(sp.csr_array(W))
+    return layers
+
+
+def _images(rows, n, seed, values=False):
+    rng = np.random.default_rng(seed)
+    Y = sp.random_array((rows, n), density=0.2, rng=rng, format="csr")
+    Y.data[:] = rng.integers(1, 4, Y.nnz) if values else 1.0
+    return sp.csr_array(Y)
+
+
+# random weights of both signs; one power-of-two weight everywhere (the scaled path), where
+# rows die, saturate and (seed 1) rejoin as rows of ymax
+@pytest.mark.parametrize(("uniform", "density", "bias"), [(None, 0.08, -0.2), (0.5, 0.15, -1.5)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_same_as_the_reference_loop(uniform, density, bias, seed):
+    layers = _network(60, 10, density, seed, uniform)
+    Y = _images(300, 60, seed, values=uniform is not None)
+    ref = infer(layers, Y, bias, ymax=4.0, backend="reference")
+    assert 0 < ref.categories.size < 300
+    for threads, batch_rows in [(1, None), (2, 7), (3, 1)]:
+        got = infer_batched(
+            layers, Y, bias, ymax=4.0, dtype="float64", threads=threads, batch_rows=batch_rows
+        )
+        np.testing.assert_array_equal(got.categories, ref.categories)
+        assert got.edges == ref.edges and got.n_layers == 10
+        assert got.live_rows[-1] + got.saturated_rows[-1] == ref.categories.size
+
+
+def test_float32_matches_a_float32_scipy_loop():
+    layers = _network(80, 8, 0.1, 3)
+    Y = _images(200, 80, 3)
+    Z = Y.astype(np.float32)
+    for W in layers:
+        Z = Z @ W.astype(np.float32)
+        Z.data[Z.data != 0] += np.float32(-0.1)
+        np.clip(Z.data, 0, 8, out=Z.data)
+        Z.eliminate_zeros()
+    expected = np.flatnonzero(np.diff(sp.csr_array(Z).indptr)) + 1
+    got = infer_batched(layers, Y, -0.1, ymax=8.0, dtype="float32")
+    np.testing.assert_array_equal(got.categories, expected)
+
+
+def test_saturated_rows_stop_only_when_every_later_layer_keeps_them():
+    up = sp.csr_array(np.full((2, 2), 40.0))
+    ident = sp.csr_array(np.eye(2))
+    Y = sp.csr_array([[1.0, 1.0], [0.001, 0.0]])
+    r = infer_batched([up, ident, ident], Y, 0.0, dtype="float64")
+    assert r.saturated_rows == [1, 1, 1] and r.saturated_from == 1  # collapsed at once
+    r = infer_batched([up, ident, sp.csr_array(np.eye(2) * 0.5)], Y, 0.0, dtype="float64")
+    assert r.saturated_rows == [0, 0, 0] and r.live_rows == [2, 2, 2]
+    np.testing.assert_array_equal(r.categories, [1, 2])
+
+
+def test_a_network_larger_than_the_cache_is_re_read_in_chunks():
+    layers = _network(200, 6, 0.5, 4, uniform=1 / 64)  # 160 kB per layer
+    Y = _images(50, 200, 4)
+    ref = infer(layers, Y, -0.05, ymax=2.0, backend="reference")
+    calls = []
+
+    def source():
+        calls.append(1)
+        return iter(layers)
+
+    got = infer_batched(source, Y, -0.05, ymax=2.0, dtype="float64", memory_limit=1 << 20)
+    np.testing.assert_array_equal(got.categories, ref.categories)
+    assert len(calls) == 2 and got.live_rows == ref.live_rows  # read twice: all, then the rest
+    with pytest.raises(GraphnnError, match="read only once"):
+        infer_batched(iter(layers), Y, -0.05, ymax=2.0, memory_limit=1 << 20)
+
+
+def test_parameters_are_checked():
+    Y = _images(5, 4, 0)
+    with pytest.raises(GraphnnError, match="dtype"):
+        infer_batched([sp.identity(4, format="csr")], Y, 0.0, dtype="int32")
+    with pytest.raises(GraphnnError, match="memory_limit"):
+        infer_batched([sp.identity(4, format="csr")], Y, 0.0, memory_limit=10)
+    with pytest.raises(GraphnnError, match="threads"):
+        infer_batched([sp.identity(4, format="csr")], Y, 0.0, threads=0)
+    with pytest.raises(GraphnnError, match="no layers"):
+        infer_batched([], Y, 0.0)
+
+
+def test_uniform_scale_only_for_one_power_of_two():
+    assert uniform_scale(np.full(5, 1 / 16)) == 1 / 16
+    assert uniform_scale(np.full(5, 0.3)) == 0
+    assert uniform_scale(np.array([0.5, 0.25])) == 0
+    assert uniform_scale(np.full(3, -0.5)) == 0
+    assert uniform_scale(np.empty(0)) == 0
