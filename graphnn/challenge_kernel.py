@@ -24,7 +24,7 @@ is exact) and saves the weight loads.
 import numba as nb
 import numpy as np
 
-__all__ = ["LayerStack", "Workspace", "run_rows", "uniform_scale"]
+__all__ = ["LayerStack", "Workspace", "run_rows", "stays_saturated", "uniform_scale"]
 
 DEAD, SATURATED = 0, 1
 
@@ -57,7 +57,7 @@ class LayerStack:
     def append(self, W):
         """Add the scipy CSR layer ``W`` (its values in ``self.dtype``)."""
         data = W.data.astype(self.dtype, copy=False)
-        scale = uniform_scale(data)
+        scale = uniform_scale(W.data)
         self._ptr.append(W.indptr.astype(np.uint64) + np.uint64(self._offset))
         self._idx.append(W.indices.astype(np.uint32))
         self._val.append(data)
@@ -71,6 +71,40 @@ class LayerStack:
         idx = np.concatenate(self._idx) if self._idx else np.empty(0, np.uint32)
         val = np.concatenate(self._val) if self._val else np.empty(0, self.dtype)
         return ptr, idx, val, np.array(self._scale, self.dtype)
+
+
+def stays_saturated(W, dtype, bias, ymax):
+    """Whether a row of ``ymax`` is one again after the scipy CSR layer ``W``: the kernel's
+    arithmetic in the kernel's order (bit for bit what :func:`run_rows` computes), without
+    converting the layer."""
+    dtype = np.dtype(dtype)
+    if not np.isfinite(ymax) or W.shape[0] != W.shape[1]:
+        return False
+    scale = uniform_scale(W.data)
+    data = np.empty(0, dtype) if scale else W.data.astype(dtype)
+    return _stays(W.indptr, W.indices, data, dtype.type(scale), dtype.type(bias),
+                  dtype.type(ymax))  # fmt: skip
+
+
+@nb.njit(nogil=True, cache=True)
+def _stays(indptr, indices, data, scale, bias, ymax):
+    n = indptr.size - 1
+    acc = np.zeros(n, data.dtype)
+    for k in range(n):
+        for q in range(indptr[k], indptr[k + 1]):
+            if scale != 0:
+                acc[indices[q]] += ymax
+            else:
+                acc[indices[q]] += ymax * data[q]
+    for j in range(n):
+        z = acc[j]
+        if z == 0:
+            return False
+        if scale != 0:
+            z *= scale
+        if z + bias < ymax:
+            return False
+    return True
 
 
 class Workspace:

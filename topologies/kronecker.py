@@ -43,8 +43,12 @@ def challenge_radices(n):
 def challenge_layer(n_neurons, layer, *, block=16, weight=1 / 16, seed=None, dtype=np.float64):
     """Layer ``layer`` (1-based) of a challenge-style network of ``n_neurons`` neurons.
 
-    Each layer is seeded from ``(seed, layer)`` alone, so any layer can be regenerated without
-    the ones before it (workers rebuild exactly the layers they need).
+    Layers 1..c (one cycle of ``c`` radix layers) are ``kron(weight * ones(block, block), R_k)``
+    exactly as the official layers 1-6 of the 1024-neuron network are; every later layer is
+    its cycle position's base layer with the rows permuted, seeded from ``(seed, layer)``
+    alone, so any layer can be regenerated without the ones before it (workers rebuild exactly
+    the layers they need). The official later layers are row permutations of the base layers
+    too (checked on the 1024-neuron network), with their own permutation per layer.
 
     Examples
     --------
@@ -52,6 +56,12 @@ def challenge_layer(n_neurons, layer, *, block=16, weight=1 / 16, seed=None, dty
     >>> W.shape, W.nnz, bool(W.data.min() == W.data.max() == 1 / 16)
     ((1024, 1024), 32768, True)
     """
+    base, cycle = _challenge_base(n_neurons, layer, block, weight, dtype)
+    return _permuted(base, layer, cycle, seed)
+
+
+def _challenge_base(n_neurons, layer, block, weight, dtype):
+    """``(base layer of the cycle position of layer, cycle length)``."""
     n_neurons = positive_int(n_neurons, "neurons", minimum=2)
     layer = positive_int(layer, "layer")
     block = positive_int(block, "block")
@@ -65,10 +75,36 @@ def challenge_layer(n_neurons, layer, *, block=16, weight=1 / 16, seed=None, dty
     k = (layer - 1) % len(radices)
     place = int(np.prod(radices[:k]))
     W = _kron_ones(radix_layer(n, radices[k], place, dtype), block, weight)
-    if layer > len(radices):
-        rng = as_rng(None if seed is None else [int(seed), layer])
-        W = sp.csr_array(W[rng.permutation(n_neurons)])
     W.sort_indices()
+    return W, len(radices)
+
+
+def _permuted(base, layer, cycle, seed):
+    """``base`` with its rows permuted by the seeded draw of ``layer`` (after the first cycle).
+
+    Every row of a challenge layer has the same number of entries, so the permutation is one
+    gather of an (N x r) index block (4x faster than scipy's row indexing at N = 65,536). Where
+    every weight is the same, permuting the values changes nothing: the layers share one
+    read-only value array (new pages cost more than the gather here)."""
+    if layer <= cycle:
+        return base.copy()
+    n = base.shape[0]
+    perm = as_rng(None if seed is None else [int(seed), layer]).permutation(n)
+    counts = np.diff(base.indptr)
+    if counts.size and (counts == counts[0]).all():
+        r = int(counts[0])
+        if base.data.flags.writeable and (base.data == base.data[0]).all():
+            base.data.flags.writeable = False  # from now on shared by the permuted layers
+        data = base.data
+        if data.flags.writeable:
+            data = data.reshape(n, r)[perm].ravel()
+        W = sp.csr_array(
+            (data, base.indices.reshape(n, r)[perm].ravel(), base.indptr.copy()),
+            shape=base.shape,
+        )  # fmt: skip
+    else:
+        W = sp.csr_array(base[perm])
+    W.has_sorted_indices = True
     return W
 
 
@@ -86,11 +122,13 @@ def _kron_ones(R, block, weight):
     r = int(counts[0])
     shifts = n * np.arange(block, dtype=np.int64)[None, :, None]
     indices = (R.indices.reshape(n, 1, r).astype(np.int64) + shifts).reshape(n, block * r)
-    data = np.broadcast_to((weight * R.data).reshape(n, 1, r), (n, block, r)).reshape(n, -1)
     N = n * block
+    index = np.int32 if N * block * r < 2**31 else np.int64  # half the bytes to permute
+    indices = indices.astype(index)
+    data = np.broadcast_to((weight * R.data).reshape(n, 1, r), (n, block, r)).reshape(n, -1)
     return sp.csr_array(
         (np.tile(data, (block, 1)).ravel(), np.tile(indices, (block, 1)).ravel(),
-         np.arange(N + 1, dtype=np.int64) * block * r),
+         np.arange(N + 1, dtype=index) * block * r),
         shape=(N, N),
     )  # fmt: skip
 
@@ -103,8 +141,12 @@ def challenge_layers(n_neurons, n_layers, *, block=16, weight=1 / 16, seed=None,
     positive_int(n_layers, "nlayers")
     if seed is None:
         seed = int(np.random.default_rng().integers(2**63))
+    bases, cycle = [], None  # one cycle of base layers, built once
     for layer in range(1, n_layers + 1):
-        yield challenge_layer(n_neurons, layer, block=block, weight=weight, seed=seed, dtype=dtype)
+        if cycle is None or layer <= cycle:
+            base, cycle = _challenge_base(n_neurons, layer, block, weight, dtype)
+            bases.append(base)
+        yield _permuted(bases[(layer - 1) % cycle], layer, cycle, seed)
 
 
 def _log2(n, name):
