@@ -131,10 +131,12 @@ def infer_batched(
     result = InferenceResult(None, n_images, n, 0, 0, 0.0)
     source = _Source(layers)
 
-    # 1. the network, read once: shapes, edges, which layers keep a row of ymax, the cache
-    cache, stays = kernel.LayerStack(n, dtype), []
+    # 1. the network, read once: shapes, edges, which layers keep a row of ymax; the first
+    # layers are kept (converted) while they fit a small share of the budget
+    cache = kernel.LayerStack(n, dtype)
     cache_budget = memory_limit // 3
-    caching = True
+    eager = min(cache_budget, CHUNK_BYTES)
+    stays = []
     bar = tqdm(total=n_layers, desc="reading layers", unit="layer", disable=not progress,
                leave=False)  # fmt: skip
     it = source.stream()
@@ -152,13 +154,10 @@ def infer_batched(
             )
         W = sp.csr_array(W)
         result.edges += int(W.nnz)
+        result.layer_edges.append(int(W.nnz))
         stays.append(kernel.stays_saturated(W, dtype, bias, ymax))
-        if caching and cache.nbytes + W.nnz * (4 + dtype.itemsize) + 8 * n < cache_budget:
+        if len(cache) == len(stays) - 1 and cache.nbytes + _layer_bytes(W, n, dtype) <= eager:
             cache.append(W)
-        elif caching:
-            caching = False
-            if not (source.callable or source.sequence):
-                source._first = None  # cannot be re-read: an error if a row needs more
         result.seconds += time.perf_counter() - t1
         bar.update()
     bar.close()
@@ -167,80 +166,69 @@ def infer_batched(
         raise GraphnnError("the network has no layers")
     result.n_layers = n_total
     # a row saturated after layer l may stop iff a row of ymax stays one through l+1..L
-    collapse = np.zeros(n_total, np.bool_)
+    collapse = np.ones(n_total, np.bool_)
     collapse[:-1] = np.logical_and.accumulate(np.array(stays[::-1]))[::-1][1:]
-    collapse[-1] = True
 
-    # 2. the images in batches through the cached layers, one thread per batch
-    t_start = time.perf_counter()
+    # 2. the images in groups that fit the budget; each group goes through the network in
+    # chunks of layers (the cached prefix, then layers read again and cached while they fit)
+    # until none of its rows is live; within a chunk, batches of rows run on the threads
     live = np.flatnonzero(np.diff(images.indptr))
+    result.input_rows = int(live.size)
     fate_layer = np.full(n_images, -1, np.int64)
     fate_kind = np.full(n_images, -1, np.int8)
-    worst_row = n * (4 + dtype.itemsize) * 3  # two buffers and their growth
-    per_batch = max(1, (memory_limit - cache.nbytes) // (threads * worst_row))
+    state_budget = max(memory_limit - cache_budget, 1 << 20)
+    worst_row = n * (4 + dtype.itemsize)
+    group_rows = max(1, state_budget // (4 * worst_row))  # rows, their outputs, two buffers
     if batch_rows is None:
-        batch_rows = min(per_batch, max(64, -(-live.size // (8 * threads))))
-    batch_rows = max(1, min(int(batch_rows), per_batch))
-    arrays = cache.arrays()
+        batch_rows = max(64, -(-min(live.size, group_rows) // (8 * threads)))
+    batch_rows = max(1, min(int(batch_rows), group_rows))
     tail = (collapse, dtype.type(bias), dtype.type(ymax), fate_layer, fate_kind)
     local = threading.local()
-    data = images.data.astype(dtype, copy=False)
 
-    def run(ids):
+    def run(rows, stack, first, last, offset):
         ws = getattr(local, "ws", None) or kernel.Workspace(dtype)
         local.ws = ws
-        rows = ws.load(images.indptr, images.indices, data, ids)
-        ws.bufs, which, rows = kernel.run_rows(ws.bufs, rows, *arrays, 0, len(cache), *tail)
-        return ws.rows(which, rows)
+        count = ws.load(*rows)
+        ws.bufs, which, count = kernel.run_rows(
+            ws.bufs, count, *stack, first, last, offset, *tail
+        )
+        return ws.rows(which, count)
 
-    batches = [live[lo : lo + batch_rows] for lo in range(0, live.size, batch_rows)]
+    ended, chunk_reading = [], 0.0
     bar = tqdm(total=live.size, desc="images", unit="image", disable=not progress, leave=False)
-    survivors = []
+    t_start = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
-        jobs = [pool.submit(run, ids) for ids in batches]
-        for ids, job in zip(batches, jobs):
-            survivors.append(job.result())
+        for lo in range(0, live.size, group_rows):
+            ids = live[lo : lo + group_rows]
+            rows = [  # arguments of Workspace.load: a CSR, its rows to take, their image ids
+                (images.indptr, images.indices, images.data, ids[b : b + batch_rows],
+                 ids[b : b + batch_rows])
+                for b in range(0, ids.size, batch_rows)
+            ]  # fmt: skip
+            done, stream = 0, None
+            while rows and done < n_total:
+                if done < len(cache):
+                    stack, first, last, offset = cache.arrays(), done, len(cache), 0
+                else:
+                    t0 = time.perf_counter()
+                    stream = stream or source.stream(done)
+                    chunk = _read_chunk(stream, n, dtype, n_total - done)
+                    if len(cache) == done and cache.nbytes + chunk.nbytes <= cache_budget:
+                        for W in chunk.matrices:  # later groups will not read them again
+                            cache.append(W)
+                    chunk_reading += time.perf_counter() - t0
+                    stack, first, last, offset = chunk.arrays(), 0, len(chunk), done
+                parts = list(pool.map(lambda r: run(r, stack, first, last, offset), rows))
+                done = offset + last
+                rows = [(*p[:3], np.arange(p[3].size), p[3]) for p in parts if p[3].size]
+            ended += [r[4] for r in rows]
             bar.update(ids.size)
     bar.close()
-    result.seconds += time.perf_counter() - t_start
+    result.seconds += time.perf_counter() - t_start - chunk_reading
+    result.read_seconds += chunk_reading
 
-    # 3. rows that outlive the cache: the rest of the network, re-read in cache-sized chunks
-    alive = _stack_rows(survivors, n, dtype)
-    done = len(cache)
-    if alive[3].size and done < n_total:
-        it = source.stream(done)
-        while done < n_total and alive[3].size:
-            t0 = time.perf_counter()
-            chunk = kernel.LayerStack(n, dtype)
-            chunk_layers = []
-            while done + len(chunk_layers) < n_total and (
-                not chunk_layers or chunk.nbytes < cache_budget
-            ):
-                W = sp.csr_array(next(it))
-                chunk.append(W)
-                chunk_layers.append(W)
-            t1 = time.perf_counter()
-            result.read_seconds += t1 - t0
-            ptr_all, idx_all, val_all, scale = chunk.arrays()
-            # the kernel indexes layers globally: pad the chunk's tables to absolute positions
-            lptr = np.zeros((done + len(chunk_layers), n + 1), np.uint64)
-            lptr[done:] = ptr_all
-            lscale = np.zeros(lptr.shape[0], dtype)
-            lscale[done:] = scale
-            ptr, idx, val, ids = alive
-            ws = kernel.Workspace(dtype)
-            ws.load(ptr, idx, val, np.arange(ids.size))
-            ws.bufs = ws.bufs[:3] + (ids,) + ws.bufs[4:]  # the rows' image ids
-            ws.bufs, which, rows = kernel.run_rows(
-                ws.bufs, ids.size, lptr, idx_all, val_all, lscale, done, lptr.shape[0],
-                *tail,
-            )  # fmt: skip
-            alive = ws.rows(which, rows)
-            done += len(chunk_layers)
-            result.seconds += time.perf_counter() - t1
-
-    # 4. categories and the per-layer counts behind the report
-    ended = alive[3]
+    # 3. categories and the per-layer counts behind the report
+    ended = np.concatenate(ended) if ended else np.empty(0, np.int64)
     saturated = np.flatnonzero(fate_kind == kernel.SATURATED)
     result.categories = np.sort(np.concatenate([ended, saturated])) + 1
     stopped = np.bincount(fate_layer[fate_layer >= 0], minlength=n_total)[:n_total]
@@ -252,18 +240,20 @@ def infer_batched(
     return result
 
 
-def _stack_rows(parts, n, dtype):
-    """One CSR ``(ptr, idx, val, ids)`` from the kernel's per-batch survivors."""
-    parts = [p for p in parts if p[3].size]
-    if not parts:
-        return (np.zeros(1, np.uint64), np.empty(0, np.uint32), np.empty(0, dtype),
-                np.empty(0, np.int64))  # fmt: skip
-    sizes = [p[0][-1] for p in parts]
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    ptr = np.concatenate([[0]] + [p[0][1:] + o for p, o in zip(parts, offsets)])
-    return (
-        ptr.astype(np.uint64),
-        np.concatenate([p[1] for p in parts]),
-        np.concatenate([p[2] for p in parts]),
-        np.concatenate([p[3] for p in parts]),
-    )
+CHUNK_BYTES = 256 << 20  # layers read at a time beyond the cache, and the eager cache
+
+
+def _layer_bytes(W, n, dtype):
+    """What :class:`LayerStack` keeps of ``W`` (the worst case: with its values)."""
+    return 8 * (n + 1) + W.nnz * (4 + dtype.itemsize)
+
+
+def _read_chunk(stream, n, dtype, remaining):
+    """The next layers of ``stream``, as many as fit ``CHUNK_BYTES`` (at least one)."""
+    chunk = kernel.LayerStack(n, dtype)
+    chunk.matrices = []
+    while len(chunk) < remaining and (not len(chunk) or chunk.nbytes < CHUNK_BYTES):
+        W = sp.csr_array(next(stream))
+        chunk.append(W)
+        chunk.matrices.append(W)
+    return chunk

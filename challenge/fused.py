@@ -181,12 +181,14 @@ def infer_fused(
             )
         resident.append(ops.upload(W))
         result.edges += int(W.nnz)
+        result.layer_edges.append(int(W.nnz))
     if not resident:
         raise GraphnnError("the network has no layers")
     ops.sync()
     result.read_seconds = time.perf_counter() - t0
     result.n_layers = len(resident)
     live_ids = np.flatnonzero(np.diff(images.indptr))
+    result.input_rows = int(live_ids.size)
     per_batch = max_rows or max(1024, ops.free_bytes() // (8 * n * ops.dtype.itemsize))
     stays = [None] * len(resident)  # does a row of ymax stay saturated through layer l?
     result.live_rows = [0] * len(resident)

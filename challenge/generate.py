@@ -162,7 +162,7 @@ def generate_problem(
     n_layers = positive_int(n_layers, "nlayers")
     bias = official_bias(n_neurons) if bias is None else float(bias)
     images = digit_images(n_images, n_neurons, seed=[seed, 0], mnist_dir=mnist_dir)
-    layers = network_layers(n_neurons, n_layers, seed)
+    layers = layer_source(n_neurons, n_layers, seed)
     truth = infer(
         layers, images, bias, backend=backend, progress=progress, n_layers=n_layers
     ).categories
@@ -180,29 +180,33 @@ def problem_paths(directory, n_neurons, n_layers):
     }
 
 
-def write_problem(problem, directory, progress=False):
-    """Write ``problem`` in the official formats (layers, images, truth) plus ``problem.json``."""
+def write_problem(problem, directory, progress=False, layers=True):
+    """Write ``problem`` in the official formats (layers, images, truth) plus ``problem.json``.
+
+    ``layers=False`` writes no layer files: a reader regenerates them from the manifest's seed
+    (``challenge run --problem`` does).
+    """
     from tqdm import tqdm
 
     paths = problem_paths(directory, problem.n_neurons, problem.n_layers)
-    paths["layers"].mkdir(parents=True, exist_ok=True)
-    layers = tqdm(
-        problem.layers(),
-        total=problem.n_layers,
-        desc="writing layers",
-        unit="layer",
-        disable=not progress,
-        leave=False,
-    )
-    for k, W in enumerate(layers, start=1):
-        write_layer(W, paths["layers"] / f"n{problem.n_neurons}-l{k}.tsv")
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    written = [paths["images"], paths["truth"]]
+    if layers:
+        paths["layers"].mkdir(parents=True, exist_ok=True)
+        bar = tqdm(
+            problem.layers(),
+            total=problem.n_layers,
+            desc="writing layers",
+            unit="layer",
+            disable=not progress,
+            leave=False,
+        )
+        for k, W in enumerate(bar, start=1):
+            write_layer(W, paths["layers"] / f"n{problem.n_neurons}-l{k}.tsv")
+            written.append(paths["layers"] / f"n{problem.n_neurons}-l{k}.tsv")
     write_images(problem.images, paths["images"])
     write_truth(problem.truth, paths["truth"])
     root = Path(directory)
-    written = [paths["images"], paths["truth"]]
-    written += [
-        paths["layers"] / f"n{problem.n_neurons}-l{k}.tsv" for k in range(1, problem.n_layers + 1)
-    ]
     manifest = {
         "neurons": problem.n_neurons,
         "layers": problem.n_layers,
@@ -210,6 +214,7 @@ def write_problem(problem, directory, progress=False):
         "seed": problem.seed,
         "bias": problem.bias,
         "categories": int(problem.truth.size),
+        "layer_files": bool(layers),
         "generator": "graphnn challenge generate",
         "sha256": {str(p.relative_to(root)): _sha256(p) for p in written},
     }

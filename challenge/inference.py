@@ -42,10 +42,39 @@ class InferenceResult:
     live_rows: list = field(default_factory=list)  # unsaturated nonzero rows after each layer
     saturated_rows: list = field(default_factory=list)  # rows saturated at ymax, each layer
     wall_seconds: float | None = None  # end to end, for distributed runs
+    layer_edges: list = field(default_factory=list)  # nnz of each layer
+    input_rows: int | None = None  # images with at least one pixel (the rows computed first)
 
     @property
     def edges_per_second(self):
         return edges_per_second(self.n_images, self.edges, self.seconds)
+
+    def shortcuts(self):
+        """What the exact shortcuts saved, for an honest report: the rows dropped when they
+        died, the rows that stopped as saturated, the last layer that computed any row, the
+        multiply-adds done against the official formula's, and the rates over what was
+        computed."""
+        if not self.layer_edges or self.input_rows is None:
+            return None
+        entering = [self.input_rows] + list(self.live_rows[:-1])
+        work = sum(r * e for r, e in zip(entering, self.layer_edges))
+        computed = [k for k, rows in enumerate(entering) if rows > 0]
+        depth = computed[-1] + 1 if computed else 0
+        stopped_saturated = self.saturated_rows[-1] if self.saturated_rows else 0
+        ended = self.live_rows[-1] if self.live_rows else 0
+        return {
+            "empty_images": self.n_images - self.input_rows,
+            "rows_dropped_dead": self.input_rows - stopped_saturated - ended,
+            "rows_stopped_saturated": stopped_saturated,
+            "saturated_from_layer": self.saturated_from,
+            "last_layer_computed": depth,
+            "row_edges_computed": work,
+            "row_edges_official": self.n_images * self.edges,
+            "edges_per_second_computed_layers": edges_per_second(
+                self.n_images, sum(self.layer_edges[:depth]), self.seconds
+            ),
+            "row_edges_computed_per_second": work / self.seconds if self.seconds > 0 else None,
+        }
 
 
 def edges_per_second(n_images, edges, seconds):
@@ -138,7 +167,7 @@ def infer(
     full = be.matrix(sp.csr_array(np.full((1, n_neurons), ymax or 0.0, dtype=images.dtype)))
     # compile or load the kernels now, so that the first layer's time is inference alone
     be.relu_layer(full, be.matrix(sp.identity(n_neurons, images.dtype, format="csr")), bias, ymax)
-    result = InferenceResult(None, n_images, n_neurons, 0, 0, 0.0)
+    result = InferenceResult(None, n_images, n_neurons, 0, 0, 0.0, input_rows=int(live.size))
     bar = tqdm(total=n_layers, desc="layers", unit="layer", disable=not progress, leave=False)
     source = iter(layers)
     while True:
@@ -174,6 +203,7 @@ def infer(
         result.seconds += time.perf_counter() - t1
         result.n_layers += 1
         result.edges += int(W.nnz)
+        result.layer_edges.append(int(W.nnz))
         result.live_rows.append(int(live.size))
         result.saturated_rows.append(int(saturated.size))
         bar.update()

@@ -42,35 +42,61 @@ def uniform_scale(data):
 
 class LayerStack:
     """Layers in the kernel's form: one CSR ``indptr`` row per layer (``layers x (N + 1)``,
-    offsets into one ``indices``/``data`` pair) and each layer's uniform power-of-two weight
-    (0 where the weights differ), in the arithmetic ``dtype``."""
+    offsets into one ``indices`` array), each layer's uniform power-of-two weight (0 where the
+    weights differ) and, for the other layers only, their values in the arithmetic ``dtype``
+    (``values[voff[l] + q]`` is the value of entry ``q`` of layer ``l``). Buffers grow by
+    doubling, so appending layer after layer copies each byte about once."""
 
     def __init__(self, n_neurons, dtype):
         self.n, self.dtype = n_neurons, np.dtype(dtype)
-        self._ptr, self._idx, self._val, self._scale = [], [], [], []
-        self._offset = 0
-        self.nbytes = 0
+        self._ptr = np.zeros((0, n_neurons + 1), np.uint64)
+        self._idx = np.empty(0, np.uint32)
+        self._val = np.empty(0, self.dtype)
+        self._scale, self._voff = [], []
+        self.layers = self.nnz = self.nval = 0
 
     def __len__(self):
-        return len(self._ptr)
+        return self.layers
+
+    @property
+    def nbytes(self):
+        return 8 * self.layers * (self.n + 1) + 4 * self.nnz + self.dtype.itemsize * self.nval
 
     def append(self, W):
-        """Add the scipy CSR layer ``W`` (its values in ``self.dtype``)."""
-        data = W.data.astype(self.dtype, copy=False)
+        """Add the scipy CSR layer ``W``."""
         scale = uniform_scale(W.data)
-        self._ptr.append(W.indptr.astype(np.uint64) + np.uint64(self._offset))
-        self._idx.append(W.indices.astype(np.uint32))
-        self._val.append(data)
+        self._ptr = _room(self._ptr, self.layers + 1)
+        self._ptr[self.layers] = W.indptr
+        self._ptr[self.layers] += np.uint64(self.nnz)
+        self._idx = _room(self._idx, self.nnz + W.nnz)
+        self._idx[self.nnz : self.nnz + W.nnz] = W.indices
+        self._voff.append(self.nval - self.nnz)
+        if not scale:  # a uniform layer needs no values: its scale stands for them
+            self._val = _room(self._val, self.nval + W.nnz)
+            self._val[self.nval : self.nval + W.nnz] = W.data
+            self.nval += W.nnz
         self._scale.append(scale)
-        self._offset += W.nnz
-        self.nbytes += self._ptr[-1].nbytes + self._idx[-1].nbytes + self._val[-1].nbytes
+        self.layers += 1
+        self.nnz += W.nnz
 
     def arrays(self):
-        """``(indptr, indices, data, scale)`` for :func:`run_rows`."""
-        ptr = np.stack(self._ptr) if self._ptr else np.zeros((0, self.n + 1), np.uint64)
-        idx = np.concatenate(self._idx) if self._idx else np.empty(0, np.uint32)
-        val = np.concatenate(self._val) if self._val else np.empty(0, self.dtype)
-        return ptr, idx, val, np.array(self._scale, self.dtype)
+        """``(indptr, indices, values, value offsets, scale)`` for :func:`run_rows` (views)."""
+        return (
+            self._ptr[: self.layers],
+            self._idx[: self.nnz],
+            self._val[: self.nval],
+            np.array(self._voff, np.int64),
+            np.array(self._scale, self.dtype),
+        )
+
+
+def _room(a, size):
+    """``a`` with room for ``size`` rows: itself, or a copy with twice the capacity."""
+    if a.shape[0] >= size:
+        return a
+    b = np.empty((max(size, 2 * a.shape[0]),) + a.shape[1:], a.dtype)
+    b[: a.shape[0]] = a
+    return b
 
 
 def stays_saturated(W, dtype, bias, ymax):
@@ -118,16 +144,18 @@ class Workspace:
             np.empty(0, self.dtype), np.empty(0, np.int64),
         )  # fmt: skip
 
-    def load(self, indptr, indices, data, ids):
-        """Copy rows ``ids`` of the CSR ``(indptr, indices, data)`` into the input set."""
-        nnz = int((indptr[ids + 1] - indptr[ids]).sum())
+    def load(self, indptr, indices, data, rows, ids):
+        """Copy rows ``rows`` of the CSR ``(indptr, indices, data)`` into the input set, as the
+        rows of images ``ids``; returns their number."""
+        nnz = int((indptr[rows + 1] - indptr[rows]).sum())
         b = list(self.bufs)
-        for i, need in ((0, ids.size + 1), (1, nnz), (2, nnz), (3, ids.size)):
+        for i, need in ((0, rows.size + 1), (1, nnz), (2, nnz), (3, rows.size)):
             if b[i].size < need:
                 b[i] = np.empty(need + need // 2, b[i].dtype)
-        _gather(indptr, indices, data, ids, b[0], b[1], b[2], b[3])
+        _gather(indptr, indices, data, rows, b[0], b[1], b[2])
+        b[3][: rows.size] = ids
         self.bufs = tuple(b)
-        return ids.size
+        return rows.size
 
     def rows(self, which, count):
         """Copies of the first ``count`` rows of set ``which``: ``(ptr, idx, val, ids)``."""
@@ -137,17 +165,16 @@ class Workspace:
 
 
 @nb.njit(nogil=True, cache=True)
-def _gather(indptr, indices, data, ids, ptr, idx, val, out_ids):
+def _gather(indptr, indices, data, rows, ptr, idx, val):
     m = 0
     ptr[0] = 0
-    for r in range(ids.size):
-        i = ids[r]
+    for r in range(rows.size):
+        i = rows[r]
         for p in range(indptr[i], indptr[i + 1]):
             idx[m] = indices[p]
             val[m] = data[p]
             m += 1
         ptr[r + 1] = m
-        out_ids[r] = i
 
 
 @nb.njit(nogil=True, cache=True)
@@ -172,8 +199,8 @@ def _emit(z, j, scale, bias, ymax, o_idx, o_val, m):
 
 
 @nb.njit(nogil=True, cache=True)
-def _row(lo, hi, idx, val, wptr, lidx, lval, scale, bias, ymax, acc, stamp, tag, touched,
-         o_idx, o_val, m):  # fmt: skip
+def _row(lo, hi, idx, val, wptr, lidx, lval, voff, scale, bias, ymax, acc, stamp, tag,
+         touched, o_idx, o_val, m):  # fmt: skip
     """One row through one layer: its outputs from ``o_idx[m]`` on; returns ``(m, saturated
     entries)``."""
     one = np.uint64(1)
@@ -196,7 +223,7 @@ def _row(lo, hi, idx, val, wptr, lidx, lval, scale, bias, ymax, acc, stamp, tag,
                 v = val[p]
                 k = idx[p]
                 for q in range(wptr[k], wptr[k + one]):
-                    acc[lidx[q]] += v * lval[q]
+                    acc[lidx[q]] += v * lval[np.int64(q) + voff]
         for j in range(n):
             z = acc[j]
             if z != 0:
@@ -217,7 +244,7 @@ def _row(lo, hi, idx, val, wptr, lidx, lval, scale, bias, ymax, acc, stamp, tag,
             if scale != 0:
                 acc[j] += v
             else:
-                acc[j] += v * lval[q]
+                acc[j] += v * lval[np.int64(q) + voff]
     for t in range(cnt):
         j = touched[t]
         z = acc[j]
@@ -230,14 +257,16 @@ def _row(lo, hi, idx, val, wptr, lidx, lval, scale, bias, ymax, acc, stamp, tag,
 
 @nb.njit(nogil=True, cache=True)
 def run_rows(
-    bufs, rows, lptr, lidx, lval, lscale, first, last, collapse, bias, ymax, fate_layer,
-    fate_kind,
+    bufs, rows, lptr, lidx, lval, lvoff, lscale, first, last, offset, collapse, bias, ymax,
+    fate_layer, fate_kind,
 ):  # fmt: skip
-    """The first ``rows`` rows of ``bufs`` through layers ``first..last-1``.
+    """The first ``rows`` rows of ``bufs`` through layers ``first..last-1`` of a stack whose
+    layer ``i`` is layer ``i + offset`` of the network (``collapse`` and the fates count in the
+    network's layers).
 
     ``bufs`` is two sets of row buffers ``(ptr, idx, val, ids, ptr, idx, val, ids)`` (CSR with
     uint64 ``ptr``, uint32 ``idx``, int64 image ids) whose first set holds the input rows;
-    the layers are :meth:`LayerStack.arrays` ``(lptr, lidx, lval, lscale)``. Layers write
+    the layers are :meth:`LayerStack.arrays` ``(lptr, lidx, lval, lvoff, lscale)``. Layers write
     alternately into the second and the first set, growing a buffer when it is short, so a
     caller that keeps the returned buffers allocates nothing in the next call (fresh pages
     cost more than the arithmetic here). Returns ``(bufs, which, rows)``: the live rows after
@@ -258,9 +287,11 @@ def run_rows(
     if o_ptr.size < rows + 1:
         o_ptr = np.empty(ptr.size, np.uint64)
         o_ids = np.empty(ids.size, np.int64)
-    for layer in range(first, last):
-        wptr = lptr[layer]
-        scale = lscale[layer]
+    for i in range(first, last):
+        layer = i + offset
+        wptr = lptr[i]
+        scale = lscale[i]
+        voff = lvoff[i]
         kept = 0
         m = np.uint64(0)
         o_ptr[0] = 0
@@ -270,8 +301,8 @@ def run_rows(
                 o_val = _grow(o_val, m + un)
             start = m
             tag += one
-            m, nsat = _row(ptr[r], ptr[r + 1], idx, val, wptr, lidx, lval, scale, bias, ymax,
-                           acc, stamp, tag, touched, o_idx, o_val, m)  # fmt: skip
+            m, nsat = _row(ptr[r], ptr[r + 1], idx, val, wptr, lidx, lval, voff, scale, bias,
+                           ymax, acc, stamp, tag, touched, o_idx, o_val, m)  # fmt: skip
             if m == start:
                 fate_layer[ids[r]] = layer
                 fate_kind[ids[r]] = DEAD

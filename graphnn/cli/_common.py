@@ -57,6 +57,17 @@ def finite(text):
     return value
 
 
+def byte_size(text):
+    """A size in bytes: ``8G``, ``512M``, ``1.5GiB``, ``300k`` or a plain number of bytes."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 8G, 512M or 1.5G)")
+    value = float(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " ")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a positive size: {text!r}")
+    return int(value)
+
+
 def _flags(parser):
     """``{dest: --flag}`` for every option of ``parser`` and its subcommands."""
     found = {}

@@ -20,6 +20,7 @@ from ._common import (
     add_json,
     add_overwrite,
     add_seed,
+    byte_size,
     check_folder,
     check_outputs,
     finite,
@@ -86,6 +87,7 @@ def _parser(prog):
         help="truth categories (.tsv or .mtx); a mismatch exits 1",
     )
     add_backend(run)
+    _engine_args(run)
     run.add_argument(
         "--out",
         type=Path,
@@ -119,6 +121,12 @@ def _parser(prog):
     add_overwrite(gen)
     _bias_arg(gen)
     gen.add_argument(
+        "--no-layers",
+        action="store_true",
+        help="write only images, truth and problem.json; 'challenge run --problem' "
+        "regenerates the layers from the seed (65536 x 1920 layers would take 92 GB)",
+    )
+    gen.add_argument(
         "--mnist",
         type=Path,
         metavar="DIR",
@@ -145,9 +153,31 @@ def _parser(prog):
     add_seed(demo)
     _bias_arg(demo)
     add_backend(demo)
+    _engine_args(demo)
     _report_args(demo)
     add_overwrite(demo)
     return parser
+
+
+def _engine_args(p):
+    p.add_argument(
+        "--memory-limit",
+        type=byte_size,
+        metavar="SIZE",
+        help="memory for the layer cache and the image batches of the numba backend, e.g. "
+        "6G (default: half the memory available at the start)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        help="arithmetic of the numba (default float64) and cupy (default float32) kernels",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="K",
+        help="batches run at once by the numba backend (default: the CPUs this process may use)",
+    )
 
 
 def _bias_arg(p):
@@ -199,16 +229,22 @@ def _check_sizes(args):
         raise GraphnnError(f"--nlayers must be at least 1, got {args.nlayers}")
 
 
-def _summary(result, valid, bias):
+def _summary(result, valid, bias, args):
+    import resource
+
     return {
         "images": result.n_images,
         "neurons": result.n_neurons,
         "layers": result.n_layers,
         "bias": bias,
         "edges": result.edges,
+        "backend": args.backend,
+        "dtype": args.dtype or ("float32" if args.backend == "cupy" else "float64"),
         "seconds": result.seconds,
         "read_seconds": result.read_seconds,
         "edges_per_second": result.edges_per_second,
+        "shortcuts": result.shortcuts(),
+        "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "categories": int(result.categories.size),
         "valid": valid,
     }
@@ -225,8 +261,18 @@ def _report(summary, as_json):
     )
     print(
         f"read {s['read_seconds']:.3f} s; inference {s['seconds']:.3f} s; "
-        f"rate {s['edges_per_second']:.4g} edges/s"
+        f"rate {s['edges_per_second']:.4g} edges/s (official formula)"
     )
+    cut = s["shortcuts"]
+    if cut is not None:
+        print(
+            f"exact shortcuts: {cut['rows_dropped_dead']:,} rows dropped when they died, "
+            f"{cut['rows_stopped_saturated']:,} stopped saturated"
+            + (f" (from layer {cut['saturated_from_layer']})" if cut["saturated_from_layer"] else "")
+            + f"; rows computed through layer {cut['last_layer_computed']}: "
+            f"{cut['row_edges_computed']:.4g} of {cut['row_edges_official']:.4g} row-edges, "
+            f"{cut['edges_per_second_computed_layers']:.4g} edges/s over those layers"
+        )
     verdict = {
         True: "valid (matches the truth)",
         False: "INVALID (differs from the truth)",
@@ -368,7 +414,7 @@ def _layer_source(args):
 
 
 def _execute(source, images, bias, args, progress):
-    if args.workers is not None or args.scheduler is not None:
+    if getattr(args, "workers", None) is not None or getattr(args, "scheduler", None) is not None:
         from challenge.distributed import infer_distributed
 
         return infer_distributed(
@@ -379,9 +425,13 @@ def _execute(source, images, bias, args, progress):
             workers=args.workers,
             scheduler=args.scheduler,
         )
+    if args.threads is not None and args.threads < 1:
+        raise GraphnnError(f"--threads must be at least 1, got {args.threads}")
     return infer(
-        source(), images, bias, backend=args.backend, progress=progress, n_layers=args.nlayers
-    )
+        source, images, bias, backend=args.backend, dtype=args.dtype,
+        memory_limit=args.memory_limit, threads=args.threads, progress=progress,
+        n_layers=args.nlayers,
+    )  # fmt: skip
 
 
 def _from_problem(args):
@@ -396,7 +446,7 @@ def _from_problem(args):
         if given is not None and given != have:
             raise GraphnnError(f"--{name} {given} but --problem {args.problem} has {have}")
     args.neurons, args.nlayers = m["neurons"], m["layers"]
-    if paths["layers"].is_dir():
+    if m.get("layer_files", True):
         args.network = paths["layers"]
     else:  # written without layer files: regenerate them from the seed
         args.generated = int(m["seed"])
@@ -433,7 +483,7 @@ def cmd_run(args):
         io.write_truth(result.categories, args.out)
     if args.plot is not None and result.live_rows:
         _plot(result, args.plot)
-    _report(_summary(result, valid, bias), args.json)
+    _report(_summary(result, valid, bias, args), args.json)
     return CHECK_FAILED if valid is False else SUCCESS
 
 
@@ -453,7 +503,9 @@ def cmd_generate(args):
         mnist_dir=args.mnist,
         progress=progress,
     )
-    paths = write_problem(problem, args.out, progress=progress)
+    if progress:
+        print(f"{problem.truth.size:,} categories; writing {args.out} ...", file=sys.stderr)
+    paths = write_problem(problem, args.out, progress=progress, layers=not args.no_layers)
     print(
         f"wrote {args.images:,} images x {args.neurons:,} neurons x {args.nlayers} layers "
         f"to {args.out} ({problem.truth.size:,} categories in {paths['truth'].name})"
@@ -510,13 +562,11 @@ def cmd_demo(args):
             progress=progress,
         )
         images, truth, bias, source = problem.images, problem.truth, problem.bias, problem.layers
-    result = infer(
-        source(), images, bias, backend=args.backend, progress=progress, n_layers=args.nlayers
-    )
+    result = _execute(source, images, bias, args, progress)
     valid = _check_truth(result.categories, truth, images.shape[0])
     if args.plot is not None:
         _plot(result, args.plot)
-    _report(_summary(result, valid, bias), args.json)
+    _report(_summary(result, valid, bias, args), args.json)
     return SUCCESS if valid else CHECK_FAILED
 
 
