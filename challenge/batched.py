@@ -16,6 +16,7 @@ Exact shortcuts, reported in the result:
   Where a later layer would change it, it goes on like any other row (exact in every network).
 """
 
+import functools
 import os
 import threading
 import time
@@ -189,9 +190,7 @@ def infer_batched(
         ws = getattr(local, "ws", None) or kernel.Workspace(dtype)
         local.ws = ws
         count = ws.load(*rows)
-        ws.bufs, which, count = kernel.run_rows(
-            ws.bufs, count, *stack, first, last, offset, *tail
-        )
+        ws.bufs, which, count = kernel.run_rows(ws.bufs, count, *stack, first, last, offset, *tail)
         return ws.rows(which, count)
 
     ended, chunk_reading = [], 0.0
@@ -218,7 +217,8 @@ def infer_batched(
                             cache.append(W)
                     chunk_reading += time.perf_counter() - t0
                     stack, first, last, offset = chunk.arrays(), 0, len(chunk), done
-                parts = list(pool.map(lambda r: run(r, stack, first, last, offset), rows))
+                step = functools.partial(run, stack=stack, first=first, last=last, offset=offset)
+                parts = list(pool.map(step, rows))
                 done = offset + last
                 rows = [(*p[:3], np.arange(p[3].size), p[3]) for p in parts if p[3].size]
             ended += [r[4] for r in rows]

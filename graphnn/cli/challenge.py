@@ -265,10 +265,11 @@ def _report(summary, as_json):
     )
     cut = s["shortcuts"]
     if cut is not None:
+        since = cut["saturated_from_layer"]
         print(
             f"exact shortcuts: {cut['rows_dropped_dead']:,} rows dropped when they died, "
             f"{cut['rows_stopped_saturated']:,} stopped saturated"
-            + (f" (from layer {cut['saturated_from_layer']})" if cut["saturated_from_layer"] else "")
+            + (f" (from layer {since})" if since else "")
             + f"; rows computed through layer {cut['last_layer_computed']}: "
             f"{cut['row_edges_computed']:.4g} of {cut['row_edges_official']:.4g} row-edges, "
             f"{cut['edges_per_second_computed_layers']:.4g} edges/s over those layers"
