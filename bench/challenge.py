@@ -150,9 +150,12 @@ def official(args):
 
 
 def scale(args):
-    from challenge.generate import digit_images, network_layers
+    import resource
+
+    from challenge.generate import digit_images, layer_source
     from challenge.io import official_bias
 
+    infer([sp.identity(64, format="csr")], sp.identity(64, format="csr"), -0.3)  # compile
     for spec in args.sizes.split(","):
         shape, count = spec.split(":")
         n, n_layers = map(int, shape.split("x"))
@@ -160,17 +163,24 @@ def scale(args):
         t = time.perf_counter()
         images = digit_images(count, n, seed=0)
         t_images = time.perf_counter() - t
-        t = time.perf_counter()
-        layers = list(network_layers(n, n_layers, 0))
-        t_layers = time.perf_counter() - t
-        edges = sum(W.nnz for W in layers)
+        source = layer_source(n, n_layers, 0)  # regenerated from the seed, never all in memory
         bias = official_bias(n)
-        r = infer(layers, images, bias)
-        print(f"{n}x{n_layers}, {count:,} images ({images.nnz / count:.0f} px): generated "
-              f"layers {t_layers:.1f} s, images {t_images:.1f} s; graphnn {r.seconds:.3f} s "
-              f"{count * edges / r.seconds:.3e} edges/s, {r.categories.size} categories, "
-              f"rows computed through layer {_depth(r)}", flush=True)  # fmt: skip
-        found, sec, done = naive_budget(layers, images, bias, args.naive_budget)
+        t = time.perf_counter()
+        r = infer(source, images, bias, progress=sys.stderr.isatty())
+        wall = time.perf_counter() - t
+        cut = r.shortcuts()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        print(f"{n}x{n_layers}, {count:,} images ({images.nnz / count:.0f} px, made in "
+              f"{t_images:.1f} s): {wall:.1f} s in all (layers generated {r.read_seconds:.1f} s,"
+              f" inference {r.seconds:.1f} s), peak memory {peak:.2f} GiB so far; "
+              f"{r.categories.size:,} categories; rate {r.edges_per_second:.3e} edges/s "
+              f"(official formula); rows computed through layer {cut['last_layer_computed']}, "
+              f"{cut['rows_stopped_saturated']:,} stopped saturated from layer "
+              f"{cut['saturated_from_layer']}, {cut['row_edges_computed']:.3e} row-edges "
+              f"computed ({cut['row_edges_computed_per_second']:.3e}/s)", flush=True)  # fmt: skip
+        if args.naive_budget <= 0:
+            continue
+        found, sec, done = naive_budget(source(), images, bias, args.naive_budget)
         if done == n_layers:
             same = "identical" if np.array_equal(found, r.categories) else "DIFFERENT"
             print(f"  naive32 {sec:.3f} s: graphnn {sec / r.seconds:.2f}x faster, {same}")

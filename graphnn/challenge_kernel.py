@@ -107,9 +107,28 @@ def stays_saturated(W, dtype, bias, ymax):
     if not np.isfinite(ymax) or W.shape[0] != W.shape[1]:
         return False
     scale = uniform_scale(W.data)
-    data = np.empty(0, dtype) if scale else W.data.astype(dtype)
+    if scale:
+        # every term is ymax, so a column's sum depends only on its in-degree (the order of
+        # equal terms cannot change the partial sums): one sum per distinct in-degree
+        degrees = _in_degrees(W.indices, W.shape[0])
+        for d in np.unique(degrees):
+            z = dtype.type(0)
+            for _ in range(d):
+                z = dtype.type(z + dtype.type(ymax))
+            if z == 0 or dtype.type(dtype.type(z * dtype.type(scale)) + dtype.type(bias)) < ymax:
+                return False
+        return True
+    data = W.data.astype(dtype)
     return _stays(W.indptr, W.indices, data, dtype.type(scale), dtype.type(bias),
                   dtype.type(ymax))  # fmt: skip
+
+
+@nb.njit(nogil=True, cache=True)
+def _in_degrees(indices, n):
+    degrees = np.zeros(n, np.int64)
+    for j in indices:
+        degrees[j] += 1
+    return degrees
 
 
 @nb.njit(nogil=True, cache=True)

@@ -185,3 +185,76 @@ def test_dask_failures_are_errors_in_bounded_time(problem, capsys, tmp_path):
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert "--scheduler notanaddress: cannot connect" in err
+
+
+def test_default_images_have_the_official_statistics(shared_data):
+    # on the official network: about 102 pixels per image and 1-6 % of images as categories
+    # (official: 102.3 pixels, 3.0 % of 60,000 and 1.6 % of the first 1,200)
+    layers = read_layers(shared_data / "neuron1024.tar.gz", 1024, 120)
+    Y = digit_images(3000, 1024, seed=7)
+    pixels = Y.nnz / Y.shape[0]
+    share = infer(layers, Y, -0.3).categories.size / Y.shape[0]
+    assert 0.75 * 102 < pixels < 1.25 * 102 and 0.01 < share < 0.06, (pixels, share)
+    # laid out like the official images: column-major, so x = index // 32 varies less than y
+    # within a digit taller than wide
+    cols = Y.indices
+    assert np.ptp(cols // 32) <= 31 and np.std(cols % 32) > np.std(cols // 32)
+
+
+def test_generated_layers_are_the_official_construction(shared_data):
+    from topologies.kronecker import challenge_layers
+
+    official = read_layers(shared_data / "neuron1024.tar.gz", 1024, 12)
+    generated = list(challenge_layers(1024, 12, seed=0))
+    for k in range(6):  # the first cycle is the same matrix
+        assert (official[k] != generated[k]).nnz == 0
+    for k in range(6, 12):  # later layers: row permutations of their cycle position's base
+        base_rows = {tuple(r.indices) for r in (official[k - 6][[i]] for i in range(1024))}
+        for W in (official[k], generated[k]):
+            assert {tuple(W[[i]].indices) for i in range(1024)} == base_rows
+            assert (W.sum(axis=0) == official[k - 6].sum(axis=0)).all()
+    # the gather used for the permutation is scipy's own row indexing
+    rng = np.random.default_rng([0, 7])
+    expected = generated[0][rng.permutation(1024)]
+    assert (generated[6] != expected).nnz == 0
+    assert not generated[6].data.flags.writeable  # values shared between permuted layers
+
+
+def test_problem_without_layer_files_runs_from_its_seed(tmp_path, capsys):
+    out = tmp_path / "p"
+    rc = challenge_main(
+        ["generate", "--neurons", "64", "--nlayers", "12", "--images", "120", "--bias", "-0.2",
+         "--seed", "5", "--out", str(out), "--no-layers"]
+    )  # fmt: skip
+    assert rc == 0
+    assert not (out / "neuron64").exists()
+    manifest = json.loads((out / "problem.json").read_text())
+    assert manifest["layer_files"] is False and set(manifest["sha256"]) == {
+        "sparse-images-64.tsv",
+        "neuron64-l12-categories.tsv",
+    }
+    capsys.readouterr()
+    assert challenge_main(["run", "--problem", str(out), "--json", "--memory-limit", "4M"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    truth = read_truth(out / "neuron64-l12-categories.tsv")
+    assert summary["valid"] is True and summary["categories"] == truth.size
+    cut = summary["shortcuts"]
+    assert cut["row_edges_official"] == 120 * summary["edges"]
+    assert 0 < cut["row_edges_computed"] < cut["row_edges_official"]
+    assert cut["rows_dropped_dead"] + cut["rows_stopped_saturated"] <= 120
+    # the images changed after generation: refused, with the file named
+    images = out / "sparse-images-64.tsv"
+    images.write_text(images.read_text().replace("\t1\n", "\t2\n", 1))
+    from graphnn.cli import main as cli
+
+    assert cli(["challenge", "run", "--problem", str(out)]) == 2
+    assert "sparse-images-64.tsv: changed since" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["lots", "0", "-2G"])
+def test_memory_limit_must_be_a_size(value, tmp_path, capsys):
+    from graphnn.cli import main as cli
+
+    rc = cli(["challenge", "run", "--generated", "1", "--neurons", "64", "--nlayers", "2",
+              "--images", str(tmp_path / "x.tsv"), f"--memory-limit={value}"])  # fmt: skip
+    assert rc == 2 and "--memory-limit" in capsys.readouterr().err
