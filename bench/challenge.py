@@ -178,6 +178,13 @@ def scale(args):
               f"{cut['rows_stopped_saturated']:,} stopped saturated from layer "
               f"{cut['saturated_from_layer']}, {cut['row_edges_computed']:.3e} row-edges "
               f"computed ({cut['row_edges_computed_per_second']:.3e}/s)", flush=True)  # fmt: skip
+        if args.check:  # the reference layer loop on the first images: an independent result
+            k = min(args.check, count)
+            ref = infer(source, images[:k], bias, backend="reference")
+            mine = r.categories[r.categories <= k]
+            same = "identical" if np.array_equal(ref.categories, mine) else "DIFFERENT"
+            print(f"  reference loop on the first {k:,} images: {ref.categories.size} "
+                  f"categories, {same} ({ref.seconds:.1f} s)", flush=True)  # fmt: skip
         if args.naive_budget <= 0:
             continue
         found, sec, done = naive_budget(source(), images, bias, args.naive_budget)
@@ -217,6 +224,7 @@ def main():
     ap.add_argument("--scale", action="store_true", help="generated problems of --sizes")
     ap.add_argument("--sizes", default="4096x120:2000,16384x120:1000,65536x120:300")
     ap.add_argument("--naive-budget", type=float, default=60.0, help="seconds per size")
+    ap.add_argument("--check", type=int, default=0, help="images checked by the reference loop")
     args = ap.parse_args()
     scale(args) if args.scale else official(args)
 

@@ -19,7 +19,7 @@ __all__ = ["infer_distributed"]
 
 
 def _run_block(source, images, offset, bias, ymax, backend):
-    r = infer(source(), images, bias, ymax=ymax, backend=backend)
+    r = infer(source, images, bias, ymax=ymax, backend=backend)
     return r.categories + offset, r.seconds, r.read_seconds, r.edges, r.n_layers
 
 

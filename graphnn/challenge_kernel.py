@@ -24,7 +24,14 @@ is exact) and saves the weight loads.
 import numba as nb
 import numpy as np
 
-__all__ = ["LayerStack", "Workspace", "run_rows", "stays_saturated", "uniform_scale"]
+__all__ = [
+    "LayerStack",
+    "Workspace",
+    "relu_layer",
+    "run_rows",
+    "stays_saturated",
+    "uniform_scale",
+]
 
 DEAD, SATURATED = 0, 1
 
@@ -97,6 +104,34 @@ def _room(a, size):
     b = np.empty((max(size, 2 * a.shape[0]),) + a.shape[1:], a.dtype)
     b[: a.shape[0]] = a
     return b
+
+
+def relu_layer(Y, W, bias, ymax=None):
+    """One layer on every row of the scipy CSR ``Y``: ``Z = Y W``, the bias on the nonzeros,
+    ReLU, clamp at ``ymax``; a scipy CSR with sorted indices (rows that die are empty)."""
+    import scipy.sparse as sp
+
+    dtype = np.result_type(Y.dtype, W.dtype)
+    ymax = np.inf if ymax is None else ymax
+    W = sp.csr_array(W)
+    n = max(W.shape)  # the kernel's layers are square: pad with empty rows or columns
+    ptr = np.concatenate([W.indptr, np.full(n - W.shape[0], W.nnz, W.indptr.dtype)])
+    stack = LayerStack(n, dtype)
+    stack.append(sp.csr_array((W.data, W.indices, ptr), shape=(n, n)))
+    ws = Workspace(dtype)
+    rows = np.arange(Y.shape[0])
+    count = ws.load(Y.indptr, Y.indices, Y.data, rows, rows)
+    fates = np.zeros(Y.shape[0], np.int64), np.zeros(Y.shape[0], np.int8)
+    ws.bufs, which, count = run_rows(
+        ws.bufs, count, *stack.arrays(), 0, 1, 0, np.zeros(1, np.bool_), dtype.type(bias),
+        dtype.type(ymax), *fates,
+    )  # fmt: skip
+    ptr, idx, val, ids = ws.rows(which, count)
+    sizes = np.zeros(Y.shape[0] + 1, np.int64)
+    sizes[ids + 1] = np.diff(ptr.astype(np.int64))
+    Z = sp.csr_array((val, idx.astype(np.int32), np.cumsum(sizes)), shape=(Y.shape[0], W.shape[1]))
+    Z.sort_indices()
+    return Z
 
 
 def stays_saturated(W, dtype, bias, ymax):

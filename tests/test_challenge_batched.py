@@ -108,3 +108,21 @@ def test_uniform_scale_only_for_one_power_of_two():
     assert uniform_scale(np.array([0.5, 0.25])) == 0
     assert uniform_scale(np.full(3, -0.5)) == 0
     assert uniform_scale(np.empty(0)) == 0
+
+
+def test_saturation_test_by_in_degree_is_the_kernel_loop():
+    # uniform layers are tested by in-degree; the result must be the kernel's own arithmetic
+    from graphnn.challenge_kernel import _stays, stays_saturated
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(2, 30))
+        W = sp.random_array((n, n), density=rng.uniform(0.05, 0.6), rng=rng, format="csr")
+        if W.nnz == 0:
+            continue
+        W.data[:] = 2.0 ** rng.integers(-6, 2)
+        for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
+            ymax, bias = float(rng.choice([32.0, 1.0, 0.3, 7.7])), float(rng.uniform(-3, 1))
+            loop = _stays(W.indptr, W.indices, np.empty(0, dtype), dtype.type(W.data[0]),
+                          dtype.type(bias), dtype.type(ymax))  # fmt: skip
+            assert stays_saturated(W, dtype, bias, ymax) == loop
