@@ -1,7 +1,7 @@
 """graphnn challenge inference against its peers, side by side in one process, quiet and busy.
 
     python bench/challenge.py [--copies 10] [--repeat 5] [--peers naive32,naive64,lagraph,graphblas]
-    python bench/challenge.py --scale [--sizes 4096x120:2000,16384x120:1000,65536x120:300]
+    python bench/challenge.py --scale [--sizes 1024x1920:3000,65536x1920:1000] [--check K]
 
 Official part: the official 1024-neuron, 120-layer network on the 1,200 official images
 replicated --copies times (12,000 rows by default). Peers:
@@ -222,7 +222,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--peers", default="naive32,naive64,lagraph,graphblas")
     ap.add_argument("--scale", action="store_true", help="generated problems of --sizes")
-    ap.add_argument("--sizes", default="4096x120:2000,16384x120:1000,65536x120:300")
+    ap.add_argument("--sizes", default="1024x1920:3000,4096x480:2000,16384x120:1000,65536x120:300")
     ap.add_argument("--naive-budget", type=float, default=60.0, help="seconds per size")
     ap.add_argument("--check", type=int, default=0, help="images checked by the reference loop")
     args = ap.parse_args()

@@ -132,10 +132,24 @@ def infer_batched(
     result = InferenceResult(None, n_images, n, 0, 0, 0.0)
     source = _Source(layers)
 
-    # 1. the network, read once: shapes, edges, which layers keep a row of ymax; the first
-    # layers are kept (converted) while they fit a small share of the budget
-    cache = kernel.LayerStack(n, dtype)
     cache_budget = memory_limit // 3
+    with ThreadPoolExecutor(threads) as pool:
+        cache, collapse = _read_network(
+            source, n, dtype, bias, ymax, cache_budget, pool, threads, result, progress, n_layers
+        )
+        _run_images(
+            source, images, cache, collapse, dtype, bias, ymax, memory_limit - cache_budget,
+            cache_budget, threads, batch_rows, pool, result, progress,
+        )  # fmt: skip
+    return result
+
+
+def _read_network(source, n, dtype, bias, ymax, cache_budget, pool, threads, result, progress,
+                  n_layers):  # fmt: skip
+    """1. The network, read once: shapes, edges, which layers keep a row of ymax (tested on the
+    pool while the next layer is read); the first layers are kept, converted, while they fit
+    ``CHUNK_BYTES``. Returns ``(cache, collapse)``."""
+    cache = kernel.LayerStack(n, dtype)
     eager = min(cache_budget, CHUNK_BYTES)
     stays = []
     bar = tqdm(total=n_layers, desc="reading layers", unit="layer", disable=not progress,
@@ -156,7 +170,9 @@ def infer_batched(
         W = sp.csr_array(W)
         result.edges += int(W.nnz)
         result.layer_edges.append(int(W.nnz))
-        stays.append(kernel.stays_saturated(W, dtype, bias, ymax))
+        stays.append(pool.submit(kernel.stays_saturated, W, dtype, bias, ymax))
+        if len(stays) > 2 * threads:  # bound the layers held by pending tests
+            stays[-2 * threads - 1].result()
         if len(cache) == len(stays) - 1 and cache.nbytes + _layer_bytes(W, n, dtype) <= eager:
             cache.append(W)
         result.seconds += time.perf_counter() - t1
@@ -165,19 +181,29 @@ def infer_batched(
     n_total = len(stays)
     if n_total == 0:
         raise GraphnnError("the network has no layers")
+    t0 = time.perf_counter()
+    stays = [f.result() for f in stays]
+    result.seconds += time.perf_counter() - t0
     result.n_layers = n_total
     # a row saturated after layer l may stop iff a row of ymax stays one through l+1..L
     collapse = np.ones(n_total, np.bool_)
     collapse[:-1] = np.logical_and.accumulate(np.array(stays[::-1]))[::-1][1:]
+    return cache, collapse
 
-    # 2. the images in groups that fit the budget; each group goes through the network in
-    # chunks of layers (the cached prefix, then layers read again and cached while they fit)
-    # until none of its rows is live; within a chunk, batches of rows run on the threads
+
+def _run_images(source, images, cache, collapse, dtype, bias, ymax, state_budget, cache_budget,
+                threads, batch_rows, pool, result, progress):  # fmt: skip
+    """2. The images in groups that fit ``state_budget``; each group goes through the network in
+    chunks of layers (the cached prefix, then layers read again and cached while they fit
+    ``cache_budget``) until none of its rows is live; within a chunk, batches of rows run on the
+    pool's threads. 3. The categories and the per-layer counts behind the report."""
+    n_images, n = images.shape
+    n_total = len(collapse)
     live = np.flatnonzero(np.diff(images.indptr))
     result.input_rows = int(live.size)
     fate_layer = np.full(n_images, -1, np.int64)
     fate_kind = np.full(n_images, -1, np.int8)
-    state_budget = max(memory_limit - cache_budget, 1 << 20)
+    state_budget = max(state_budget, 1 << 20)
     worst_row = n * (4 + dtype.itemsize)
     group_rows = max(1, state_budget // (4 * worst_row))  # rows, their outputs, two buffers
     if batch_rows is None:
@@ -196,38 +222,36 @@ def infer_batched(
     ended, chunk_reading = [], 0.0
     bar = tqdm(total=live.size, desc="images", unit="image", disable=not progress, leave=False)
     t_start = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        for lo in range(0, live.size, group_rows):
-            ids = live[lo : lo + group_rows]
-            rows = [  # arguments of Workspace.load: a CSR, its rows to take, their image ids
-                (images.indptr, images.indices, images.data, ids[b : b + batch_rows],
-                 ids[b : b + batch_rows])
-                for b in range(0, ids.size, batch_rows)
-            ]  # fmt: skip
-            done, stream = 0, None
-            while rows and done < n_total:
-                if done < len(cache):
-                    stack, first, last, offset = cache.arrays(), done, len(cache), 0
-                else:
-                    t0 = time.perf_counter()
-                    stream = stream or source.stream(done)
-                    chunk = _read_chunk(stream, n, dtype, n_total - done)
-                    if len(cache) == done and cache.nbytes + chunk.nbytes <= cache_budget:
-                        for W in chunk.matrices:  # later groups will not read them again
-                            cache.append(W)
-                    chunk_reading += time.perf_counter() - t0
-                    stack, first, last, offset = chunk.arrays(), 0, len(chunk), done
-                step = functools.partial(run, stack=stack, first=first, last=last, offset=offset)
-                parts = list(pool.map(step, rows))
-                done = offset + last
-                rows = [(*p[:3], np.arange(p[3].size), p[3]) for p in parts if p[3].size]
-            ended += [r[4] for r in rows]
-            bar.update(ids.size)
+    for lo in range(0, live.size, group_rows):
+        ids = live[lo : lo + group_rows]
+        rows = [  # arguments of Workspace.load: a CSR, its rows to take, their image ids
+            (images.indptr, images.indices, images.data, ids[b : b + batch_rows],
+             ids[b : b + batch_rows])
+            for b in range(0, ids.size, batch_rows)
+        ]  # fmt: skip
+        done, stream = 0, None
+        while rows and done < n_total:
+            if done < len(cache):
+                stack, first, last, offset = cache.arrays(), done, len(cache), 0
+            else:
+                t0 = time.perf_counter()
+                stream = stream or source.stream(done)
+                chunk = _read_chunk(stream, n, dtype, n_total - done)
+                if len(cache) == done and cache.nbytes + chunk.nbytes <= cache_budget:
+                    for W in chunk.matrices:  # later groups will not read them again
+                        cache.append(W)
+                chunk_reading += time.perf_counter() - t0
+                stack, first, last, offset = chunk.arrays(), 0, len(chunk), done
+            step = functools.partial(run, stack=stack, first=first, last=last, offset=offset)
+            parts = list(pool.map(step, rows))
+            done = offset + last
+            rows = [(*p[:3], np.arange(p[3].size), p[3]) for p in parts if p[3].size]
+        ended += [r[4] for r in rows]
+        bar.update(ids.size)
     bar.close()
     result.seconds += time.perf_counter() - t_start - chunk_reading
     result.read_seconds += chunk_reading
 
-    # 3. categories and the per-layer counts behind the report
     ended = np.concatenate(ended) if ended else np.empty(0, np.int64)
     saturated = np.flatnonzero(fate_kind == kernel.SATURATED)
     result.categories = np.sort(np.concatenate([ended, saturated])) + 1
@@ -237,7 +261,6 @@ def infer_batched(
     result.saturated_rows = np.cumsum(sat_at).tolist()
     if saturated.size:
         result.saturated_from = int(fate_layer[saturated].min()) + 1
-    return result
 
 
 CHUNK_BYTES = 256 << 20  # layers read at a time beyond the cache, and the eager cache
