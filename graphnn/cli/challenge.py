@@ -289,7 +289,7 @@ def _plot(result, path):
     fig, ax = pyplot().subplots(figsize=(7, 3.8))
     layers = range(1, result.n_layers + 1)
     ax.plot(layers, result.live_rows, label="rows computed (live, unsaturated)")
-    ax.plot(layers, result.saturated_rows, label="rows saturated at 32 (one representative)")
+    ax.plot(layers, result.saturated_rows, label="rows saturated at 32 (no longer computed)")
     ax.set(
         xlabel="layer",
         ylabel="rows",
