@@ -1,19 +1,27 @@
-"""One training step (forward, backward, Adam) of 784-4096-4096-10, batch 512: graphnn's sparse
-layers at densities 0.1 and 0.03 against PyTorch dense on the same device, in the same process.
+"""Training steps and epochs of 784-4096-4096-10 (batch 512, Adam): graphnn's sparse layers
+against PyTorch dense and PyTorch with torch.sparse CSR weights, side by side in one process.
 
-    python bench/train_step.py [--repeat 5] [--dtype float32] [--backend numba|graphblas|cupy]
+    python bench/train_step.py [--repeat 5] [--densities 0.1,0.03,0.01] [--dtype float32]
+                               [--backends numba,graphblas] [--busy] [--crossover]
+    python bench/train_step.py --device gpu      # graphnn on CuPy against PyTorch on CUDA
 
-With --backend cupy both run on the GPU (graphnn through CuPy/cuSPARSE, PyTorch on CUDA) and the
-memory column is skipped (it measures host memory).
+Every model is built first; then --repeat rounds each time one epoch (16 steps over 8,192
+samples) of every model in turn, so a disturbance on this shared machine hits all of them
+alike; the medians are printed with the ratio to PyTorch dense. ``torch.sparse`` is the
+sparse layer a PyTorch user has today: ``torch.sparse.mm`` with the transposed CSR weight
+forward and for the input gradient, ``torch.sparse.sampled_addmm`` for the weight gradient at
+the structure, Adam on the stored values (the same structure and arithmetic as graphnn).
+Peak memory: each model built and stepped in a fresh child process (Linux's resident
+high-water mark, reset before the model is built, minus the resident memory at that point).
+--busy repeats graphnn and PyTorch dense beside one spinning process; --crossover times one
+step of graphnn against dense at growing densities (where dense BLAS wins on this machine).
 
-Times are the best of --repeat steps after a warm-up. Peak memory is measured for each model in
-a fresh child process (Linux's resident high-water mark, reset before the model is built, minus
-the resident memory at that point).
-Goals: density 0.1 no slower than dense, 0.03 at least 3x faster; memory at 0.1 at most half of
-dense.
+Goals (issue): an epoch at density 0.1 at least 2.5x faster than PyTorch dense, at 0.03 at
+least 6x; beside a busy process at most 1.5x slower than quiet.
 """
 
 import argparse
+import statistics
 import subprocess
 import sys
 import time
@@ -22,6 +30,7 @@ import numpy as np
 
 SIZES = [784, 4096, 4096, 10]
 BATCH = 512
+SAMPLES = 8192
 
 
 def _status_mb(field):
@@ -38,68 +47,130 @@ def reset_peak():
         f.write("5")
 
 
-def sync(backend):
-    """Wait for the GPU, so that a timing covers the work and not only its launch."""
-    if backend == "cupy":
-        import cupy
-        import torch
-
-        cupy.cuda.Device().synchronize()
-        torch.cuda.synchronize()
+def data(dtype):
+    rng = np.random.default_rng(0)
+    X = rng.random((SAMPLES, SIZES[0]), dtype=np.float32).astype(dtype)
+    return X, rng.integers(0, SIZES[-1], SAMPLES)
 
 
-def graphnn_step(density, dtype, backend="numba"):
+def graphnn_epoch(density, dtype, backend="numba"):
     from graphnn.training import Adam, SparseMLP
 
     model = SparseMLP(SIZES, density=density, dtype=dtype, backend=backend).build(0)
     opt = Adam(1e-3)
-    rng = np.random.default_rng(0)
-    X = rng.random((BATCH, SIZES[0]), dtype=np.float32).astype(dtype)
-    y = rng.integers(0, SIZES[-1], BATCH)
+    X, y = data(dtype)
 
-    def step():
-        _, grads, _ = model.loss_and_grads(X, y)
-        opt.step(model.layers_, grads, 1e-3)
+    def epoch(steps=SAMPLES // BATCH):
+        for s in range(steps):
+            sl = slice(s * BATCH, (s + 1) * BATCH)
+            _, grads, _ = model.loss_and_grads(X[sl], y[sl])
+            opt.step(model.layers_, grads, 1e-3)
+        if backend == "cupy":  # wait for the GPU: time the work, not its launch
+            import cupy
 
-    return step
+            cupy.cuda.Device().synchronize()
+
+    return epoch
 
 
-def torch_step(dtype, backend="numba"):
+def torch_epoch(dtype, device="cpu"):
     import torch
 
-    where = "cuda" if backend == "cupy" else "cpu"
     torch.manual_seed(0)
     layers = []
     for a, b in zip(SIZES[:-1], SIZES[1:]):
         layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
-    model = torch.nn.Sequential(*layers[:-1]).to(getattr(torch, dtype)).to(where)
+    model = torch.nn.Sequential(*layers[:-1]).to(getattr(torch, dtype)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    X = torch.rand(BATCH, SIZES[0], dtype=getattr(torch, dtype), device=where)
-    y = torch.randint(0, SIZES[-1], (BATCH,), device=where)
+    X, y = data(dtype)
+    X, y = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
     loss_fn = torch.nn.CrossEntropyLoss()
 
-    def step():
-        opt.zero_grad()
-        loss_fn(model(X), y).backward()
-        opt.step()
+    def epoch(steps=SAMPLES // BATCH):
+        for s in range(steps):
+            sl = slice(s * BATCH, (s + 1) * BATCH)
+            opt.zero_grad()
+            loss_fn(model(X[sl]), y[sl]).backward()
+            opt.step()
+        if device != "cpu":
+            torch.cuda.synchronize()
 
-    return step
+    return epoch
 
 
-def make_step(which, dtype):
-    return torch_step(dtype) if which == "torch" else graphnn_step(float(which), dtype)
+def torch_sparse_epoch(density, dtype):
+    """The same sparse structure as graphnn's, trained with torch.sparse CSR products."""
+    import warnings
 
+    import torch
 
-def best(step, repeat, backend="numba"):
-    step()
-    sync(backend)
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        step()
-        sync(backend)
-        times.append(time.perf_counter() - t)
-    return min(times)
+    from graphnn.training import SparseMLP
+
+    warnings.filterwarnings("ignore", message=".*(beta|invariant).*")
+    tdtype = getattr(torch, dtype)
+    built = SparseMLP(SIZES, density=density, dtype=dtype).build(0)
+    params = []
+    for layer in built.layers_:
+        W = layer.to_scipy()
+        pattern = torch.sparse_csr_tensor(
+            torch.from_numpy(W.indptr.astype(np.int64)),
+            torch.from_numpy(W.indices.astype(np.int64)),
+            torch.from_numpy(W.data.astype(dtype)),
+            size=W.shape,
+        )
+        to_csc = torch.from_numpy(layer.to_csc)
+        WT = W.T.tocsr()
+        WT.sort_indices()
+        params.append(
+            {
+                "W": pattern,  # n_in x n_out, values in CSR order (the parameter)
+                "WT_ptr": torch.from_numpy(WT.indptr.astype(np.int64)),
+                "WT_idx": torch.from_numpy(WT.indices.astype(np.int64)),
+                "to_csc": to_csc,
+                "b": torch.from_numpy(np.asarray(layer.backend.asnumpy(layer.bias))).to(tdtype),
+                "state": [torch.zeros(W.nnz, dtype=tdtype), torch.zeros(W.nnz, dtype=tdtype)],
+                "bstate": [torch.zeros(W.shape[1], dtype=tdtype)] * 2,
+            }
+        )
+    X, y = data(dtype)
+    X, y = torch.from_numpy(X), torch.from_numpy(y)
+    t = [0]
+
+    def adam(p, g, st, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
+        m, v = st
+        m.mul_(b1).add_(g, alpha=1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        step = lr * (1 - b2 ** t[0]) ** 0.5 / (1 - b1 ** t[0])
+        p.addcdiv_(m, v.sqrt().add_(eps), value=-step)
+
+    def step(Xb, yb):
+        t[0] += 1
+        acts = [Xb.T.contiguous()]  # features x batch
+        for i, p in enumerate(params):
+            WT = torch.sparse_csr_tensor(
+                p["WT_ptr"], p["WT_idx"], p["W"].values()[p["to_csc"]], size=p["W"].shape[::-1]
+            )
+            Z = torch.sparse.mm(WT, acts[-1]) + p["b"][:, None]
+            acts.append(Z.clamp_min(0) if i < len(params) - 1 else Z)
+        logits = acts[-1].T
+        prob = torch.softmax(logits, dim=1)
+        prob[torch.arange(len(yb)), yb] -= 1
+        dZ = (prob / len(yb)).T.contiguous()
+        for i in reversed(range(len(params))):
+            p = params[i]
+            gW = torch.sparse.sampled_addmm(p["W"], acts[i], dZ.T.contiguous(), beta=0.0)
+            gb = dZ.sum(dim=1)
+            if i:
+                dZ = torch.sparse.mm(p["W"], dZ) * (acts[i] > 0)
+            adam(p["W"].values(), gW.values(), p["state"])
+            adam(p["b"], gb, p["bstate"])
+
+    def epoch(steps=SAMPLES // BATCH):
+        for s in range(steps):
+            sl = slice(s * BATCH, (s + 1) * BATCH)
+            step(X[sl], y[sl])
+
+    return epoch
 
 
 def child_memory(which, dtype):
@@ -113,11 +184,39 @@ def child_memory(which, dtype):
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def make(which, dtype, device="cpu"):
+    """``torch``, ``torch.sparse:D``, ``graphnn:D`` or ``graphnn-BACKEND:D``."""
+    name, _, density = which.partition(":")
+    if name == "torch":
+        return torch_epoch(dtype, device)
+    if name == "torch.sparse":
+        return torch_sparse_epoch(float(density), dtype)
+    backend = name.partition("-")[2] or ("cupy" if device != "cpu" else "numba")
+    return graphnn_epoch(float(density), dtype, backend)
+
+
+def rounds(epochs, repeat, steps=SAMPLES // BATCH):
+    """Median seconds per call of every epoch function, timed in interleaved rounds."""
+    for fn in epochs.values():
+        fn(1)  # warm: compile, allocate
+    times = {name: [] for name in epochs}
+    for _ in range(repeat):
+        for name, fn in epochs.items():
+            t = time.perf_counter()
+            fn(steps)
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--densities", default="0.1,0.03,0.01")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    ap.add_argument("--backend", default="numba", choices=["numba", "graphblas", "cupy"])
+    ap.add_argument("--backends", default="numba,graphblas")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    ap.add_argument("--busy", action="store_true")
+    ap.add_argument("--crossover", action="store_true")
     ap.add_argument("--memory-of", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_of:
@@ -125,33 +224,55 @@ def main():
 
         import graphnn.training  # noqa: F401  (imports and kernels load before the baseline)
 
-        graphnn_step(0.001, args.dtype)()  # compile the kernels before the baseline
+        graphnn_epoch(0.001, args.dtype)(1)  # compile the kernels before the baseline
         reset_peak()
         before = _status_mb("VmRSS:")
-        step = make_step(args.memory_of, args.dtype)
-        step()
-        step()
+        make(args.memory_of, args.dtype)(2)
         print(_status_mb("VmHWM:") - before)
         return
     import torch
 
-    gpu = args.backend == "cupy"
+    gpu = args.device == "gpu"
+    densities = [float(d) for d in args.densities.split(",")]
     where = "GPU" if gpu else f"{torch.get_num_threads()} threads"
-    print(
-        f"{'-'.join(map(str, SIZES))}, batch {BATCH}, {args.dtype}, {where}; best of {args.repeat}"
-    )
-    t_dense = best(torch_step(args.dtype, args.backend), args.repeat, args.backend)
-    m_dense = None if gpu else child_memory("torch", args.dtype)
-    mem = lambda m: "" if m is None else f"   peak +{m:7.1f} MiB"  # noqa: E731
-    print(f"  PyTorch dense       {t_dense * 1e3:8.2f} ms/step{mem(m_dense)}")
-    for density in (0.1, 0.03):
-        t = best(graphnn_step(density, args.dtype, args.backend), args.repeat, args.backend)
-        m = None if gpu else child_memory(str(density), args.dtype)
-        ratio = "" if m is None else f", {m / m_dense:5.2f}x dense memory"
-        print(
-            f"  graphnn density {density:<4} {t * 1e3:8.2f} ms/step{mem(m)}   "
-            f"{t_dense / t:5.2f}x dense speed{ratio}"
-        )
+    print(f"{'-'.join(map(str, SIZES))}, batch {BATCH}, {args.dtype}, {where}; one epoch = "
+          f"{SAMPLES // BATCH} steps; median of {args.repeat} interleaved rounds")  # fmt: skip
+    names = ["torch"]
+    for d in densities:
+        if gpu:
+            names.append(f"graphnn-cupy:{d}")
+            continue
+        names += [f"graphnn-{b}:{d}" for b in args.backends.split(",")]
+        names.append(f"torch.sparse:{d}")
+    epochs = {n: make(n, args.dtype, "cuda" if gpu else "cpu") for n in names}
+    med = rounds(epochs, args.repeat)
+    dense_memory = None if gpu else child_memory("torch", args.dtype)
+    for name in names:
+        mem = ""
+        if not gpu:
+            m = dense_memory if name == "torch" else child_memory(name, args.dtype)
+            mem = f"  peak +{m:7.1f} MiB ({m / dense_memory:4.2f}x dense)"
+        print(f"  {name:<22}{med[name]:8.3f} s/epoch {med[name] * 1e3 * BATCH / SAMPLES:8.1f} "
+              f"ms/step  {med['torch'] / med[name]:6.2f}x dense speed{mem}")  # fmt: skip
+    if args.busy and not gpu:
+        pick = {n: epochs[n] for n in names if n == "torch" or n.startswith("graphnn-numba")}
+        neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            time.sleep(0.5)
+            busy = rounds(pick, args.repeat)
+        finally:
+            neighbour.kill()
+        print("beside one busy process:")
+        for name in pick:
+            print(f"  {name:<22}{busy[name]:8.3f} s/epoch  {busy[name] / med[name]:5.2f}x its "
+                  f"quiet time")  # fmt: skip
+    if args.crossover and not gpu:
+        print("one epoch against PyTorch dense as the density grows (the crossover):")
+        for d in (0.1, 0.2, 0.3, 0.5):
+            pair = {"torch": epochs["torch"], "graphnn": graphnn_epoch(d, args.dtype)}
+            r = rounds(pair, max(2, args.repeat // 2), steps=4)
+            print(f"  density {d:<4} graphnn {r['graphnn'] * 1e3 / 4:7.1f} ms/step, dense "
+                  f"{r['torch'] * 1e3 / 4:7.1f}: {r['torch'] / r['graphnn']:5.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

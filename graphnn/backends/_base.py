@@ -113,10 +113,11 @@ class Backend:
         """A numpy array from the backend's dense array."""
         raise NotImplementedError
 
-    def csr_times_dense(self, data, indices, indptr, shape, D):
-        """``M @ D`` for ``M`` given by its CSR arrays and ``shape``, ``D`` dense (batch last):
-        the forward product (with the CSC of ``W`` read as the CSR of ``W^T``) and the input
-        gradient ``W dZ^T``."""
+    def csr_times_dense(self, data, indices, indptr, shape, D, order=None):
+        """``M @ D`` for ``M`` given by its CSR arrays and ``shape`` (its values ``data[order]``
+        when ``order`` is given), ``D`` dense (batch last): the forward product (the CSC of
+        ``W`` read as the CSR of ``W^T``, its values reached through the CSC order) and the
+        input gradient ``W dZ^T``."""
         raise NotImplementedError
 
     def sddmm(self, XT, dZT, indptr, indices, rows):

@@ -221,8 +221,10 @@ class ArrayBackend(Backend):
 
     # -- training: batch along the contiguous axis ----------------------------------------
 
-    def csr_times_dense(self, data, indices, indptr, shape, D):
+    def csr_times_dense(self, data, indices, indptr, shape, D, order=None):
         """``M @ D`` for ``M`` given by its CSR arrays and ``shape``, ``D`` dense."""
+        if order is not None:
+            data = data[order]
         return self.xp.asarray(self.xsp.csr_matrix((data, indices, indptr), shape=shape) @ D)
 
     def sddmm(self, XT, dZT, indptr, indices, rows):

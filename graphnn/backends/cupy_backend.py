@@ -56,8 +56,10 @@ class CupyBackend(ArrayBackend):
         )  # fmt: skip
         return out
 
-    def csr_times_dense(self, data, indices, indptr, shape, D):
+    def csr_times_dense(self, data, indices, indptr, shape, D, order=None):
         xp = self.xp
+        if order is not None:
+            data = data[order]
         D = xp.ascontiguousarray(D, dtype=data.dtype)
         batch = D.shape[1]
         out = xp.empty((shape[0], batch), dtype=data.dtype)

@@ -31,8 +31,8 @@ class GraphblasBackend(Backend):
     def asnumpy(self, a):
         return np.asarray(a)
 
-    def csr_times_dense(self, data, indices, indptr, shape, D):
-        return csr_times_dense(data, indices, indptr, shape, D)
+    def csr_times_dense(self, data, indices, indptr, shape, D, order=None):
+        return csr_times_dense(data, indices, indptr, shape, D, order)
 
     def sddmm(self, XT, dZT, indptr, indices, rows):
         return sddmm(XT, dZT, indptr, indices)
@@ -68,7 +68,7 @@ class GraphblasBackend(Backend):
     def masked_product(self, A, B, mask):
         check_mask(A.shape, B.shape, self.shape(mask))
         M = gb.io.to_scipy_sparse(mask, format="csr")
-        values = kernels.sddmm(A, B.T, M)
+        values = kernels.sddmm(A, B.T, M.indptr, M.indices)
         return gb.io.from_scipy_sparse(sp.csr_array((values, M.indices, M.indptr), shape=M.shape))
 
     def select(self, A, op, thresh):

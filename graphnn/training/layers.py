@@ -101,7 +101,7 @@ class SparseLayer:
     def forward(self, XT):
         _, _, _, to_csc, csc_indptr, csc_indices = self._dev
         ZT = self.backend.csr_times_dense(
-            self.values[to_csc], csc_indices, csc_indptr, (self.n_out, self.n_in), XT
+            self.values, csc_indices, csc_indptr, (self.n_out, self.n_in), XT, order=to_csc
         )
         ZT += self.bias[:, None]
         return ZT
