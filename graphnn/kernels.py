@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba as nb
 import numpy as np
 
-__all__ = ["rows_times_dense", "spmm_t", "sddmm"]
+__all__ = ["adam_update", "rows_times_dense", "spmm_t", "sddmm"]
 
 
 @nb.njit(nogil=True, cache=True, fastmath=True)
@@ -133,3 +133,32 @@ def sddmm(A, BT, indptr, indices):
     out = np.empty(indices.size, dtype)
     _parallel(_sddmm, indptr, A, BT, indptr, indices, out)
     return out
+
+
+@nb.njit(nogil=True, cache=True)
+def _adam(lo, hi, p, g, m, v, b1, b2, c1, c2, step, eps):
+    """Adam on entries ``lo..hi-1``, in one pass: the arithmetic and order of the numpy
+    expressions in ``graphnn.training.optim.Adam`` (no fused multiply-adds), so both give the
+    same bits."""
+    for i in range(lo, hi):
+        gi = g[i]
+        mi = m[i] * b1 + c1 * gi
+        vi = v[i] * b2 + c2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] -= step * mi / (np.sqrt(vi) + eps)
+
+
+def adam_update(p, g, m, v, b1, b2, step, eps):
+    """One Adam step in place on contiguous numpy arrays of one dtype (``step`` is the
+    bias-corrected learning rate), split over the kernel threads."""
+    t = p.dtype.type
+    args = (p, g, m, v, t(b1), t(b2), t(1 - b1), t(1 - b2), t(step), t(eps))
+    n, threads = p.size, nb.get_num_threads()
+    if threads == 1 or n < 1 << 16:
+        _adam(0, n, *args)
+        return
+    bounds = np.linspace(0, n, 4 * threads + 1).astype(np.int64)
+    jobs = [_pool(threads).submit(_adam, lo, hi, *args) for lo, hi in zip(bounds, bounds[1:])]
+    for job in jobs:
+        job.result()

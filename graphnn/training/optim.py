@@ -22,6 +22,14 @@ def _module(a):
     return np
 
 
+def _fused(*arrays):
+    """Whether the one-pass CPU kernel can update these arrays: numpy, contiguous, one dtype."""
+    return all(
+        type(a) is np.ndarray and a.flags.c_contiguous and a.dtype == arrays[0].dtype
+        for a in arrays
+    ) and arrays[0].dtype in (np.float32, np.float64)
+
+
 class _Optimizer:
     slots = ()
 
@@ -104,11 +112,17 @@ class Adam(_Optimizer):
     def _update(self, p, g, st, lr):
         b1, b2 = self.betas
         m, v = st["m"], st["v"]
+        step = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        if _fused(p, g, m, v):
+            from ..kernels import adam_update
+
+            adam_update(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), b1, b2, step,
+                        self.eps)  # fmt: skip
+            return
         m *= b1
         m += (1 - b1) * g
         v *= b2
         v += (1 - b2) * g * g
-        step = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         p -= (step * m / (_module(v).sqrt(v) + self.eps)).astype(p.dtype, copy=False)
 
 
