@@ -268,3 +268,25 @@ def test_reference_device_runs_the_gpu_code_path_identically():
     b = fit(SparseMLP([64, 40, 10], density=0.2, backend="reference"), data, cfg)
     assert abs(a["test_accuracy"] - b["test_accuracy"]) < 0.05
     assert a["params"] == b["params"]
+
+
+def test_same_seed_same_weights_whatever_the_thread_count():
+    # the kernels split their rows over the threads; each output is still computed by one
+    # range in a fixed order, so 1 and 2 threads give the same bits
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one CPU: nothing to compare")
+    data = load_dataset("digits", limit=600)
+    weights = []
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            model = SparseMLP([64, 300, 100, 10], density=0.2)
+            fit(model, data, TrainConfig(epochs=2, batch_size=64, seed=3))
+            weights.append([layer.to_scipy() for layer in model.layers_])
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(*weights):
+        assert np.array_equal(a.data, b.data) and np.array_equal(a.indices, b.indices)
