@@ -23,4 +23,14 @@ __all__ = [
     "DimensionMismatch",
     "FormatError",
     "BackendUnavailable",
+    "SparseMLPClassifier",
 ]
+
+
+def __getattr__(name):
+    # the estimator imports scikit-learn and the training stack: only when asked for
+    if name == "SparseMLPClassifier":
+        from .estimator import SparseMLPClassifier
+
+        return SparseMLPClassifier
+    raise AttributeError(f"module 'graphnn' has no attribute {name!r}")

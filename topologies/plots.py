@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphnn.errors import GraphnnError
-from graphnn.plotting import pyplot, save_figure
+from graphnn.plotting import save_figure
 
 __all__ = ["draw_network", "degree_histogram", "path_histogram"]
 
@@ -15,8 +15,9 @@ MAX_DRAWN_EDGES = 5000
 
 
 def _figure(width, height):
-    plt = pyplot()
-    return plt, plt.figure(figsize=(width, height), dpi=100)
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100)
 
 
 def draw_network(layers, path, *, title=None):
@@ -29,7 +30,7 @@ def draw_network(layers, path, *, title=None):
             "draw the first layers only"
         )
     sizes = [layers[0].shape[0]] + [W.shape[1] for W in layers]
-    plt, fig = _figure(1.2 + 1.6 * len(sizes), 1.0 + 0.25 * min(max(sizes), 40))
+    fig = _figure(1.2 + 1.6 * len(sizes), 1.0 + 0.25 * min(max(sizes), 40))
     ax = fig.add_subplot()
     ys = [np.linspace(1, 0, n) if n > 1 else np.array([0.5]) for n in sizes]
     for l, W in enumerate(layers):
@@ -57,7 +58,7 @@ def degree_histogram(layers, path):
     layers = [sp.csr_array(W) for W in layers][:12]
     cols = min(4, len(layers))
     rows = -(-len(layers) // cols)
-    plt, fig = _figure(3.2 * cols, 2.6 * rows)
+    fig = _figure(3.2 * cols, 2.6 * rows)
     for k, W in enumerate(layers):
         ax = fig.add_subplot(rows, cols, k + 1)
         out_deg = np.diff(W.indptr)
@@ -77,7 +78,7 @@ def degree_histogram(layers, path):
 def path_histogram(counts, path, *, title="paths between input/output pairs"):
     """Histogram of the path counts of every (input, output) pair, log-scaled counts."""
     counts = np.asarray(counts).ravel()
-    plt, fig = _figure(6, 3.5)
+    fig = _figure(6, 3.5)
     ax = fig.add_subplot()
     zero = int((counts == 0).sum())
     pos = counts[counts > 0]

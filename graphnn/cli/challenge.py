@@ -284,9 +284,9 @@ def _report(summary, as_json):
 
 def _plot(result, path):
     """Rows still computed and rows carried as saturated, layer by layer."""
-    from graphnn.plotting import pyplot, save_figure
+    from graphnn.plotting import figure, save_figure
 
-    fig, ax = pyplot().subplots(figsize=(7, 3.8))
+    fig, ax = figure(figsize=(7, 3.8))
     layers = range(1, result.n_layers + 1)
     ax.plot(layers, result.live_rows, label="rows computed (live, unsaturated)")
     ax.plot(layers, result.saturated_rows, label="rows saturated at 32 (no longer computed)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import GraphnnError
 from ..io import atomic_write
-from ..plotting import pyplot, save_figure
+from ..plotting import figure, save_figure
 from ..training.data import DATASETS, load_dataset
 from ..training.model import SparseMLP
 from ..training.redistribution import ALGORITHMS
@@ -60,9 +60,8 @@ def _parser(prog):
 
 
 def _plot(results, densities, baselines, out):
-    plt = pyplot()
     n = len(densities)
-    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False)
+    fig, axes = figure(1, n, figsize=(5 * n, 4), squeeze=False)
     for ax, d in zip(axes[0], densities):
         for alg, m in results[d].items():
             ax.plot(
@@ -84,7 +83,7 @@ def _plot(results, densities, baselines, out):
     fig.tight_layout()
     save_figure(fig, out / "accuracy.png")
 
-    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False)
+    fig, axes = figure(1, n, figsize=(5 * n, 4), squeeze=False)
     for ax, d in zip(axes[0], densities):
         for alg, m in results[d].items():
             steps = [r["redistribution"] for r in m["epochs"] if "redistribution" in r]

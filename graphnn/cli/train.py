@@ -7,7 +7,7 @@ from pathlib import Path
 from ..backends import get_backend
 from ..errors import GraphnnError
 from ..io import atomic_write
-from ..plotting import pyplot, save_figure
+from ..plotting import figure, save_figure
 from ..training.data import DATASETS, load_dataset
 from ..training.model import TOPOLOGIES, SparseMLP
 from ..training.redistribution import ALGORITHMS, Redistributor
@@ -26,6 +26,7 @@ from ._common import (
     widths,
 )
 
+DEFAULTS = TrainConfig()  # one source of defaults for the command line, fit and the estimator
 DEFAULT_LAYERS = {"digits": "64-300-100-10", "higgs": "21-256-256-256-1"}
 
 
@@ -62,9 +63,9 @@ def _parser(prog):
     p.add_argument("--radices", help="RadiX-Net radix lists, e.g. 10,10 (topology radixnet)")
     p.add_argument("--kron", help="RadiX-Net Kronecker list, e.g. 8,3,1,1")
     p.add_argument("--init", choices=("ertl", "kaiming"), default="ertl")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=finite, default=3e-3, help="learning rate")
+    p.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
+    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    p.add_argument("--lr", type=finite, default=DEFAULTS.lr, help="learning rate")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     p.add_argument(
         "--schedule",
@@ -148,7 +149,7 @@ def _topology(args, data):
 
 
 def _plot(runs, path):
-    fig, (ax1, ax2) = pyplot().subplots(1, 2, figsize=(11, 4))
+    fig, (ax1, ax2) = figure(1, 2, figsize=(11, 4))
     for name, m in runs.items():
         ep = [r["epoch"] for r in m["epochs"]]
         ax1.plot(ep, [r["train_loss"] for r in m["epochs"]], label=name)

@@ -295,6 +295,21 @@ class SparseMLP:
             out.append(get_backend(self.backend).asnumpy(labels))
         return np.concatenate(out).astype(np.int64) if out else np.empty(0, np.int64)
 
+    def predict_proba(self, X, batch_size=4096):
+        """Class probabilities, samples x classes (softmax; for the sigmoid loss the two
+        columns ``1 - p, p``)."""
+        be = get_backend(self.backend)
+        out = []
+        for start in range(0, len(X), batch_size):
+            logits = be.asnumpy(self.forward(X[start : start + batch_size])[0]).T
+            if self.loss == "softmax":
+                e = np.exp(logits - logits.max(axis=1, keepdims=True))
+                out.append(e / e.sum(axis=1, keepdims=True))
+            else:
+                p = 1 / (1 + np.exp(-logits[:, 0]))
+                out.append(np.stack([1 - p, p], axis=1))
+        return np.concatenate(out) if out else np.empty((0, self.sizes[-1]))
+
     def score(self, X, y):
         """Accuracy on ``(X, y)``."""
         return float((self.predict(X) == y).mean()) if len(y) else float("nan")

