@@ -139,12 +139,45 @@ def test_cli_experiment_writes_table_and_plots(tmp_path):
     for row in (
         "| none |",
         "| random |",
-        "| neuron-equivalent dense |",
-        "| parameter-equivalent dense |",
+        "| dense-neuron-equivalent |",
+        "| dense-parameter-equivalent |",
     ):
         assert row in table
     for png in ("accuracy.png", "induced_loss.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_experiment_seeds_baselines_per_density_and_resume(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "exp"
+    base = ["experiment", "redistribution", "--densities", "0.2,0.05", "--algorithms",
+            "none,random", "--epochs", "2", "--limit", "300", "--out", str(out)]  # fmt: skip
+    assert cli.main([*base, "--seeds", "2"]) == 0
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert len(runs) == 2 * 2 * (2 + 2)  # densities x seeds x (algorithms + baselines)
+    for d in (0.2, 0.05):
+        sparse = [r for r in runs if r["density"] == d and r["algorithm"] == "none"]
+        param = [
+            r for r in runs if r["density"] == d and r["algorithm"] == "dense-parameter-equivalent"
+        ]
+        assert {r["seed"] for r in sparse} == {0, 1}
+        # the parameter-equivalent net of each density: slightly more parameters, within 10 %
+        assert sparse[0]["params"] <= param[0]["params"] <= 1.1 * sparse[0]["params"]
+    table = (out / "results.md").read_text()
+    assert "2 seeds" in table and " +- " in table
+    # a killed experiment: drop the last runs, resume, and only those are run again
+    saved = json.loads((out / "results.json").read_text())
+    kept = saved["runs"][:5]
+    saved["runs"] = kept
+    (out / "results.json").write_text(json.dumps(saved))
+    assert cli.main([*base, "--seeds", "2", "--resume"]) == 0
+    again = json.loads((out / "results.json").read_text())["runs"]
+    assert len(again) == 16 and again[:5] == kept
+    # other settings cannot be resumed into the same folder
+    capsys.readouterr()
+    assert cli.main([*base[:-2], "--epochs", "3", "--out", str(out), "--resume"]) == 2
+    assert "other settings (epochs)" in capsys.readouterr().err
 
 
 def test_optimizer_state_follows_pruning():

@@ -1,10 +1,15 @@
-"""``graphnn experiment redistribution``: every redistribution algorithm at every density, with
-the neuron- and parameter-equivalent dense baselines; a markdown table and plots like Figures 2
-and 3 of the weight-redistribution paper."""
+"""``graphnn experiment redistribution``: every redistribution algorithm at every density and
+seed, with the neuron- and parameter-equivalent dense baselines of each density; a markdown table
+(mean and standard deviation over the seeds) and plots like Figures 2 and 3 of the
+weight-redistribution paper. Results are saved after every run, so ``--resume`` continues a
+killed experiment where it stopped."""
 
 import json
 import sys
 from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
 
 from ..errors import GraphnnError
 from ..io import atomic_write
@@ -49,6 +54,12 @@ def _parser(prog):
     r.add_argument(
         "--damping", type=finite, default=1e-4, help="WoodFisher/WoodTaylor damping lambda"
     )
+    r.add_argument("--seeds", type=int, default=1, metavar="K", help="seeds --seed .. --seed+K-1")
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the experiment in --out: the runs in its results.json are kept",
+    )
     r.add_argument(
         "--out",
         type=Path,
@@ -59,56 +70,100 @@ def _parser(prog):
     return p
 
 
-def _plot(results, densities, baselines, out):
+BASELINES = ("dense-neuron-equivalent", "dense-parameter-equivalent")
+
+
+def _colours(algorithms):
+    """One colour per algorithm, the same in every figure; greys for the dense baselines."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    colours = {alg: cmap(i % 10) for i, alg in enumerate(ALGORITHMS)}
+    colours.update({BASELINES[0]: "0.35", BASELINES[1]: "0.65"})
+    return {alg: colours.get(alg, "black") for alg in algorithms}
+
+
+def _by(runs, algorithm, density):
+    return [r for r in runs if r["algorithm"] == algorithm and r["density"] == density]
+
+
+def _mean_curve(runs, key):
+    """Epochs and the mean and standard deviation across seeds of ``key`` per epoch."""
+    curves = np.array([[e[key] for e in r["epochs"]] for r in runs], dtype=float)
+    return np.arange(1, curves.shape[1] + 1), curves.mean(axis=0), curves.std(axis=0)
+
+
+def _plot(runs, algorithms, densities, out):
+    from matplotlib.ticker import MaxNLocator
+
+    names = [*algorithms, *BASELINES]
+    colour = _colours(names)
     n = len(densities)
     fig, axes = figure(1, n, figsize=(5 * n, 4), squeeze=False)
     for ax, d in zip(axes[0], densities):
-        for alg, m in results[d].items():
-            ax.plot(
-                [r["epoch"] for r in m["epochs"]],
-                [r["val_accuracy"] for r in m["epochs"]],
-                label=alg,
-            )
-        for name, m in baselines.items():
-            ax.plot(
-                [r["epoch"] for r in m["epochs"]],
-                [r["val_accuracy"] for r in m["epochs"]],
-                "--",
-                color="0.4" if "neuron" in name else "0.7",
-                label=name,
-            )
+        for alg in names:
+            group = _by(runs, alg, d)
+            if not group:
+                continue
+            ep, mean, std = _mean_curve(group, "val_accuracy")
+            style = "--" if alg in BASELINES else "-"
+            ax.plot(ep, mean, style, color=colour[alg], label=alg)
+            ax.fill_between(ep, mean - std, mean + std, color=colour[alg], alpha=0.15, lw=0)
         ax.set(title=f"density {d:g}", xlabel="epoch", ylabel="validation accuracy")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
+    seeds = len({r["seed"] for r in runs})
+    fig.suptitle(f"validation accuracy: mean and standard deviation over {seeds} seed"
+                 f"{'s' * (seeds > 1)}")  # fmt: skip
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, out / "accuracy.png")
 
     fig, axes = figure(1, n, figsize=(5 * n, 4), squeeze=False)
     for ax, d in zip(axes[0], densities):
-        for alg, m in results[d].items():
-            steps = [r["redistribution"] for r in m["epochs"] if "redistribution" in r]
-            if steps:
-                induced = [max(s["loss_after"] - s["loss_before"], 1e-8) for s in steps]
-                ax.plot([s["epoch"] for s in steps], induced, marker="o", ms=3, label=alg)
+        for alg in algorithms:
+            group = _by(runs, alg, d)
+            steps = [[s for s in (e.get("redistribution") for e in r["epochs"]) if s]
+                     for r in group]  # fmt: skip
+            if not group or not steps[0]:
+                continue
+            induced = np.array(
+                [[max(s["loss_after"] - s["loss_before"], 1e-8) for s in run] for run in steps]
+            )
+            at = [s["epoch"] for s in steps[0]]
+            mean, std = induced.mean(axis=0), induced.std(axis=0)
+            # on a log axis a bar below zero has no end: the lower bar stops at the floor
+            low = np.minimum(std, mean - 1e-8)
+            ax.errorbar(at, mean, yerr=[low, std], marker="o", ms=3, capsize=2,
+                        color=colour[alg], label=alg)  # fmt: skip
         ax.set(
             title=f"density {d:g}", xlabel="epoch", ylabel="induced loss (floor 1e-8)", yscale="log"
         )
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
+    fig.suptitle(f"loss added by each redistribution step: mean and standard deviation over "
+                 f"{seeds} seed{'s' * (seeds > 1)}")  # fmt: skip
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, out / "induced_loss.png")
 
 
-def _table(results, densities, baselines):
+def _table(runs, algorithms, densities):
+    """Test accuracy, mean +- standard deviation over the seeds (and the parameters)."""
     head = "| algorithm | " + " | ".join(f"density {d:g}" for d in densities) + " |"
     lines = [head, "|" + "---|" * (len(densities) + 1)]
-    algs = list(next(iter(results.values())))
-    for alg in algs:
-        cells = [f"{results[d][alg]['test_accuracy']:.4f}" for d in densities]
+    for alg in [*algorithms, *BASELINES]:
+        cells = []
+        for d in densities:
+            group = _by(runs, alg, d)
+            acc = np.array([r["test_accuracy"] for r in group])
+            extra = f", {'-'.join(map(str, group[0]['sizes']))}" if alg in BASELINES else ""
+            cells.append(
+                f"{acc.mean():.4f} +- {acc.std():.4f} ({group[0]['params']:,} params{extra})"
+                if group
+                else "-"
+            )
         lines.append(f"| {alg} | " + " | ".join(cells) + " |")
-    for name, m in baselines.items():
-        cell = f"{m['test_accuracy']:.4f} ({'-'.join(map(str, m['sizes']))})"
-        lines.append(f"| {name} | " + " | ".join([cell] * len(densities)) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -117,7 +172,10 @@ def main(argv, prog="graphnn experiment"):
 
 
 def _main(args):
-    check_folder(args.out, "--out", args.overwrite)
+    if args.seeds < 1:
+        raise GraphnnError(f"--seeds must be at least 1, got {args.seeds}")
+    if not args.resume:
+        check_folder(args.out, "--out", args.overwrite)
     try:
         densities = [float(d) for d in args.densities.split(",")]
     except ValueError:
@@ -132,45 +190,68 @@ def _main(args):
     default = DEFAULT_LAYERS.get(data.name, f"{data.n_features}-300-100-{data.n_classes}")
     sizes = widths(default if args.layers is None else args.layers)
     binary = data.name == "higgs"
-    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
-    results = {}
-    for d in densities:
-        results[d] = {}
-        for alg in algs:
-            log(f"density {d:g}, {alg}")
-            cfg = TrainConfig(
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                lr=args.lr,
-                seed=args.seed,
-                redistribution=alg,
-                damping=args.damping,
-            )
-            model = SparseMLP(
-                sizes, density=d, loss="sigmoid" if binary else "softmax", dense_output=binary,
-                backend=args.backend,
-            )  # fmt: skip
-            results[d][alg] = fit(model, data, cfg)
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-    reference = SparseMLP(
-        sizes, density=max(densities), loss="sigmoid" if binary else "softmax",
-        dense_output=binary, backend=args.backend,
-    ).build(args.seed)  # fmt: skip
-    baselines = {name: fit(m, data, cfg) for name, m in baseline_models(reference).items()}
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    settings = {
+        "dataset": data.name, "sizes": sizes, "epochs": args.epochs,
+        "batch_size": args.batch_size, "lr": args.lr, "damping": args.damping,
+        "limit": args.limit,
+    }  # fmt: skip
+    runs = _resumed(args, settings) if args.resume else []
+    done = {(r["algorithm"], r["density"], r["seed"]) for r in runs}
+    todo = [(alg, d, s) for d in densities for s in seeds for alg in [*algs, *BASELINES]]
+    todo = [job for job in todo if job not in done]
     args.out.mkdir(parents=True, exist_ok=True)
-    table = _table(results, densities, baselines)
+    common = dict(loss="sigmoid" if binary else "softmax", dense_output=binary,
+                  backend=args.backend)  # fmt: skip
+    bar = tqdm(todo, desc="runs", unit="run", disable=not sys.stderr.isatty())
+    for alg, d, seed in bar:
+        bar.set_postfix_str(f"{alg}, density {d:g}, seed {seed}")
+        cfg = TrainConfig(
+            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed,
+            redistribution="none" if alg in BASELINES else alg, damping=args.damping,
+        )  # fmt: skip
+        if alg in BASELINES:  # built from this density's sparse net, this seed
+            sparse = SparseMLP(sizes, density=d, **common).build(seed)
+            model = baseline_models(sparse)[alg]
+        else:
+            model = SparseMLP(sizes, density=d, **common)
+        metrics = fit(model, data, cfg)
+        runs.append({"algorithm": alg, "density": d, "seed": seed,
+                     "test_accuracy": metrics["test_accuracy"], "params": model.params,
+                     "sizes": model.sizes, "epochs": metrics["epochs"]})  # fmt: skip
+        _write_json(args.out, settings, runs)  # after every run: a killed experiment resumes
+    table = _table(runs, algs, densities)
     with atomic_write(args.out / "results.md", "w") as f:
         f.write(
-            f"# Redistribution on {data.name}, {'-'.join(map(str, sizes))}, "
-            f"{args.epochs} epochs: test accuracy\n\n{table}"
+            f"# Redistribution on {data.name}, {'-'.join(map(str, sizes))}, {args.epochs} "
+            f"epochs, {len(seeds)} seed{'s' * (len(seeds) > 1)}: test accuracy\n\n{table}"
         )
-    with atomic_write(args.out / "results.json", "w") as f:
-        json.dump(
-            {"results": {str(d): r for d, r in results.items()}, "baselines": baselines},
-            f,
-            indent=2,
-        )
-    _plot(results, densities, baselines, args.out)
+    _write_json(args.out, settings, runs)
+    _plot(runs, algs, densities, args.out)
     print(table)
     print(f"wrote {args.out}/results.md, results.json, accuracy.png, induced_loss.png")
     return SUCCESS
+
+
+def _write_json(out, settings, runs):
+    with atomic_write(out / "results.json", "w") as f:
+        json.dump({"settings": settings, "runs": runs}, f, indent=1)
+
+
+def _resumed(args, settings):
+    """The runs already in ``--out``'s results.json, if its settings are these."""
+    path = args.out / "results.json"
+    if not path.exists():
+        return []
+    try:
+        saved = json.loads(path.read_text())
+        runs, before = saved["runs"], saved["settings"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise GraphnnError(f"--resume: {path} is not an experiment's results ({e})") from None
+    if before != json.loads(json.dumps(settings)):
+        changed = sorted(k for k in settings if before.get(k) != settings[k])
+        raise GraphnnError(
+            f"--resume: {path} was made with other settings ({', '.join(changed)}); use another "
+            "--out, or the same settings"
+        )
+    return runs

@@ -287,4 +287,4 @@ def baseline_models(model):
     param = SparseMLP(
         param_equivalent_sizes(model.sizes, model.params), topology="dense", density=1.0, **common
     )
-    return {"neuron-equivalent dense": neuron, "parameter-equivalent dense": param}
+    return {"dense-neuron-equivalent": neuron, "dense-parameter-equivalent": param}
