@@ -10,7 +10,7 @@ import io
 
 from .io import atomic_write
 
-__all__ = ["figure", "save_figure"]
+__all__ = ["figure", "save_figure", "plot_training_curves", "plot_confusion_matrix"]
 
 
 def figure(nrows=1, ncols=1, *, figsize=None, dpi=100, squeeze=True, ax=None):
@@ -31,3 +31,65 @@ def save_figure(fig, path):
     with atomic_write(path) as f:
         f.write(buf.getvalue())
     return path
+
+
+def plot_training_curves(runs, *, title=None, axes=None):
+    """Training loss and validation accuracy per epoch of one or more runs (``{name:
+    metrics}`` as :func:`graphnn.training.fit` returns them), with each redistribution step
+    marked on its run's curves. ``axes`` is a pair of axes to draw on; returns the Figure."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, (loss_ax, acc_ax) = figure(1, 2, figsize=(11, 4)) if axes is None else (
+        axes[0].figure, axes
+    )  # fmt: skip
+    for name, m in runs.items():
+        epochs = m["epochs"]
+        ep = [r["epoch"] for r in epochs]
+        line = loss_ax.plot(ep, [r["train_loss"] for r in epochs], label=name)[0]
+        acc = [r["val_accuracy"] for r in epochs]
+        acc_ax.plot(ep, acc, color=line.get_color(), label=name)
+        moved = [i for i, r in enumerate(epochs)  # steps that moved weights (dense: none)
+                 if sum((r.get("redistribution") or {}).get("removed", [])) > 0]  # fmt: skip
+        if moved:
+            loss_ax.plot([ep[i] for i in moved], [epochs[i]["train_loss"] for i in moved], "v",
+                         color=line.get_color(), ms=5)  # fmt: skip
+            acc_ax.plot([ep[i] for i in moved], [acc[i] for i in moved], "v",
+                        color=line.get_color(), ms=5, label=f"{name}: redistribution")  # fmt: skip
+    loss_ax.set(xlabel="epoch", ylabel="training loss", yscale="log", title="training loss")
+    acc_ax.set(xlabel="epoch", ylabel="validation accuracy", title="validation accuracy")
+    for ax in (loss_ax, acc_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    acc_ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(y_true, y_pred, *, labels=None, ax=None):
+    """The confusion matrix (rows: true class, columns: predicted), each row normalised to
+    the share of its class, with the counts written in the cells. Returns the Axes."""
+    import numpy as np
+
+    fig, ax = figure(figsize=(5.5, 4.8), ax=ax)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels = np.unique(np.concatenate([y_true, y_pred])) if labels is None else np.asarray(labels)
+    index = {v: i for i, v in enumerate(labels.tolist())}
+    counts = np.zeros((labels.size, labels.size), np.int64)
+    np.add.at(counts, ([index[v] for v in y_true.tolist()], [index[v] for v in y_pred.tolist()]), 1)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    if labels.size <= 20:
+        for i in range(labels.size):
+            for j in range(labels.size):
+                if counts[i, j]:
+                    ax.text(j, i, counts[i, j], ha="center", va="center", fontsize=7,
+                            color="white" if share[i, j] > 0.5 else "black")  # fmt: skip
+        ax.set_xticks(range(labels.size), labels.tolist())
+        ax.set_yticks(range(labels.size), labels.tolist())
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    ax.set(xlabel="predicted class", ylabel="true class",
+           title=f"accuracy {accuracy:.4f} on {counts.sum():,} samples")  # fmt: skip
+    fig.colorbar(image, ax=ax, label="share of the true class")
+    return ax

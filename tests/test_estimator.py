@@ -76,3 +76,33 @@ def test_plots_leave_the_matplotlib_backend_and_pyplot_alone(tmp_path):
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
     _, given = figure(ax=ax)
     assert given is ax  # a caller's axes is drawn on, not replaced
+
+
+def test_confusion_matrix_and_training_curves():
+    from graphnn.plotting import figure, plot_confusion_matrix, plot_training_curves
+
+    _, ax = figure()
+    got = plot_confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], ax=ax)
+    assert got is ax and got.get_title() == "accuracy 0.6667 on 6 samples"
+    share = got.images[0].get_array()
+    np.testing.assert_allclose(share[2], [1 / 3, 0, 2 / 3])  # rows: the true class's shares
+    epochs = [
+        {"epoch": e, "train_loss": 1.0 / e, "val_accuracy": 0.1 * e,
+         "redistribution": {"removed": [3, 1]} if e in (2, 3) else None}
+        for e in (1, 2, 3, 4)
+    ]  # fmt: skip
+    fig = plot_training_curves({"sparse": {"epochs": epochs}}, title="t")
+    loss_ax = fig.axes[0]
+    markers = [line for line in loss_ax.lines if line.get_marker() == "v"]
+    assert len(markers) == 1 and list(markers[0].get_xdata()) == [2, 3]
+
+
+def test_evaluate_plots_the_confusion_matrix(tmp_path, capsys):
+    from graphnn import cli
+
+    model = tmp_path / "m.npz"
+    assert cli.main(["train", "--epochs", "2", "--limit", "400", "--out", str(model)]) == 0
+    assert cli.main(["evaluate", str(model), "--plot", str(tmp_path / "cm.png")]) == 0
+    assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["evaluate", str(model), "--plot", str(model)]) == 2  # never the input
+    assert "is the input MODEL" in capsys.readouterr().err

@@ -34,6 +34,9 @@ def _parser(prog):
         "--limit", type=int, metavar="N", help="as for graphnn train (default: the run's)"
     )
     add_json(p)
+    p.add_argument(
+        "--plot", type=Path, metavar="FILE.png", help="the confusion matrix on the test set"
+    )
     return p
 
 
@@ -62,6 +65,14 @@ def _main(args):
         raise GraphnnError(
             f"{args.model} takes {net.sizes[0]} inputs but {dataset} has {data.n_features} features"
         )
+    if args.plot is not None:
+        from ..plotting import plot_confusion_matrix, save_figure
+        from ._common import check_output
+
+        check_output(args.plot, "--plot", inputs={args.model.resolve(): "MODEL"})
+        ax = plot_confusion_matrix(data.y_test, model.predict(data.X_test))
+        ax.set_title(f"{args.model.name} on {data.name}: {ax.get_title()}", fontsize=9)
+        save_figure(ax.figure, args.plot)
     result = {
         "model": str(args.model),
         "dataset": data.name,

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..backends import get_backend
 from ..errors import GraphnnError
 from ..io import atomic_write
-from ..plotting import figure, save_figure
+from ..plotting import plot_training_curves, save_figure
 from ..training.data import DATASETS, load_dataset
 from ..training.model import TOPOLOGIES, SparseMLP
 from ..training.redistribution import ALGORITHMS, Redistributor
@@ -148,19 +148,11 @@ def _topology(args, data):
     return topology, sizes
 
 
-def _plot(runs, path):
-    fig, (ax1, ax2) = figure(1, 2, figsize=(11, 4))
-    for name, m in runs.items():
-        ep = [r["epoch"] for r in m["epochs"]]
-        ax1.plot(ep, [r["train_loss"] for r in m["epochs"]], label=name)
-        ax2.plot(ep, [r["val_accuracy"] for r in m["epochs"]], label=f"{name} (val)")
-    ax1.set(xlabel="epoch", ylabel="training loss", yscale="log")
-    ax2.set(xlabel="epoch", ylabel="validation accuracy")
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path)
+def _plot(runs, path, args):
+    sparse = "dense" if args.topology == "dense" else f"{args.topology}, density {args.density:g}"
+    redist = "" if args.redistribution == "none" else f", {args.redistribution} redistribution"
+    title = f"{args.dataset}: {sparse}{redist}"
+    save_figure(plot_training_curves(runs, title=title), path)
 
 
 def main(argv, prog="graphnn train"):
@@ -254,7 +246,7 @@ def _main(args):
         save_npz(model.to_network(meta), args.out)
         log(f"exported the trained network to {args.out}")
     if args.plot:
-        _plot(runs, args.plot)
+        _plot(runs, args.plot, args)
     print(f"{'model':<28} {'widths':<22} {'params':>10} {'test acc':>9} {'seconds':>8}")
     for name, m in runs.items():
         secs = sum(r["seconds"] for r in m["epochs"])
