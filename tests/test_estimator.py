@@ -106,3 +106,20 @@ def test_evaluate_plots_the_confusion_matrix(tmp_path, capsys):
     assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
     assert cli.main(["evaluate", str(model), "--plot", str(model)]) == 2  # never the input
     assert "is the input MODEL" in capsys.readouterr().err
+
+
+def test_degree_and_path_plots_choose_their_axes():
+    from topologies import generate
+    from topologies.plots import plot_degree_histogram, plot_path_counts
+
+    rmat = generate("rmat", [512, 512, 512], density=0.03, seed=0)
+    axes = plot_degree_histogram(rmat).axes
+    assert len(axes) == 2 and all(ax.get_xscale() == "log" for ax in axes)  # heavy tail
+    deep = generate("random", [40] * 21, density=0.2, seed=0)  # 20 layers
+    axes = plot_degree_histogram(deep).axes
+    assert len(axes) == 4 and axes[-1].get_title() == "all 20 layers pooled"
+    assert all(ax.get_xscale() == "linear" and ax.get_ylabel() == "neurons" for ax in axes)
+    few = plot_path_counts(np.array([0, 2, 2, 4, 4, 4]))
+    assert [t.get_text() for t in few.get_xticklabels()] == ["2", "4"]
+    many = plot_path_counts(np.arange(1, 5000))
+    assert many.get_xscale() == "log" and many.get_ylabel().endswith("per unit count")

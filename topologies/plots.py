@@ -1,6 +1,7 @@
-"""PNG pictures of a chain: the layered graph of a small network, degree and path histograms.
+"""Pictures of a chain: the layered graph of a small network, degree and path histograms.
 
-Every function writes its file atomically and returns its path.
+``plot_*`` draw with matplotlib's object API (no backend or pyplot state is touched) and return
+the Figure or Axes; the other functions save them atomically to a path and return it.
 """
 
 import numpy as np
@@ -9,7 +10,13 @@ import scipy.sparse as sp
 from graphnn.errors import GraphnnError
 from graphnn.plotting import save_figure
 
-__all__ = ["draw_network", "degree_histogram", "path_histogram"]
+__all__ = [
+    "draw_network",
+    "degree_histogram",
+    "path_histogram",
+    "plot_degree_histogram",
+    "plot_path_counts",
+]
 
 MAX_DRAWN_EDGES = 5000
 
@@ -53,40 +60,89 @@ def draw_network(layers, path, *, title=None):
     return save_figure(fig, path)
 
 
-def degree_histogram(layers, path):
-    """In- and out-degree histograms of every layer, one panel per layer (up to 12)."""
-    layers = [sp.csr_array(W) for W in layers][:12]
-    cols = min(4, len(layers))
-    rows = -(-len(layers) // cols)
-    fig = _figure(3.2 * cols, 2.6 * rows)
-    for k, W in enumerate(layers):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        out_deg = np.diff(W.indptr)
-        in_deg = np.bincount(W.indices, minlength=W.shape[1])
-        top = int(max(out_deg.max(initial=0), in_deg.max(initial=0)))
-        bins = np.arange(top + 2) - 0.5 if top < 60 else 40
-        ax.hist(out_deg, bins=bins, alpha=0.6, label="out-degree")
-        ax.hist(in_deg, bins=bins, alpha=0.6, label="in-degree")
-        ax.set_title(f"layer {k + 1} ({W.shape[0]}x{W.shape[1]})", fontsize=9)
-        ax.set_xlabel("degree", fontsize=8)
-        if k == 0:
-            ax.legend(fontsize=7)
+def plot_degree_histogram(layers, *, ax=None, panels=8):
+    """Degree distributions of every layer: in- and out-degree as step histograms, one panel
+    per layer up to ``panels`` layers, else one panel each for the first, middle and last
+    layers and one for all layers pooled. Log-log axes where the degrees are heavy-tailed
+    (largest over median above 8, as in R-MAT), linear otherwise. Returns the Figure (``ax``
+    draws the pooled distribution alone on a given axes)."""
+    layers = [sp.csr_array(W) for W in layers]
+    if ax is not None:
+        _degree_panel(ax, layers, "all layers")
+        return ax.figure
+    if len(layers) <= panels:
+        groups = [([W], f"layer {k + 1} ({W.shape[0]}x{W.shape[1]})") for k, W in
+                  enumerate(layers)]  # fmt: skip
+    else:
+        mid = len(layers) // 2
+        groups = [([layers[0]], "layer 1"), ([layers[mid]], f"layer {mid + 1}"),
+                  ([layers[-1]], f"layer {len(layers)}"),
+                  (layers, f"all {len(layers)} layers pooled")]  # fmt: skip
+    cols = min(4, len(groups))
+    rows = -(-len(groups) // cols)
+    fig = _figure(3.4 * cols, 2.8 * rows)
+    for k, (group, title) in enumerate(groups):
+        _degree_panel(fig.add_subplot(rows, cols, k + 1), group, title, legend=k == 0)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
+
+
+def _degree_panel(ax, layers, title, legend=True):
+    out_deg = np.concatenate([np.diff(W.indptr) for W in layers])
+    in_deg = np.concatenate([np.bincount(W.indices, minlength=W.shape[1]) for W in layers])
+    both = np.concatenate([out_deg, in_deg])
+    top = int(both.max(initial=0))
+    heavy = top > 8 * max(np.median(both), 1)
+    if heavy:
+        bins = np.unique(np.geomspace(1, top + 1, 30).astype(int)) - 0.5
+    else:
+        bins = np.arange(top + 2) - 0.5 if top < 60 else 40
+    for deg, label in ((out_deg, "out-degree"), (in_deg, "in-degree")):
+        if heavy:  # bins widen with the degree: count per unit degree keeps the shape
+            hist, edges = np.histogram(deg, bins=bins)
+            ax.stairs(hist / np.diff(edges), edges, lw=1.4, label=label)
+        else:
+            ax.hist(deg, bins=bins, histtype="step", lw=1.4, label=label)
+    if heavy:
+        ax.set(xscale="log", yscale="log")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("degree", fontsize=8)
+    ax.set_ylabel("neurons per unit degree" if heavy else "neurons", fontsize=8)
+    if legend:
+        ax.legend(fontsize=7)
+
+
+def degree_histogram(layers, path):
+    """:func:`plot_degree_histogram` saved to ``path``."""
+    return save_figure(plot_degree_histogram(layers), path)
+
+
+def plot_path_counts(counts, *, ax=None, title="paths between input/output pairs"):
+    """Histogram of the path counts of every (input, output) pair. Integer counts up to 60
+    distinct values get a bar each; wider ranges get logarithmic bins that start at whole
+    numbers (no empty bins between consecutive small integers), on a log axis. Returns the
+    Axes."""
+    counts = np.asarray(counts).ravel()
+    if ax is None:
+        ax = _figure(6, 3.5).add_subplot()
+    zero = int((counts == 0).sum())
+    pos = counts[counts > 0]
+    values = np.unique(pos)
+    if 0 < values.size <= 60:
+        shares = [int((pos == v).sum()) for v in values]
+        ax.bar([f"{v:.6g}" for v in values], shares, color="tab:blue")
+        ax.tick_params(axis="x", labelsize=7, rotation=90 if values.size > 12 else 0)
+        ax.set(xlabel="paths", ylabel="input/output pairs")
+    elif pos.size:
+        edges = np.unique(np.floor(np.geomspace(pos.min(), pos.max() + 1, 40)))
+        hist, _ = np.histogram(pos, bins=edges)
+        ax.stairs(hist / np.diff(edges), edges, fill=True, color="tab:blue")
+        ax.set(xscale="log", yscale="log", xlabel="paths (log scale)",
+               ylabel="input/output pairs per unit count")  # fmt: skip
+    ax.set_title(f"{title}; {zero:,} unconnected pairs" if zero else title)
+    return ax
 
 
 def path_histogram(counts, path, *, title="paths between input/output pairs"):
-    """Histogram of the path counts of every (input, output) pair, log-scaled counts."""
-    counts = np.asarray(counts).ravel()
-    fig = _figure(6, 3.5)
-    ax = fig.add_subplot()
-    zero = int((counts == 0).sum())
-    pos = counts[counts > 0]
-    if pos.size and pos.min() == pos.max():
-        ax.bar([f"{pos[0]:.6g}"], [pos.size], color="tab:blue")
-    elif pos.size:
-        ax.hist(np.log10(pos), bins=50, color="tab:blue")
-        ax.set_xlabel("log10(paths)")
-    ax.set_ylabel("pairs")
-    ax.set_title(f"{title}; {zero:,} unconnected pairs" if zero else title)
-    return save_figure(fig, path)
+    """:func:`plot_path_counts` saved to ``path``."""
+    return save_figure(plot_path_counts(counts, title=title).figure, path)
