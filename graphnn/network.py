@@ -181,7 +181,8 @@ class Network:
         """A ``networkx.DiGraph`` with nodes ``(layer, index)``.
 
         Layer 0 is the input. Each node has attributes ``layer`` and ``index``; nodes past the
-        input also carry ``bias``; edges carry ``weight``.
+        input also carry ``bias``; edges carry ``weight``; the graph attribute ``activations``
+        is one comma-separated string (so ``networkx.write_graphml`` can store it).
         """
         import networkx as nx
 
@@ -198,7 +199,8 @@ class Network:
             G.add_weighted_edges_from(
                 ((l, int(i)), (l + 1, int(j)), float(v)) for i, j, v in zip(C.row, C.col, C.data)
             )
-        G.graph["activations"] = [str(a) for a in self.activations]
+        # one string, so that every networkx writer (GraphML, GEXF) can store it
+        G.graph["activations"] = ",".join(str(a) for a in self.activations)
         return G
 
     @classmethod
@@ -235,4 +237,6 @@ class Network:
             for l, (rows, cols, vals) in enumerate(coo)
         ]
         acts = G.graph.get("activations", "relu")
+        if isinstance(acts, str) and "," in acts:
+            acts = acts.split(",")
         return cls(layers, biases=biases, activations=acts, dtype=dtype)

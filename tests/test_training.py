@@ -290,3 +290,31 @@ def test_same_seed_same_weights_whatever_the_thread_count():
         numba.set_num_threads(before)
     for a, b in zip(*weights):
         assert np.array_equal(a.data, b.data) and np.array_equal(a.indices, b.indices)
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"), [("fashion-mnist", "FashionMNIST"), ("mnist", "MNIST")]
+)
+def test_torchvision_layout_is_found(tmp_path, monkeypatch, name, folder):
+    monkeypatch.setenv("GRAPHNN_CACHE", str(tmp_path / "cache"))  # not a stale cache
+    raw = tmp_path / folder / "raw"
+    raw.mkdir(parents=True)
+    imgs = _fake_mnist(raw)
+    ds = load_dataset(name, data_dir=tmp_path, val_fraction=0)
+    np.testing.assert_allclose(ds.X_test, imgs[:20].reshape(20, -1) / 255.0, rtol=1e-6)
+
+
+def test_networks_go_through_graphml(tmp_path):
+    import networkx as nx
+
+    from graphnn import Network
+    from topologies import generate
+
+    net = generate("random", [6, 5, 3], density=0.5, seed=1)
+    nx.write_graphml(net.to_networkx(), tmp_path / "n.graphml")
+    back = Network.from_networkx(nx.read_graphml(tmp_path / "n.graphml"))
+    assert back.sizes == net.sizes and [str(a) for a in back.activations] == [
+        str(a) for a in net.activations
+    ]
+    for a, b in zip(back.layers, net.layers):
+        assert (a != b).nnz == 0

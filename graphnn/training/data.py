@@ -22,8 +22,8 @@ DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "higgs")
 # Where the IDX files are published, for the download into the cache when online.
 _MIRRORS = {
     "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-    "kmnist": "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
+    "fashion-mnist": "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+    "kmnist": "https://codh.rois.ac.jp/kmnist/dataset/kmnist/",
 }
 _IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -73,8 +73,17 @@ def _download(name, stem, target_dir):
     return target
 
 
+# torchvision's folder for each dataset: ``root/MNIST/raw`` and so on
+_TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
+
+
 def _idx(name, data_dir, stem):
-    dirs = [Path(data_dir)] if data_dir else []
+    """The IDX file ``stem`` of ``name``: in ``data_dir`` (flat, or torchvision's
+    ``root/MNIST/raw`` layout), then the cache, then downloaded into the cache."""
+    dirs = []
+    if data_dir:
+        root = Path(data_dir)
+        dirs = [root, root / _TORCHVISION[name] / "raw", root / "raw"]
     dirs.append(cache_dir() / name)
     for d in dirs:
         try:
