@@ -123,3 +123,22 @@ def test_degree_and_path_plots_choose_their_axes():
     assert [t.get_text() for t in few.get_xticklabels()] == ["2", "4"]
     many = plot_path_counts(np.arange(1, 5000))
     assert many.get_xscale() == "log" and many.get_ylabel().endswith("per unit count")
+
+
+def test_spy_and_layer_summary_and_draw_falls_back_to_adjacency(tmp_path, capsys):
+    from graphnn import cli
+    from topologies import generate
+    from topologies.plots import plot_layer_summary, plot_spy
+
+    net = generate("random", [300, 200, 200, 10], density=0.05, seed=0)
+    fig = plot_spy(net)
+    assert [ax.get_title() for ax in fig.axes[:3]][0].startswith("layer 1: 300x200")
+    summary = plot_layer_summary(net)
+    dead = summary.axes[2].lines[0].get_ydata()  # inputs without out-edges, per layer
+    expected = [int((np.diff(W.indptr) == 0).sum()) for W in net.to_scipy()]
+    assert list(dead) == expected and dead[-1] > 0  # 200 -> 10 at 5 %: many dead inputs
+    path = tmp_path / "net.npz"
+    graphnn.save_npz(net, path)
+    assert cli.main(["topo", "draw", str(path), "--out", str(tmp_path / "a.png")]) == 0
+    assert "adjacency" in capsys.readouterr().out  # 5,500 edges: not a layered graph
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import graphnn
 from graphnn import cli
 from graphnn.errors import GraphnnError
 from topologies.analysis import layer_stats, path_stats
@@ -238,7 +239,7 @@ def test_cli_generate_analyze_draw_round_trip(tmp_path, capsys, fmt):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_cli_draw_small_and_refuse_large(tmp_path, capsys):
+def test_cli_draw_small_as_graph_and_large_as_adjacency(tmp_path, capsys):
     cli.main(
         [
             "topo",
@@ -262,9 +263,13 @@ def test_cli_draw_small_and_refuse_large(tmp_path, capsys):
         cli.main(
             ["topo", "draw", str(tmp_path / "b" / "network.npz"), "--out", str(tmp_path / "e.png")]
         )
-        == 2
+        == 0
     )
-    assert "too many to draw" in capsys.readouterr().err
+    assert "the adjacency of each layer" in capsys.readouterr().out  # 10,000 edges
+    from topologies.plots import draw_network
+
+    with pytest.raises(GraphnnError, match="plot_spy draws the adjacency"):
+        draw_network(graphnn.load(tmp_path / "b" / "network.npz"), tmp_path / "f.png")
 
 
 @pytest.mark.parametrize("n,radix,place", [(64, 2, 1), (64, 2, 8), (27, 3, 9), (4, 2, 2)])

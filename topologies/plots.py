@@ -16,15 +16,17 @@ __all__ = [
     "path_histogram",
     "plot_degree_histogram",
     "plot_path_counts",
+    "plot_spy",
+    "plot_layer_summary",
 ]
 
 MAX_DRAWN_EDGES = 5000
 
 
-def _figure(width, height):
+def _figure(width, height, layout=None):
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=100)
+    return Figure(figsize=(width, height), dpi=100, layout=layout)
 
 
 def draw_network(layers, path, *, title=None):
@@ -33,8 +35,8 @@ def draw_network(layers, path, *, title=None):
     edges = sum(W.nnz for W in layers)
     if edges > MAX_DRAWN_EDGES:
         raise GraphnnError(
-            f"{edges:,} edges are too many to draw (at most {MAX_DRAWN_EDGES:,}); "
-            "draw the first layers only"
+            f"{edges:,} edges are too many to draw as a graph (at most {MAX_DRAWN_EDGES:,}): "
+            "plot_spy draws the adjacency of layers of any size"
         )
     sizes = [layers[0].shape[0]] + [W.shape[1] for W in layers]
     fig = _figure(1.2 + 1.6 * len(sizes), 1.0 + 0.25 * min(max(sizes), 40))
@@ -146,3 +148,74 @@ def plot_path_counts(counts, *, ax=None, title="paths between input/output pairs
 def path_histogram(counts, path, *, title="paths between input/output pairs"):
     """:func:`plot_path_counts` saved to ``path``."""
     return save_figure(plot_path_counts(counts, title=title).figure, path)
+
+
+def plot_spy(layers, *, pixels=400, panels=8, ax=None):
+    """The adjacency matrix of each layer as an image (rows: inputs, columns: outputs), every
+    block of entries that shares a pixel shown by its share of stored edges on a log colour
+    scale, so layers of any size are drawn (up to ``panels`` layers, evenly chosen). ``ax``
+    draws the first layer alone on a given axes. Returns the Figure."""
+    from matplotlib.colors import LogNorm
+
+    layers = [sp.csr_array(W) for W in layers]
+    picks = np.unique(np.linspace(0, len(layers) - 1, min(panels, len(layers))).astype(int))
+    if ax is None:
+        cols = min(4, picks.size)
+        rows = -(-picks.size // cols)
+        fig = _figure(3.4 * cols + 1, 3.2 * rows + 0.4, layout="constrained")
+        axes = [fig.add_subplot(rows, cols, k + 1) for k in range(picks.size)]
+    else:
+        fig, axes, picks = ax.figure, [ax], picks[:1]
+    for ax_k, k in zip(axes, picks):
+        W = layers[k].tocoo()
+        ry, rx = min(pixels, W.shape[0]), min(pixels, W.shape[1])
+        grid = np.zeros((ry, rx))
+        np.add.at(grid, (W.row * ry // W.shape[0], W.col * rx // W.shape[1]), 1)
+        cell = (W.shape[0] / ry) * (W.shape[1] / rx)
+        share = np.where(grid > 0, grid / cell, np.nan)
+        image = ax_k.imshow(share, cmap="viridis", norm=LogNorm(vmin=max(1 / cell, 1e-6), vmax=1),
+                            interpolation="nearest", aspect="auto",
+                            extent=(0, W.shape[1], W.shape[0], 0))  # fmt: skip
+        ax_k.set_title(f"layer {k + 1}: {W.shape[0]}x{W.shape[1]}, {W.nnz:,} edges", fontsize=8)
+        ax_k.set_xlabel("output neuron", fontsize=8)
+        ax_k.set_ylabel("input neuron", fontsize=8)
+        ax_k.tick_params(labelsize=7)
+    fig.colorbar(image, ax=axes, label="share of possible edges", shrink=0.8)
+    return fig
+
+
+def plot_layer_summary(layers, *, axes=None):
+    """Per layer: density, mean degree, and dead neurons (inputs with no out-edge, outputs with
+    no in-edge), for networks too deep to draw. ``axes`` is a triple to draw on; returns the
+    Figure."""
+    from matplotlib.ticker import MaxNLocator
+
+    layers = [sp.csr_array(W) for W in layers]
+    k = np.arange(1, len(layers) + 1)
+    density = [W.nnz / max(W.shape[0] * W.shape[1], 1) for W in layers]
+    mean_out = [W.nnz / max(W.shape[0], 1) for W in layers]
+    dead_in = [int((np.diff(W.indptr) == 0).sum()) for W in layers]
+    dead_out = [int((np.bincount(W.indices, minlength=W.shape[1]) == 0).sum()) for W in layers]
+    if axes is None:
+        fig = _figure(12, 3.4)
+        axes = [fig.add_subplot(1, 3, i + 1) for i in range(3)]
+    fig = axes[0].figure
+    axes[0].plot(k, density, marker="o", ms=3)
+    if max(density) > 20 * max(min(density), 1e-12):
+        axes[0].set_yscale("log")
+    else:  # from zero: a flat line must look flat, not like noise on an offset axis
+        axes[0].set_ylim(0, 1.15 * max(density))
+    axes[0].set_ylabel("density")
+    axes[1].plot(k, mean_out, marker="o", ms=3)
+    axes[1].set(ylabel="mean out-degree", ylim=(0, 1.15 * max(mean_out)))
+    axes[2].plot(k, dead_in, marker="o", ms=3, label="inputs without out-edges")
+    axes[2].plot(k, dead_out, marker="s", ms=3, label="outputs without in-edges")
+    axes[2].set(ylabel="dead neurons")
+    axes[2].legend(fontsize=7)
+    for ax in axes:
+        ax.set_xlabel("layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{len(layers)} layers, {sum(W.nnz for W in layers):,} edges")
+    fig.tight_layout()
+    return fig

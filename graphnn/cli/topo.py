@@ -108,9 +108,21 @@ def _parser(prog):
     an.add_argument("--json", action="store_true", help="print JSON")
     an.add_argument("--degree-plot", type=Path, metavar="FILE.png", help="degree histograms")
     an.add_argument("--path-plot", type=Path, metavar="FILE.png", help="path-count histogram")
+    an.add_argument(
+        "--summary-plot",
+        type=Path,
+        metavar="FILE.png",
+        help="density, mean degree and dead neurons per layer (for deep networks)",
+    )
     add_overwrite(an)
 
-    dr = sub.add_parser("draw", help="draw a small network as a layered PNG")
+    dr = sub.add_parser(
+        "draw",
+        help="draw a network as a layered graph, or its adjacency when too large",
+        description="Networks of at most 5,000 edges are drawn as layered graphs; larger ones "
+        "as the adjacency matrix of each layer (at most 8 layers, evenly chosen), every pixel "
+        "coloured by its share of stored edges.",
+    )
     dr.add_argument("path", type=Path, metavar="PATH")
     dr.add_argument("--out", type=Path, required=True, metavar="FILE.png")
     dr.add_argument("--first", type=int, metavar="K", help="draw layers 1..K only")
@@ -209,7 +221,7 @@ def _fmt_paths(r):
 
 
 def cmd_analyze(a):
-    check_outputs(a, ["--degree-plot", "--path-plot"], inputs=["PATH"])
+    check_outputs(a, ["--degree-plot", "--path-plot", "--summary-plot"], inputs=["PATH"])
     from topologies.analysis import analyze
 
     layers = load_layers(a.path, a.first)
@@ -225,6 +237,11 @@ def cmd_analyze(a):
         from topologies.plots import path_histogram
 
         path_histogram(counts, a.path_plot)
+    if a.summary_plot:
+        from graphnn.plotting import save_figure
+        from topologies.plots import plot_layer_summary
+
+        save_figure(plot_layer_summary(layers), a.summary_plot)
     if a.json:
         print(json.dumps(report, indent=2))
         return SUCCESS
@@ -253,11 +270,19 @@ def cmd_analyze(a):
 
 def cmd_draw(a):
     check_outputs(a, ["--out"], inputs=["PATH"])
-    from topologies.plots import draw_network
+    from topologies.plots import MAX_DRAWN_EDGES, draw_network, plot_spy
 
     layers = load_layers(a.path, a.first)
-    draw_network(layers, a.out, title=f"{a.path.name}: {len(layers)} layers")
-    print(f"wrote {a.out}")
+    if sum(W.nnz for W in layers) <= MAX_DRAWN_EDGES:
+        draw_network(layers, a.out, title=f"{a.path.name}: {len(layers)} layers")
+        print(f"wrote {a.out}")
+        return SUCCESS
+    from graphnn.plotting import save_figure
+
+    fig = plot_spy(layers)
+    fig.suptitle(f"{a.path.name}: {len(layers)} layers (adjacency: too many edges for a graph)")
+    save_figure(fig, a.out)
+    print(f"wrote {a.out} (the adjacency of each layer: more than {MAX_DRAWN_EDGES:,} edges)")
     return SUCCESS
 
 
