@@ -318,3 +318,20 @@ def test_networks_go_through_graphml(tmp_path):
     ]
     for a, b in zip(back.layers, net.layers):
         assert (a != b).nnz == 0
+
+
+def test_binary_problems_report_auc(tmp_path, capsys):
+    # a separable two-class CSV in the HIGGS layout: the AUC is high and matches sklearn's
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 600)
+    features = rng.standard_normal((600, 28)) + y[:, None] * 1.5
+    np.savetxt(tmp_path / "HIGGS.csv", np.column_stack([y, features]), delimiter=",", fmt="%.5f")
+    data = load_dataset("higgs", data_dir=tmp_path)
+    model = SparseMLP([21, 32, 1], density=0.5, loss="sigmoid", dense_output=True)
+    metrics = fit(model, data, TrainConfig(epochs=5, batch_size=32))
+    expected = roc_auc_score(data.y_test, model.predict_proba(data.X_test)[:, 1])
+    assert metrics["test_auc"] == pytest.approx(expected) and metrics["test_auc"] > 0.9
+    digits = fit(SparseMLP([64, 20, 10]), load_dataset("digits", limit=200), TrainConfig(epochs=1))
+    assert digits["test_auc"] is None

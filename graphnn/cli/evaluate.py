@@ -48,6 +48,7 @@ def _main(args):
     from ..io import load
     from ..training.data import load_dataset
     from ..training.model import SparseMLP
+    from ..training.trainer import auc_score
 
     net = load(args.model)
     model = SparseMLP.from_network(net)  # first: is it a trained classifier at all?
@@ -78,13 +79,16 @@ def _main(args):
         "dataset": data.name,
         "test_samples": int(len(data.y_test)),
         "test_accuracy": model.score(data.X_test, data.y_test),
+        "test_auc": auc_score(model, data),
         "reported_test_accuracy": meta.get("test_accuracy"),
     }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"{args.model}: test accuracy {result['test_accuracy']:.4f} on "
+            f"{args.model}: test accuracy {result['test_accuracy']:.4f}"
+            + (f", AUC {result['test_auc']:.4f}" if result["test_auc"] is not None else "")
+            + " on "
             f"{result['test_samples']:,} {data.name} test samples"
             + (
                 f" (the training run reported {result['reported_test_accuracy']:.4f})"

@@ -247,11 +247,15 @@ def _main(args):
         log(f"exported the trained network to {args.out}")
     if args.plot:
         _plot(runs, args.plot, args)
-    print(f"{'model':<28} {'widths':<22} {'params':>10} {'test acc':>9} {'seconds':>8}")
+    auc = any(m.get("test_auc") is not None for m in runs.values())
+    print(f"{'model':<28} {'widths':<22} {'params':>10} {'test acc':>9}"
+          + (f" {'test AUC':>9}" if auc else "") + f" {'seconds':>8}")  # fmt: skip
     for name, m in runs.items():
         secs = sum(r["seconds"] for r in m["epochs"])
         print(
             f"{name:<28} {'-'.join(map(str, m['sizes'])):<22} {m['params']:>10,} "
-            f"{m['test_accuracy']:>9.4f} {secs:>8.1f}"
+            f"{m['test_accuracy']:>9.4f}"
+            + (f" {m['test_auc']:>9.4f}" if auc else "")
+            + f" {secs:>8.1f}"
         )
     return SUCCESS

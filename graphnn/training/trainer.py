@@ -228,8 +228,19 @@ def fit(
         "config": asdict(cfg),
         "epochs": history,
         "test_accuracy": model.score(data.X_test, data.y_test),
+        "test_auc": auc_score(model, data),
         "params": model.params,
     }
+
+
+def auc_score(model, data):
+    """The area under the ROC curve on the test split of a two-class problem (as HIGGS results
+    are reported), else None."""
+    if data.n_classes != 2 or len(np.unique(data.y_test)) != 2:
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(data.y_test, model.predict_proba(data.X_test)[:, 1]))
 
 
 def _redistribution_summary(r):
