@@ -10,7 +10,13 @@ import io
 
 from .io import atomic_write
 
-__all__ = ["figure", "save_figure", "plot_training_curves", "plot_confusion_matrix"]
+__all__ = [
+    "figure",
+    "save_figure",
+    "plot_training_curves",
+    "plot_confusion_matrix",
+    "plot_layer_density",
+]
 
 
 def figure(nrows=1, ncols=1, *, figsize=None, dpi=100, squeeze=True, ax=None):
@@ -92,4 +98,25 @@ def plot_confusion_matrix(y_true, y_pred, *, labels=None, ax=None):
     ax.set(xlabel="predicted class", ylabel="true class",
            title=f"accuracy {accuracy:.4f} on {counts.sum():,} samples")  # fmt: skip
     fig.colorbar(image, ax=ax, label="share of the true class")
+    return ax
+
+
+def plot_layer_density(metrics, *, ax=None):
+    """Density of every layer at the end of each epoch of one run (``fit``'s metrics): flat for
+    the layer-wise algorithms, moving for the global ones (``gradient-global``, WoodFisher).
+    Returns the Axes."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = figure(figsize=(6, 3.8), ax=ax)
+    sizes = metrics["sizes"]
+    possible = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    epochs = [r for r in metrics["epochs"] if "layer_nnz" in r]
+    ep = [r["epoch"] for r in epochs]
+    for k, total in enumerate(possible):
+        density = [r["layer_nnz"][k] / total for r in epochs]
+        ax.plot(ep, density, marker="o", ms=3, label=f"layer {k + 1} ({sizes[k]}x{sizes[k + 1]})")
+    ax.set(xlabel="epoch", ylabel="density", yscale="log", title="density per layer")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     return ax

@@ -142,3 +142,20 @@ def test_spy_and_layer_summary_and_draw_falls_back_to_adjacency(tmp_path, capsys
     assert cli.main(["topo", "draw", str(path), "--out", str(tmp_path / "a.png")]) == 0
     assert "adjacency" in capsys.readouterr().out  # 5,500 edges: not a layered graph
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_layer_density_follows_a_global_redistribution():
+    from graphnn.plotting import plot_layer_density
+    from graphnn.training import SparseMLP
+    from graphnn.training.data import load_dataset
+    from graphnn.training.trainer import fit
+
+    data = load_dataset("digits", limit=300)
+    cfg = TrainConfig(epochs=3, redistribution="gradient-global")
+    metrics = fit(SparseMLP([64, 60, 10], density=0.1), data, cfg)
+    ax = plot_layer_density(metrics)
+    assert len(ax.lines) == 2
+    first = ax.lines[0].get_ydata()
+    np.testing.assert_allclose(first, [r["layer_nnz"][0] / (64 * 60) for r in metrics["epochs"]])
+    totals = {sum(r["layer_nnz"]) for r in metrics["epochs"]}
+    assert len(totals) == 1  # the network's total is kept; the layers' shares may move

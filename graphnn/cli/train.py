@@ -7,7 +7,7 @@ from pathlib import Path
 from ..backends import get_backend
 from ..errors import GraphnnError
 from ..io import atomic_write
-from ..plotting import plot_training_curves, save_figure
+from ..plotting import figure, plot_layer_density, plot_training_curves, save_figure
 from ..training.data import DATASETS, load_dataset
 from ..training.model import TOPOLOGIES, SparseMLP
 from ..training.redistribution import ALGORITHMS, Redistributor
@@ -152,7 +152,14 @@ def _plot(runs, path, args):
     sparse = "dense" if args.topology == "dense" else f"{args.topology}, density {args.density:g}"
     redist = "" if args.redistribution == "none" else f", {args.redistribution} redistribution"
     title = f"{args.dataset}: {sparse}{redist}"
-    save_figure(plot_training_curves(runs, title=title), path)
+    if args.redistribution == "none":
+        save_figure(plot_training_curves(runs, title=title), path)
+        return
+    fig, axes = figure(1, 3, figsize=(16, 4))  # and how the redistribution moved the density
+    plot_training_curves(runs, title=title, axes=axes[:2])
+    plot_layer_density(next(iter(runs.values())), ax=axes[2])
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 def main(argv, prog="graphnn train"):

@@ -208,6 +208,8 @@ def fit(
         }
         if redist.due(epoch + 1, cfg.epochs):
             record["redistribution"] = _redistribute(redist, model, optimizer, data, epoch, cfg)
+        # the weights of each layer at the end of the epoch (global redistribution moves them)
+        record["layer_nnz"] = [int(layer.nnz) for layer in model.layers_]
         history.append(record)
         if log:
             val = record["val_accuracy"]
