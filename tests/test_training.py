@@ -335,3 +335,37 @@ def test_binary_problems_report_auc(tmp_path, capsys):
     assert metrics["test_auc"] == pytest.approx(expected) and metrics["test_auc"] > 0.9
     digits = fit(SparseMLP([64, 20, 10]), load_dataset("digits", limit=200), TrainConfig(epochs=1))
     assert digits["test_auc"] is None
+
+
+def test_downloads_are_checked_against_the_published_md5(tmp_path, monkeypatch):
+    import hashlib
+    import io
+
+    monkeypatch.setenv("GRAPHNN_CACHE", str(tmp_path / "cache"))
+    files = {}
+    for stem, array in (
+        ("train-images-idx3-ubyte", np.zeros((30, 28, 28), np.uint8)),
+        ("train-labels-idx1-ubyte", np.arange(30, dtype=np.uint8) % 10),
+        ("t10k-images-idx3-ubyte", np.ones((10, 28, 28), np.uint8)),
+        ("t10k-labels-idx1-ubyte", np.arange(10, dtype=np.uint8)),
+    ):
+        _write_idx(tmp_path / f"{stem}.gz", array)
+        files[stem] = (tmp_path / f"{stem}.gz").read_bytes()
+
+    class Response(io.BytesIO):
+        headers = {}
+
+    def urlopen(url, timeout):
+        return Response(files[url.rsplit("/", 1)[1][:-3]])
+
+    monkeypatch.setattr(data_mod.urllib.request, "urlopen", urlopen)
+    # the fake files are not MNIST: refused, and nothing is cached
+    with pytest.raises(GraphnnError, match="damaged or not the published file"):
+        load_dataset("mnist")
+    assert not list((tmp_path / "cache").rglob("*.gz"))
+    # with their own checksums they are cached and read
+    stems = (*data_mod._IDX_FILES["train"], *data_mod._IDX_FILES["test"])
+    sums = tuple(hashlib.md5(files[s]).hexdigest() for s in stems)
+    monkeypatch.setitem(data_mod._MD5, "mnist", sums)
+    ds = load_dataset("mnist", val_fraction=0)
+    assert ds.X_train.shape == (30, 784) and len(list((tmp_path / "cache").rglob("*.gz"))) == 4

@@ -55,18 +55,50 @@ def cache_dir():
     return Path(os.environ.get("GRAPHNN_CACHE", Path.home() / ".cache" / "graphnn"))
 
 
+# The MD5 of every published .gz file (torchvision's, checked against its source), so that a
+# download cut short or altered is never cached or read.
+_MD5 = {
+    "mnist": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+              "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+    "fashion-mnist": ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+                      "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
+    "kmnist": ("bdb82020997e1d708af4cf47b453dcf7", "e144d726b3acfaa3e44228e80efcd344",
+               "5c965bf0a639b31b8f53240b1b52f4d7", "7320c461ea6c1c855c0b718fb2a4b134"),
+}  # fmt: skip
+
+
 def _download(name, stem, target_dir):
+    """Download ``stem.gz`` of ``name`` into ``target_dir`` with a progress bar, and keep it
+    only if its MD5 is the published one."""
+    import hashlib
+
+    from tqdm import tqdm
+
     url = f"{_MIRRORS[name]}{stem}.gz"
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / f"{stem}.gz"
+    chunks = []
     try:
         with urllib.request.urlopen(url, timeout=20) as r:
-            data = r.read()
+            size = int(r.headers.get("Content-Length") or 0) or None
+            with tqdm(total=size, desc=f"{name} {stem}", unit="B", unit_scale=True,
+                      leave=False, disable=None) as bar:  # fmt: skip
+                for chunk in iter(lambda: r.read(1 << 20), b""):
+                    chunks.append(chunk)
+                    bar.update(len(chunk))
     except OSError as e:
         raise GraphnnError(
             f"{name}: {stem} is not in the data directory and could not be downloaded ({e}); "
             f"offline? put the IDX files ({stem}.gz ...) in --data-dir"
         ) from None
+    data = b"".join(chunks)
+    expected = _MD5[name][(*_IDX_FILES["train"], *_IDX_FILES["test"]).index(stem)]
+    got = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    if got != expected:
+        raise GraphnnError(
+            f"{name}: the download of {url} is damaged or not the published file (MD5 {got}, "
+            f"expected {expected}); nothing was cached: try again, or put the files in --data-dir"
+        )
     tmp = target.with_suffix(".part")
     tmp.write_bytes(data)
     tmp.replace(target)
