@@ -56,14 +56,15 @@ def _pattern_csc(W):
     return C
 
 
-def path_stats(layers, *, block=256, keep_counts=1 << 24):
+def path_stats(layers, *, block=256, keep_counts=1 << 24, progress=False):
     """Path counts between every input and every output of the chain ``layers``.
 
     Returns a dict: ``paths_min`` and ``paths_max`` over all (input, output) pairs (floats;
     ``None`` past float64's range, see the ``_log2`` keys), ``connected_fraction`` (pairs
     with at least one path), ``symmetric`` (every pair has the same count), ``exact`` (counts
     below 2**53, so float64 holds them exactly) and ``counts`` (the n_in x n_out matrix when it
-    has at most ``keep_counts`` entries, else ``None``).
+    has at most ``keep_counts`` entries, else ``None``). Cost: one pass of ``block`` inputs
+    through every layer per block; ``progress`` shows a bar over the inputs on stderr.
 
     >>> from topologies.radixnet import radixnet
     >>> s = path_stats(radixnet([2, 2, 2], kron=[1, 2, 2, 1]))
@@ -77,6 +78,9 @@ def path_stats(layers, *, block=256, keep_counts=1 << 24):
     counts = np.empty((n_in, n_out)) if n_in * n_out <= keep_counts else None
     lo, hi = (math.inf, math.inf), (-math.inf, -math.inf)  # (log2, value) of min and max
     connected, rescaled = 0, False
+    from tqdm import tqdm
+
+    bar = tqdm(total=n_in, desc="path counts", unit="input", disable=not progress, leave=False)
     for start in range(0, n_in, block):
         stop = min(n_in, start + block)
         PT = np.zeros((n_in, stop - start))  # transposed block: inputs x block
@@ -96,6 +100,8 @@ def path_stats(layers, *, block=256, keep_counts=1 << 24):
                 hi = max(hi, (math.log2(nz.max()) + shift, np.ldexp(nz.max(), shift)))
             if counts is not None:
                 counts[start:stop] = np.ldexp(PT.T, shift)
+        bar.update(stop - start)
+    bar.close()
     total = n_in * n_out
     if connected < total:
         lo = (-math.inf, 0.0)  # some pair has no path
@@ -112,12 +118,12 @@ def path_stats(layers, *, block=256, keep_counts=1 << 24):
     }
 
 
-def analyze(layers):
+def analyze(layers, progress=False):
     """Everything above for a chain: ``(report, counts)``, a JSON-ready dict and the path
-    count matrix (``None`` when too large to keep)."""
+    count matrix (``None`` when too large to keep); ``progress`` shows the path counting."""
     layers = list(layers)
     per_layer = [layer_stats(W) for W in layers]
-    paths = path_stats(layers)
+    paths = path_stats(layers, progress=progress)
     counts = paths.pop("counts")
     report = {
         "layers": len(layers),

@@ -225,7 +225,7 @@ def cmd_analyze(a):
     from topologies.analysis import analyze
 
     layers = load_layers(a.path, a.first)
-    report, counts = analyze(layers)
+    report, counts = analyze(layers, progress=sys.stderr.isatty())
     per_layer = report["per_layer"]
     if a.degree_plot:
         from topologies.plots import degree_histogram
