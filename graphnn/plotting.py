@@ -16,6 +16,7 @@ __all__ = [
     "plot_training_curves",
     "plot_confusion_matrix",
     "plot_layer_density",
+    "plot_challenge_rows",
 ]
 
 
@@ -119,4 +120,21 @@ def plot_layer_density(metrics, *, ax=None):
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
+    return ax
+
+
+def plot_challenge_rows(result, *, ax=None):
+    """A challenge run (``challenge.inference.InferenceResult``) layer by layer: the rows still
+    computed, and the rows that stopped saturated at ``ymax`` (categories, no longer computed),
+    on a symmetric-log axis (the counts fall by orders of magnitude). Returns the Axes."""
+    fig, ax = figure(figsize=(7, 3.8), ax=ax)
+    layers = range(1, result.n_layers + 1)
+    ax.plot(layers, result.live_rows, label="rows computed (live, unsaturated)")
+    ax.plot(layers, result.saturated_rows, label="rows stopped, saturated (categories)")
+    ax.set(xlabel="layer", ylabel="rows", yscale="symlog",
+           title=f"{result.n_images:,} images, {result.n_neurons:,} neurons: "
+                 f"{result.categories.size:,} categories")  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
     return ax

@@ -45,7 +45,7 @@ def _widths(layers):
     return [layers[0].shape[0]] + [W.shape[1] for W in layers]
 
 
-def _layers(family, sizes, p, seed, dtype):
+def _layers(family, sizes, p, seed, dtype, progress=False):
     rng = as_rng(seed)
     if family == "random":
         return erdos_renyi.erdos_renyi(
@@ -75,11 +75,13 @@ def _layers(family, sizes, p, seed, dtype):
         # an int seed is the one 'graphnn challenge generate --seed' takes: the same network
         if not isinstance(seed, int | np.integer):
             seed = int(rng.integers(2**63))
-        return list(
-            kronecker.challenge_layers(
-                sizes[0], len(sizes) - 1, block=p["block"], seed=seed, dtype=dtype
-            )
+        from tqdm import tqdm
+
+        layers = kronecker.challenge_layers(
+            sizes[0], len(sizes) - 1, block=p["block"], seed=seed, dtype=dtype
         )
+        return list(tqdm(layers, total=len(sizes) - 1, desc="layers", unit="layer",
+                         disable=not progress, leave=False))  # fmt: skip
     if family == "rmat":
         density = _need(p["density"], "density", family)
         return kronecker.rmat(
@@ -104,9 +106,11 @@ def generate(
     initiator=kronecker.RMAT_INITIATOR,
     seed=None,
     dtype=np.float64,
+    progress=False,
 ):
     """A network of the topology ``family`` (see the table above): the structure, with the
-    generator's values (ones, or the challenge's 1/16), zero biases and ReLU.
+    generator's values (ones, or the challenge's 1/16), zero biases and ReLU. ``progress``
+    shows a bar over the layers of the deep families (``kronecker``) on stderr.
 
     ``seed`` is an int, a sequence of ints, a ``numpy.random.Generator`` or None; the same seed
     gives the same network. ``metadata`` records the family and its parameters.
@@ -122,7 +126,7 @@ def generate(
     sizes = None if sizes is None else [int(n) for n in sizes]
     params = dict(density=density, epsilon=epsilon, fan_in=fan_in, radices=radices, kron=kron,
                   D=D, trim=trim, block=block, initiator=initiator)  # fmt: skip
-    layers = _layers(family, sizes, params, seed, dtype)
+    layers = _layers(family, sizes, params, seed, dtype, progress)
     if sizes is not None and _widths(layers) != sizes:
         raise GraphnnError(
             f"the {family} network has widths {'-'.join(map(str, _widths(layers)))} but sizes "

@@ -283,24 +283,9 @@ def _report(summary, as_json):
 
 
 def _plot(result, path):
-    """Rows still computed and rows carried as saturated, layer by layer."""
-    from graphnn.plotting import figure, save_figure
+    from graphnn.plotting import plot_challenge_rows, save_figure
 
-    fig, ax = figure(figsize=(7, 3.8))
-    layers = range(1, result.n_layers + 1)
-    ax.plot(layers, result.live_rows, label="rows computed (live, unsaturated)")
-    ax.plot(layers, result.saturated_rows, label="rows saturated at 32 (no longer computed)")
-    ax.set(
-        xlabel="layer",
-        ylabel="rows",
-        yscale="symlog",
-        title=f"{result.n_images:,} images, {result.n_neurons} neurons: "
-        f"{result.categories.size:,} categories",
-    )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(plot_challenge_rows(result).figure, path)
 
 
 def _problem_images(args, truth):

@@ -203,7 +203,7 @@ def cmd_generate(a):
         check_output(where, "--out", a.overwrite)
     else:
         check_folder(a.out, "--out", a.overwrite)
-    net = generate(a.family, seed=a.seed, **_family_params(a))
+    net = generate(a.family, seed=a.seed, progress=sys.stderr.isatty(), **_family_params(a))
     net.metadata["command"] = " ".join(["graphnn", *sys.argv[1:]])
     where.parent.mkdir(parents=True, exist_ok=True)
     save(net, where, a.format)
