@@ -218,6 +218,7 @@ def write_problem(problem, directory, progress=False, layers=True):
         "generator": "graphnn challenge generate",
         "sha256": {str(p.relative_to(root)): _sha256(p) for p in written},
     }
+    manifest["settings_sha256"] = _settings_digest(manifest)
     with atomic_write(paths["manifest"], "w") as f:
         json.dump(manifest, f, indent=2)
     return paths
@@ -229,6 +230,15 @@ def _sha256(path):
         for block in iter(lambda: f.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+_SETTINGS = ("neurons", "layers", "images", "seed", "bias", "layer_files")
+
+
+def _settings_digest(manifest):
+    """A digest of the settings that define the problem (an edited seed is another network)."""
+    settings = {key: manifest.get(key) for key in _SETTINGS}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
 def read_problem(directory):
@@ -245,6 +255,12 @@ def read_problem(directory):
             manifest[key]  # noqa: B018 (present)
     except (ValueError, KeyError, TypeError) as e:
         raise FormatError(f"{path}: bad problem manifest ({type(e).__name__}: {e})") from None
+    recorded = manifest.get("settings_sha256")  # absent in problems written before it existed
+    if recorded is not None and recorded != _settings_digest(manifest):
+        raise FormatError(
+            f"{path}: its settings ({', '.join(_SETTINGS)}) were edited after generation: "
+            "generate the problem again instead"
+        )
     for name, digest in digests.items():
         f = directory / name
         if not f.is_file():

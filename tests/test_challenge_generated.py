@@ -258,3 +258,16 @@ def test_memory_limit_must_be_a_size(value, tmp_path, capsys):
     rc = cli(["challenge", "run", "--generated", "1", "--neurons", "64", "--nlayers", "2",
               "--images", str(tmp_path / "x.tsv"), f"--memory-limit={value}"])  # fmt: skip
     assert rc == 2 and "--memory-limit" in capsys.readouterr().err
+
+
+def test_an_edited_manifest_is_refused(tmp_path, capsys):
+    from graphnn.cli import main as cli
+
+    out = tmp_path / "p"
+    assert challenge_main(["generate", "--neurons", "64", "--nlayers", "6", "--images", "30",
+                           "--bias", "-0.2", "--out", str(out), "--no-layers"]) == 0  # fmt: skip
+    manifest = out / "problem.json"
+    manifest.write_text(manifest.read_text().replace('"seed": 0', '"seed": 5'))
+    capsys.readouterr()
+    assert cli(["challenge", "run", "--problem", str(out)]) == 2
+    assert "were edited after generation" in capsys.readouterr().err
