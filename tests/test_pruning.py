@@ -192,3 +192,59 @@ def test_optimizer_state_follows_pruning():
     prune_layers(m, 0.5, opt)
     keys_after = m.layers_[0].rows() * 8 + m.layers_[0].indices
     np.testing.assert_array_equal(opt.state[(0, 0)]["v"], [state[k] for k in keys_after.tolist()])
+
+
+def test_structured_pruning_removes_neurons_physically(tmp_path):
+    from graphnn import load, save_npz
+    from graphnn.training.data import load_dataset
+    from graphnn.training.pruning import prune_neurons
+    from graphnn.training.trainer import TrainConfig, fit
+
+    data = load_dataset("digits", limit=600)
+    model = SparseMLP([64, 80, 40, 10], density=0.4)
+    fit(model, data, TrainConfig(epochs=6, seed=2))
+    same = prune_neurons(model, 0.0)
+    np.testing.assert_array_equal(same.predict(data.X_test), model.predict(data.X_test))
+    for by in ("incoming", "outgoing"):
+        small = prune_neurons(model, 0.5, by=by)
+        assert small.sizes == [64, 40, 20, 10]
+        assert sum(layer.nnz for layer in small.layers_) < sum(l.nnz for l in model.layers_)
+        # the kept neurons are the strongest: their incoming (or outgoing) norms are the top half
+        W = model.layers_[0].to_scipy() if by == "incoming" else model.layers_[1].to_scipy()
+        norms = np.sqrt(np.asarray((W.multiply(W)).sum(axis=0 if by == "incoming" else 1)))
+        kept = np.sort(norms.ravel())[-40:]
+        W2 = small.layers_[0].to_scipy() if by == "incoming" else small.layers_[1].to_scipy()
+        mine = np.sqrt(np.asarray((W2.multiply(W2)).sum(axis=0 if by == "incoming" else 1)))
+        if by == "incoming":
+            np.testing.assert_allclose(np.sort(mine.ravel()), kept, rtol=1e-5)
+        # exported and read back: the same (smaller) network and the same accuracy
+        path = tmp_path / f"{by}.npz"
+        save_npz(small.to_network(), path)
+        back = SparseMLP.from_network(load(path))
+        assert back.sizes == small.sizes
+        assert back.score(data.X_test, data.y_test) == small.score(data.X_test, data.y_test)
+    from graphnn.errors import GraphnnError
+
+    with pytest.raises(GraphnnError, match="fraction"):
+        prune_neurons(model, 1.0)
+
+
+def test_cli_structured_pruning_exports_a_narrower_network(tmp_path, capsys):
+    import json
+
+    ck, out = tmp_path / "ck", tmp_path / "small.npz"
+    assert cli.main(["train", "--topology", "dense", "--density", "1", "--epochs", "2",
+                     "--checkpoint", str(ck)]) == 0  # fmt: skip
+    m = tmp_path / "m.json"
+    assert cli.main(["prune", "--from", str(ck), "--neurons", "0.5", "--epochs", "2",
+                     "--out", str(out), "--metrics-out", str(m)]) == 0  # fmt: skip
+    metrics = json.loads(m.read_text())
+    assert metrics["sizes"] == [64, 150, 50, 10] and metrics["method"] == "neurons"
+    capsys.readouterr()
+    assert cli.main(["topo", "analyze", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sizes"] == [64, 150, 50, 10]
+    assert cli.main(["evaluate", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["test_accuracy"] == result["reported_test_accuracy"]
+    assert cli.main(["prune", "--from", str(ck), "--neurons", "0.5", "--retrain", "rewind"]) == 2
+    assert "fresh initialisation" in capsys.readouterr().err

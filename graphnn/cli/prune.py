@@ -9,7 +9,13 @@ from .. import io as gio
 from ..errors import GraphnnError
 from ..training.data import load_dataset
 from ..training.model import SparseMLP
-from ..training.pruning import RETRAIN_MODES, GradualPruner, prune_layers, retrain_model
+from ..training.pruning import (
+    RETRAIN_MODES,
+    GradualPruner,
+    prune_layers,
+    prune_neurons,
+    retrain_model,
+)
 from ..training.trainer import TrainConfig, fit, read_checkpoint
 from ._common import (
     SUCCESS,
@@ -27,7 +33,8 @@ def _parser(prog):
     p = ArgumentParser(
         prog=prog,
         description="Magnitude pruning of a trained checkpoint (one-shot, or gradual with the "
-        "Zhu-Gupta cubic schedule), then retraining on the pruned structure.",
+        "Zhu-Gupta cubic schedule), or structured pruning of whole hidden neurons (--neurons: "
+        "the network really gets narrower), then retraining on the pruned structure.",
         epilog="Example: graphnn train --topology dense --checkpoint ck && graphnn prune "
         "--from ck --sparsity 0.9 --method gradual --retrain rewind",
     )
@@ -39,7 +46,21 @@ def _parser(prog):
         metavar="CHECKPOINT",
         help="a --checkpoint directory (or its checkpoint.npz) of graphnn train",
     )
-    p.add_argument("--sparsity", type=finite, required=True, help="fraction of edges removed")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--sparsity", type=finite, help="fraction of edges removed")
+    what.add_argument(
+        "--neurons",
+        type=finite,
+        metavar="FRACTION",
+        help="remove this fraction of every hidden layer's neurons, the weakest by the L2 norm "
+        "of their --by weights (retrained from a fresh initialisation)",
+    )
+    p.add_argument(
+        "--by",
+        choices=("incoming", "outgoing"),
+        default="incoming",
+        help="which weights of a neuron measure it, with --neurons",
+    )
     p.add_argument(
         "--method",
         choices=("oneshot", "gradual"),
@@ -81,8 +102,16 @@ def main(argv, prog="graphnn prune"):
 
 def _main(args):
     check_outputs(args, ["--out", "--metrics-out"])
-    if not 0 <= args.sparsity < 1:
-        raise GraphnnError(f"--sparsity must be in [0, 1), got {args.sparsity}")
+    amount, flag = (args.sparsity, "--sparsity")
+    if args.neurons is not None:
+        amount, flag = args.neurons, "--neurons"
+    if not 0 <= amount < 1:
+        raise GraphnnError(f"{flag} must be in [0, 1), got {amount}")
+    if args.neurons is not None and args.retrain != "random":
+        raise GraphnnError(
+            "--neurons retrains from a fresh initialisation (--retrain random): the initial "
+            "weights of removed neurons have no place in the narrower network"
+        )
     ck = read_checkpoint(args.source)
     if not ck["initial"] and args.retrain != "random":
         raise GraphnnError(
@@ -96,7 +125,10 @@ def _main(args):
     model = _model_from(ident, args.backend).build(ident["seed"])
     model.load_state_arrays(ck["model"])
     rows = {"trained": (model.score(data.X_test, data.y_test), model.params)}
-    if args.method == "oneshot":
+    if args.neurons is not None:
+        model = prune_neurons(model, args.neurons, by=args.by)
+        log(f"structured pruning: widths {'-'.join(map(str, model.sizes))}")
+    elif args.method == "oneshot":
         prune_layers(model, args.sparsity)
     else:
         steps = args.prune_epochs * -(-len(data.y_train) // cfg.batch_size)
@@ -121,14 +153,23 @@ def _main(args):
     log(f"retraining ({args.retrain}) for {cfg.epochs} epochs")
     result = fit(retrained, data, dataclasses.replace(cfg, redistribution="none"), log=log)
     rows[f"retrained ({args.retrain})"] = (result["test_accuracy"], retrained.params)
-    if args.out:
-        gio.save_npz(retrained.to_network(), args.out)
+    if args.out:  # with what evaluate needs to check it: dataset, split seed, accuracy
+        meta = {
+            "source": "graphnn prune",
+            "dataset": ident["dataset"],
+            "seed": ident["seed"],
+            "test_accuracy": result["test_accuracy"],
+            "training": result["config"],
+        }
+        gio.save_npz(retrained.to_network(meta), args.out)
     if args.metrics_out:
         with gio.atomic_write(args.metrics_out, "w") as f:
             json.dump(
                 {
                     "sparsity": args.sparsity,
-                    "method": args.method,
+                    "neurons": args.neurons,
+                    "sizes": retrained.sizes,
+                    "method": "neurons" if args.neurons is not None else args.method,
                     "retrain": args.retrain,
                     "test_accuracy": {k: v[0] for k, v in rows.items()},
                     "params": {k: v[1] for k, v in rows.items()},

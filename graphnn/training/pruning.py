@@ -16,7 +16,14 @@ from .layers import DenseLayer, SparseLayer
 from .model import SparseMLP
 from .redistribution import host_backend, kept_positions, restructure
 
-__all__ = ["zhu_gupta", "prune_layers", "GradualPruner", "retrain_model", "RETRAIN_MODES"]
+__all__ = [
+    "zhu_gupta",
+    "prune_layers",
+    "prune_neurons",
+    "GradualPruner",
+    "retrain_model",
+    "RETRAIN_MODES",
+]
 
 RETRAIN_MODES = ("random", "rewind", "signconst")
 
@@ -136,3 +143,45 @@ def retrain_model(pruned, initial, mode, seed):
         else:
             fresh.layers_.append(DenseLayer(sp.csr_array(W).toarray(), b, backend=fresh.backend))
     return fresh
+
+
+def prune_neurons(model, fraction, *, by="incoming", norm=2):
+    """Structured pruning: remove ``fraction`` of the neurons of every hidden layer, those
+    whose ``by`` (``incoming`` or ``outgoing``) weights have the smallest ``norm`` (1 or 2), and
+    return a new, narrower built model: the neurons are physically gone (their column in the
+    layer before, their row in the layer after and their bias), so the exported network is
+    smaller and its products cheaper. A removed neuron's constant output ``relu(bias)`` goes
+    with it. Ties keep the lower index; at least one neuron per layer stays.
+
+    >>> from graphnn.training import SparseMLP
+    >>> m = SparseMLP([20, 10, 8, 3], density=0.5).build(0)
+    >>> prune_neurons(m, 0.5).sizes
+    [20, 5, 4, 3]
+    """
+    from ..network import Network
+
+    if not 0 <= fraction < 1:
+        raise GraphnnError(f"fraction must be in [0, 1), got {fraction}")
+    if by not in ("incoming", "outgoing"):
+        raise GraphnnError(f"by must be 'incoming' or 'outgoing', got {by!r}")
+    if norm not in (1, 2):
+        raise GraphnnError(f"norm must be 1 or 2, got {norm}")
+    net = model.to_network()
+    layers = [sp.csr_array(W) for W in net.layers]
+    biases = [np.broadcast_to(b, (W.shape[1],)).copy() for W, b in zip(layers, net.biases)]
+    for h in range(len(layers) - 1):  # hidden layer h: columns of layer h, rows of layer h + 1
+        W = layers[h] if by == "incoming" else layers[h + 1]
+        mags = abs(W.data) ** norm
+        if by == "incoming":
+            score = np.bincount(W.indices, weights=mags, minlength=W.shape[1])
+        else:
+            score = np.add.reduceat(mags, W.indptr[:-1]) if W.nnz else np.zeros(W.shape[0])
+            score[np.diff(W.indptr) == 0] = 0
+        n = score.size
+        keep = np.sort(np.argsort(-score, kind="stable")[: max(1, n - int(round(fraction * n)))])
+        layers[h] = sp.csr_array(layers[h][:, keep])
+        layers[h + 1] = sp.csr_array(layers[h + 1][keep, :])
+        biases[h] = biases[h][keep]
+    pruned = Network(layers, biases=biases, activations=net.activations, dtype=net.dtype,
+                     metadata=net.metadata)  # fmt: skip
+    return SparseMLP.from_network(pruned, backend=model.backend)
