@@ -248,3 +248,16 @@ def test_cli_structured_pruning_exports_a_narrower_network(tmp_path, capsys):
     assert result["test_accuracy"] == result["reported_test_accuracy"]
     assert cli.main(["prune", "--from", str(ck), "--neurons", "0.5", "--retrain", "rewind"]) == 2
     assert "fresh initialisation" in capsys.readouterr().err
+
+
+def test_cli_prune_reports_the_supermask(tmp_path, capsys):
+    ck = tmp_path / "ck"
+    assert cli.main(["train", "--topology", "dense", "--density", "1", "--epochs", "2",
+                     "--checkpoint", str(ck)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert cli.main(["prune", "--from", str(ck), "--sparsity", "0.8", "--epochs", "1"]) == 0
+    rows = {
+        line[:24].strip(): line.split()[-1] for line in capsys.readouterr().out.splitlines()[1:]
+    }
+    assert set(rows) == {"trained", "pruned", "supermask (no training)", "retrained (random)"}
+    assert 0 <= float(rows["supermask (no training)"]) <= 1

@@ -149,6 +149,14 @@ def _main(args):
         )
         prune_layers(model, args.sparsity)
     rows["pruned"] = (model.score(data.X_test, data.y_test), model.params)
+    if args.neurons is None and ck["initial"]:
+        # Zhou et al.'s supermask: the kept edges (large final weights) with the initial
+        # signs and one magnitude per layer, zero biases (their networks start with zero
+        # biases; ours would drown the small sign-constant weights), and no training
+        mask = retrain_model(model, ck["initial"], "signconst", ident["seed"])
+        for layer in mask.layers_:
+            layer.bias[...] = 0
+        rows["supermask (no training)"] = (mask.score(data.X_test, data.y_test), mask.params)
     retrained = retrain_model(model, ck["initial"], args.retrain, ident["seed"])
     log(f"retraining ({args.retrain}) for {cfg.epochs} epochs")
     result = fit(retrained, data, dataclasses.replace(cfg, redistribution="none"), log=log)
