@@ -261,3 +261,28 @@ def test_cli_prune_reports_the_supermask(tmp_path, capsys):
     }
     assert set(rows) == {"trained", "pruned", "supermask (no training)", "retrained (random)"}
     assert 0 <= float(rows["supermask (no training)"]) <= 1
+
+
+def test_supermask_keeps_large_weights_that_kept_their_sign():
+    from graphnn.training.pruning import supermask
+
+    model = SparseMLP([6, 5, 3], density=1.0).build(0)
+    initial = {k: v.copy() for k, v in model.state_arrays().items()}
+    rng = np.random.default_rng(1)
+    for layer in model.layers_:  # "training": new weights, some with flipped signs
+        layer.values[:] = rng.standard_normal(layer.values.size).astype(layer.values.dtype)
+    mask = supermask(model, initial, 0.5, seed=0)
+    for k, (trained, masked) in enumerate(zip(model.layers_, mask.layers_)):
+        W, M = trained.to_scipy(), masked.to_scipy()
+        W0 = SparseMLP([6, 5, 3], density=1.0).build(0).layers_[k].to_scipy()
+        same = np.sign(W.toarray()) == np.sign(W0.toarray())
+        score = np.where(same, np.abs(W.toarray()), 0).ravel()
+        expected = np.sort(np.argsort(-score, kind="stable")[: round(0.5 * W.nnz)])
+        expected = expected[score[expected] > 0]
+        got = np.flatnonzero(M.toarray().ravel())
+        np.testing.assert_array_equal(got, expected)
+        scale = np.std(W0.data)
+        np.testing.assert_allclose(
+            M.toarray().ravel()[got], np.sign(W0.toarray().ravel()[got]) * scale, rtol=1e-6
+        )
+        assert not np.any(masked.backend.asnumpy(masked.bias))

@@ -15,6 +15,7 @@ from ..training.pruning import (
     prune_layers,
     prune_neurons,
     retrain_model,
+    supermask,
 )
 from ..training.trainer import TrainConfig, fit, read_checkpoint
 from ._common import (
@@ -125,6 +126,10 @@ def _main(args):
     model = _model_from(ident, args.backend).build(ident["seed"])
     model.load_state_arrays(ck["model"])
     rows = {"trained": (model.score(data.X_test, data.y_test), model.params)}
+    mask = None
+    if args.neurons is None and ck["initial"]:
+        # Zhou et al.'s supermask from the trained weights: no training at all
+        mask = supermask(model, ck["initial"], args.sparsity, ident["seed"])
     if args.neurons is not None:
         model = prune_neurons(model, args.neurons, by=args.by)
         log(f"structured pruning: widths {'-'.join(map(str, model.sizes))}")
@@ -149,13 +154,7 @@ def _main(args):
         )
         prune_layers(model, args.sparsity)
     rows["pruned"] = (model.score(data.X_test, data.y_test), model.params)
-    if args.neurons is None and ck["initial"]:
-        # Zhou et al.'s supermask: the kept edges (large final weights) with the initial
-        # signs and one magnitude per layer, zero biases (their networks start with zero
-        # biases; ours would drown the small sign-constant weights), and no training
-        mask = retrain_model(model, ck["initial"], "signconst", ident["seed"])
-        for layer in mask.layers_:
-            layer.bias[...] = 0
+    if mask is not None:
         rows["supermask (no training)"] = (mask.score(data.X_test, data.y_test), mask.params)
     retrained = retrain_model(model, ck["initial"], args.retrain, ident["seed"])
     log(f"retraining ({args.retrain}) for {cfg.epochs} epochs")

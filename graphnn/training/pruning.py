@@ -20,6 +20,7 @@ __all__ = [
     "zhu_gupta",
     "prune_layers",
     "prune_neurons",
+    "supermask",
     "GradualPruner",
     "retrain_model",
     "RETRAIN_MODES",
@@ -185,3 +186,36 @@ def prune_neurons(model, fraction, *, by="incoming", norm=2):
     pruned = Network(layers, biases=biases, activations=net.activations, dtype=net.dtype,
                      metadata=net.metadata)  # fmt: skip
     return SparseMLP.from_network(pruned, backend=model.backend)
+
+
+def supermask(model, initial, sparsity, seed=0):
+    """Zhou et al.'s supermask ("large final, same sign"): in every layer keep the
+    ``1 - sparsity`` fraction of edges whose trained weight is largest among those that kept
+    their initial sign, give them the initial sign times one magnitude per layer (the standard
+    deviation of its initial weights) and zero biases; no training. Returns a built model.
+
+    Reference: H. Zhou, J. Lan, R. Liu, J. Yosinski, "Deconstructing Lottery Tickets: Zeros,
+    Signs, and the Supermask", NeurIPS 2019.
+    """
+    _check_sparsity(sparsity)
+    fresh = SparseMLP(**model.get_params())
+    fresh.layers_ = []
+    for k, layer in enumerate(model.layers_):
+        W = layer.to_scipy()
+        rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
+        w0 = np.nan_to_num(_lookup(initial, k, W.shape, rows, W.indices))
+        score = np.where(np.sign(W.data) == np.sign(w0), np.abs(W.data), 0.0)
+        keep = np.zeros(W.nnz, bool)
+        n_keep = int(round((1 - sparsity) * W.nnz))
+        keep[np.argsort(-score, kind="stable")[:n_keep]] = True
+        keep &= score > 0
+        every0 = initial.get(f"L{k}_values", initial.get(f"L{k}_weight"))
+        scale = float(np.std(every0)) if every0 is not None and every0.size else 1.0
+        M = sp.csr_array(
+            ((np.sign(w0[keep]) * scale).astype(W.dtype), W.indices[keep],
+             np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=W.shape[0]))])),
+            shape=W.shape,
+        )  # fmt: skip
+        # a mask is sparse whatever the trained layer was
+        fresh.layers_.append(SparseLayer(M, np.zeros(W.shape[1], W.dtype), backend=fresh.backend))
+    return fresh
