@@ -276,7 +276,13 @@ def _read_chunk(stream, n, dtype, remaining):
     chunk = kernel.LayerStack(n, dtype)
     chunk.matrices = []
     while len(chunk) < remaining and (not len(chunk) or chunk.nbytes < CHUNK_BYTES):
-        W = sp.csr_array(next(stream))
+        W = next(stream, None)
+        if W is None:
+            raise GraphnnError(
+                "the layer source gave fewer layers when read again: the network changed "
+                "during the run"
+            )
+        W = sp.csr_array(W)
         chunk.append(W)
         chunk.matrices.append(W)
     return chunk

@@ -126,3 +126,16 @@ def test_saturation_test_by_in_degree_is_the_kernel_loop():
             loop = _stays(W.indptr, W.indices, np.empty(0, dtype), dtype.type(W.data[0]),
                           dtype.type(bias), dtype.type(ymax))  # fmt: skip
             assert stays_saturated(W, dtype, bias, ymax) == loop
+
+
+def test_a_source_that_changes_between_reads_is_an_error():
+    layers = _network(200, 6, 0.5, 4, uniform=1 / 64)
+    Y = _images(50, 200, 4)
+    reads = []
+
+    def shrinking():
+        reads.append(1)
+        return iter(layers if len(reads) == 1 else layers[:3])
+
+    with pytest.raises(GraphnnError, match="fewer layers when read again"):
+        infer_batched(shrinking, Y, -0.05, ymax=2.0, dtype="float64", memory_limit=1 << 20)
