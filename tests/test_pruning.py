@@ -286,3 +286,18 @@ def test_supermask_keeps_large_weights_that_kept_their_sign():
             M.toarray().ravel()[got], np.sign(W0.toarray().ravel()[got]) * scale, rtol=1e-6
         )
         assert not np.any(masked.backend.asnumpy(masked.bias))
+
+
+def test_run_log_resumes_only_the_same_settings(tmp_path):
+    from graphnn.errors import GraphnnError
+    from graphnn.training.experiments import RunLog, select
+
+    log = RunLog(tmp_path, {"epochs": 2, "sizes": [4, 2]})
+    log.add({"algorithm": "a", "seed": 0, "epochs": []})
+    log.add({"algorithm": "b", "seed": 0, "epochs": []})
+    again = RunLog(tmp_path, {"epochs": 2, "sizes": [4, 2]}, resume=True)
+    assert again.done(algorithm="a", seed=0) and not again.done(algorithm="a", seed=1)
+    assert [r["algorithm"] for r in select(again.runs, seed=0)] == ["a", "b"]
+    assert RunLog(tmp_path, {"epochs": 2, "sizes": [4, 2]}).runs == []  # a fresh start
+    with pytest.raises(GraphnnError, match=r"other settings \(epochs\)"):
+        RunLog(tmp_path, {"epochs": 3, "sizes": [4, 2]}, resume=True)

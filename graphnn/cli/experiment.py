@@ -4,7 +4,6 @@ seed, with the neuron- and parameter-equivalent dense baselines of each density;
 weight-redistribution paper. Results are saved after every run, so ``--resume`` continues a
 killed experiment where it stopped."""
 
-import json
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from ..errors import GraphnnError
 from ..io import atomic_write
 from ..plotting import figure, save_figure
 from ..training.data import DATASETS, load_dataset
+from ..training.experiments import RunLog, mean_curve, select
 from ..training.model import SparseMLP
 from ..training.redistribution import ALGORITHMS
 from ..training.trainer import TrainConfig, baseline_models, fit
@@ -83,16 +83,6 @@ def _colours(algorithms):
     return {alg: colours.get(alg, "black") for alg in algorithms}
 
 
-def _by(runs, algorithm, density):
-    return [r for r in runs if r["algorithm"] == algorithm and r["density"] == density]
-
-
-def _mean_curve(runs, key):
-    """Epochs and the mean and standard deviation across seeds of ``key`` per epoch."""
-    curves = np.array([[e[key] for e in r["epochs"]] for r in runs], dtype=float)
-    return np.arange(1, curves.shape[1] + 1), curves.mean(axis=0), curves.std(axis=0)
-
-
 def _plot(runs, algorithms, densities, out):
     from matplotlib.ticker import MaxNLocator
 
@@ -102,10 +92,10 @@ def _plot(runs, algorithms, densities, out):
     fig, axes = figure(1, n, figsize=(5 * n, 4), squeeze=False)
     for ax, d in zip(axes[0], densities):
         for alg in names:
-            group = _by(runs, alg, d)
+            group = select(runs, algorithm=alg, density=d)
             if not group:
                 continue
-            ep, mean, std = _mean_curve(group, "val_accuracy")
+            ep, mean, std = mean_curve(group, "val_accuracy")
             style = "--" if alg in BASELINES else "-"
             ax.plot(ep, mean, style, color=colour[alg], label=alg)
             ax.fill_between(ep, mean - std, mean + std, color=colour[alg], alpha=0.15, lw=0)
@@ -122,7 +112,7 @@ def _plot(runs, algorithms, densities, out):
     fig, axes = figure(1, n, figsize=(5 * n, 4), squeeze=False)
     for ax, d in zip(axes[0], densities):
         for alg in algorithms:
-            group = _by(runs, alg, d)
+            group = select(runs, algorithm=alg, density=d)
             steps = [[s for s in (e.get("redistribution") for e in r["epochs"]) if s]
                      for r in group]  # fmt: skip
             if not group or not steps[0]:
@@ -155,7 +145,7 @@ def _table(runs, algorithms, densities):
     for alg in [*algorithms, *BASELINES]:
         cells = []
         for d in densities:
-            group = _by(runs, alg, d)
+            group = select(runs, algorithm=alg, density=d)
             acc = np.array([r["test_accuracy"] for r in group])
             extra = f", {'-'.join(map(str, group[0]['sizes']))}" if alg in BASELINES else ""
             cells.append(
@@ -196,10 +186,9 @@ def _main(args):
         "batch_size": args.batch_size, "lr": args.lr, "damping": args.damping,
         "limit": args.limit,
     }  # fmt: skip
-    runs = _resumed(args, settings) if args.resume else []
-    done = {(r["algorithm"], r["density"], r["seed"]) for r in runs}
+    log = RunLog(args.out, settings, resume=args.resume)
     todo = [(alg, d, s) for d in densities for s in seeds for alg in [*algs, *BASELINES]]
-    todo = [job for job in todo if job not in done]
+    todo = [(a, d, s) for a, d, s in todo if not log.done(algorithm=a, density=d, seed=s)]
     args.out.mkdir(parents=True, exist_ok=True)
     common = dict(loss="sigmoid" if binary else "softmax", dense_output=binary,
                   backend=args.backend)  # fmt: skip
@@ -216,42 +205,17 @@ def _main(args):
         else:
             model = SparseMLP(sizes, density=d, **common)
         metrics = fit(model, data, cfg)
-        runs.append({"algorithm": alg, "density": d, "seed": seed,
-                     "test_accuracy": metrics["test_accuracy"], "params": model.params,
-                     "sizes": model.sizes, "epochs": metrics["epochs"]})  # fmt: skip
-        _write_json(args.out, settings, runs)  # after every run: a killed experiment resumes
+        log.add({"algorithm": alg, "density": d, "seed": seed,
+                 "test_accuracy": metrics["test_accuracy"], "params": model.params,
+                 "sizes": model.sizes, "epochs": metrics["epochs"]})  # fmt: skip
+    runs = log.runs
     table = _table(runs, algs, densities)
     with atomic_write(args.out / "results.md", "w") as f:
         f.write(
             f"# Redistribution on {data.name}, {'-'.join(map(str, sizes))}, {args.epochs} "
             f"epochs, {len(seeds)} seed{'s' * (len(seeds) > 1)}: test accuracy\n\n{table}"
         )
-    _write_json(args.out, settings, runs)
     _plot(runs, algs, densities, args.out)
     print(table)
     print(f"wrote {args.out}/results.md, results.json, accuracy.png, induced_loss.png")
     return SUCCESS
-
-
-def _write_json(out, settings, runs):
-    with atomic_write(out / "results.json", "w") as f:
-        json.dump({"settings": settings, "runs": runs}, f, indent=1)
-
-
-def _resumed(args, settings):
-    """The runs already in ``--out``'s results.json, if its settings are these."""
-    path = args.out / "results.json"
-    if not path.exists():
-        return []
-    try:
-        saved = json.loads(path.read_text())
-        runs, before = saved["runs"], saved["settings"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise GraphnnError(f"--resume: {path} is not an experiment's results ({e})") from None
-    if before != json.loads(json.dumps(settings)):
-        changed = sorted(k for k in settings if before.get(k) != settings[k])
-        raise GraphnnError(
-            f"--resume: {path} was made with other settings ({', '.join(changed)}); use another "
-            "--out, or the same settings"
-        )
-    return runs
