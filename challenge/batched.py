@@ -27,9 +27,9 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from graphnn import challenge_kernel as kernel
-from graphnn.errors import DimensionMismatch, GraphnnError
+from graphnn.errors import GraphnnError
 
-from .inference import InferenceResult
+from .inference import InferenceResult, checked_layers
 
 __all__ = ["infer_batched", "default_memory_limit"]
 
@@ -155,22 +155,9 @@ def _read_network(source, n, dtype, bias, ymax, cache_budget, pool, threads, res
     stays = []
     bar = tqdm(total=n_layers, desc="reading layers", unit="layer", disable=not progress,
                leave=False)  # fmt: skip
-    it = source.stream()
-    while True:
-        t0 = time.perf_counter()
-        W = next(it, None)
+    for W in checked_layers(source.stream(), n, result):
         t1 = time.perf_counter()
-        result.read_seconds += t1 - t0
-        if W is None:
-            break
-        if W.shape != (n, n):
-            raise DimensionMismatch(
-                f"layer {len(stays) + 1} has shape {W.shape}, expected ({n}, {n}) to match "
-                f"images of {n} pixels"
-            )
         W = sp.csr_array(W)
-        result.edges += int(W.nnz)
-        result.layer_edges.append(int(W.nnz))
         stays.append(pool.submit(kernel.stays_saturated, W, dtype, bias, ymax))
         if len(stays) > 2 * threads:  # bound the layers held by pending tests
             stays[-2 * threads - 1].result()

@@ -19,9 +19,9 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from graphnn.errors import DimensionMismatch, GraphnnError
+from graphnn.errors import GraphnnError
 
-from .inference import InferenceResult
+from .inference import InferenceResult, checked_layers
 
 __all__ = ["infer_fused"]
 
@@ -173,19 +173,12 @@ def infer_fused(
     result = InferenceResult(None, n_images, n, 0, 0, 0.0)
     t0 = time.perf_counter()
     resident = []
-    for W in layers:
-        if W.shape != (n, n):
-            raise DimensionMismatch(
-                f"layer {len(resident) + 1} has shape {W.shape}, expected ({n}, {n}) to match "
-                f"images of {n} pixels"
-            )
+    for W in checked_layers(layers, n, result):
         resident.append(ops.upload(W))
-        result.edges += int(W.nnz)
-        result.layer_edges.append(int(W.nnz))
     if not resident:
         raise GraphnnError("the network has no layers")
     ops.sync()
-    result.read_seconds = time.perf_counter() - t0
+    result.read_seconds = time.perf_counter() - t0  # reading and uploading
     result.n_layers = len(resident)
     live_ids = np.flatnonzero(np.diff(images.indptr))
     result.input_rows = int(live_ids.size)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from graphnn.backends import get_backend
 from graphnn.errors import DimensionMismatch, GraphnnError
 
-__all__ = ["InferenceResult", "infer", "edges_per_second", "compare_categories"]
+__all__ = ["InferenceResult", "infer", "checked_layers", "edges_per_second", "compare_categories"]
 
 
 @dataclass
@@ -75,6 +75,27 @@ class InferenceResult:
             ),
             "row_edges_computed_per_second": work / self.seconds if self.seconds > 0 else None,
         }
+
+
+def checked_layers(layers, n_neurons, result):
+    """Yield the layers of the iterable ``layers``, each checked to be ``n_neurons`` square;
+    the time spent producing them goes to ``result.read_seconds`` and their stored entries to
+    ``result.edges`` and ``result.layer_edges`` (the one reading loop of every engine)."""
+    source = iter(layers)
+    while True:
+        t0 = time.perf_counter()
+        W = next(source, None)
+        result.read_seconds += time.perf_counter() - t0
+        if W is None:
+            return
+        if W.shape != (n_neurons, n_neurons):
+            raise DimensionMismatch(
+                f"layer {len(result.layer_edges) + 1} has shape {W.shape}, expected "
+                f"({n_neurons}, {n_neurons}) to match images of {n_neurons} pixels"
+            )
+        result.edges += int(W.nnz)
+        result.layer_edges.append(int(W.nnz))
+        yield W
 
 
 def edges_per_second(n_images, edges, seconds):
@@ -169,19 +190,8 @@ def infer(
     be.relu_layer(full, be.matrix(sp.identity(n_neurons, images.dtype, format="csr")), bias, ymax)
     result = InferenceResult(None, n_images, n_neurons, 0, 0, 0.0, input_rows=int(live.size))
     bar = tqdm(total=n_layers, desc="layers", unit="layer", disable=not progress, leave=False)
-    source = iter(layers)
-    while True:
-        t0 = time.perf_counter()
-        W = next(source, None)
+    for W in checked_layers(layers, n_neurons, result):
         t1 = time.perf_counter()
-        result.read_seconds += t1 - t0
-        if W is None:
-            break
-        if W.shape != (n_neurons, n_neurons):
-            raise DimensionMismatch(
-                f"layer {result.n_layers + 1} has shape {W.shape}, expected "
-                f"({n_neurons}, {n_neurons}) to match images of {n_neurons} pixels"
-            )
         Wb = be.matrix(W)
         if be.shape(Y)[0]:  # no product for an empty batch (undefined in cuSPARSE)
             Y = be.relu_layer(Y, Wb, bias, ymax)
@@ -202,8 +212,6 @@ def infer(
             Y = be.take_rows(Y, np.flatnonzero(keep))
         result.seconds += time.perf_counter() - t1
         result.n_layers += 1
-        result.edges += int(W.nnz)
-        result.layer_edges.append(int(W.nnz))
         result.live_rows.append(int(live.size))
         result.saturated_rows.append(int(saturated.size))
         bar.update()
