@@ -14,7 +14,7 @@ from graphnn.errors import GraphnnError
 
 from ._validate import check_edges, positive_int
 
-__all__ = ["radix_layer", "radixnet"]
+__all__ = ["radix_layer", "radixnet", "radixnet_for_widths"]
 
 
 def radix_layer(n, radix, place_value, dtype=np.float64):
@@ -150,3 +150,31 @@ def radixnet(radices, kron=None, *, D=None, trim=None, dtype=np.float64):
             raise GraphnnError(f"trim {trim} exceeds the input width {width}")
         layers[0] = sp.csr_array(layers[0][width - trim :])
     return layers
+
+
+def radixnet_for_widths(sizes, radix, dtype=np.float64):
+    """A RadiX-Net with the widths ``sizes`` and density ``1/radix`` in every layer, as Alford
+    et al. build LeNet-300-100's sparse layers: radices ``N = (radix,) * L`` for ``L`` layers
+    (``N' = radix**L``), Kronecker list ``B_i = sizes[i] / N'`` (the input rounded up), and the
+    top input neurons trimmed to ``sizes[0]``. ``radixnet_for_widths([784, 300, 100], 10)``
+    is their ``N = (10, 10), B = (8, 3, 1)`` with the top 16 inputs removed.
+
+    Raises a GraphnnError naming the width when ``radix**L`` does not divide every width after
+    the input (no RadiX-Net of that density has these widths). Cost O(edges).
+
+    >>> [W.shape for W in radixnet_for_widths([784, 3000, 100], 10)]
+    [(784, 3000), (3000, 100)]
+    """
+    sizes = [positive_int(w, "width") for w in sizes]
+    radix = positive_int(radix, "radix")
+    if len(sizes) < 2 or radix < 2:
+        raise GraphnnError("radixnet_for_widths needs at least two widths and a radix >= 2")
+    n = radix ** (len(sizes) - 1)
+    for w in sizes[1:]:
+        if w % n:
+            raise GraphnnError(
+                f"no RadiX-Net of density 1/{radix} has width {w}: with {len(sizes) - 1} layers "
+                f"every width after the input must be a multiple of {radix}^{len(sizes) - 1} = {n}"
+            )
+    kron = [-(-sizes[0] // n)] + [w // n for w in sizes[1:]]
+    return radixnet([radix] * (len(sizes) - 1), kron, trim=sizes[0], dtype=dtype)

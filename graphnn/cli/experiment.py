@@ -1,9 +1,17 @@
-"""``graphnn experiment redistribution``: every redistribution algorithm at every density and
-seed, with the neuron- and parameter-equivalent dense baselines of each density; a markdown table
-(mean and standard deviation over the seeds) and plots like Figures 2 and 3 of the
-weight-redistribution paper. Results are saved after every run, so ``--resume`` continues a
-killed experiment where it stopped."""
+"""``graphnn experiment``: the source papers' experiments, one command each.
 
+* ``redistribution``: every redistribution algorithm at every density and seed, with the
+  neuron- and parameter-equivalent dense baselines of each density (Figures 2 and 3 of the
+  weight-redistribution paper);
+* ``pruning``: one-shot and iterative pruning of a trained dense net, retrained, with the
+  supermask (Alford et al., Figure 7; :mod:`graphnn.training.pruning_experiment`);
+* ``topology``: RadiX-Net against random sparse layers (Alford et al., Figure 9;
+  :mod:`graphnn.training.topology_experiment`).
+
+Each writes a markdown table (mean and standard deviation over the seeds) and figures. Results
+are saved after every run, so ``--resume`` continues a killed experiment where it stopped."""
+
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -16,7 +24,20 @@ from ..plotting import figure, save_figure
 from ..training.data import DATASETS, load_dataset
 from ..training.experiments import RunLog, mean_curve, select
 from ..training.model import SparseMLP
+from ..training.pruning import RETRAIN_MODES
+from ..training.pruning_experiment import (
+    METHODS,
+    plot_pruning,
+    pruning_table,
+    run_pruning_experiment,
+)
 from ..training.redistribution import ALGORITHMS
+from ..training.topology_experiment import (
+    PARTS,
+    plot_topology,
+    run_topology_experiment,
+    topology_table,
+)
 from ..training.trainer import TrainConfig, baseline_models, fit
 from ._common import (
     SUCCESS,
@@ -27,46 +48,103 @@ from ._common import (
     add_seed,
     check_folder,
     finite,
+    floats,
+    ints,
     run,
     widths,
 )
 from .train import DEFAULT_LAYERS
 
 
-def _parser(prog):
-    p = ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", "'"))
-    sub = p.add_required_subparsers("experiment")
-    r = sub.add_parser("redistribution", help="compare the redistribution algorithms")
-    r.add_argument("--dataset", choices=DATASETS, default="digits")
-    add_data_dir(r)
-    r.add_argument("--limit", type=int, metavar="N", help="at most N training rows")
-    r.add_argument("--layers", help="widths (default: the dataset's default for graphnn train)")
-    r.add_argument("--densities", default="0.1,0.06,0.03")
-    r.add_argument(
-        "--algorithms", default="all", help=f"comma-separated, or all ({', '.join(ALGORITHMS)})"
-    )
-    r.add_argument("--epochs", type=int, default=20)
-    r.add_argument("--batch-size", type=int, default=64)
-    r.add_argument("--lr", type=finite, default=3e-3)
-    add_seed(r)
-    add_backend(r)
-    add_overwrite(r)
-    r.add_argument(
-        "--damping", type=finite, default=1e-4, help="WoodFisher/WoodTaylor damping lambda"
-    )
-    r.add_argument("--seeds", type=int, default=1, metavar="K", help="seeds --seed .. --seed+K-1")
-    r.add_argument(
+def _common(sp, name, epochs):
+    """The arguments every experiment takes."""
+    sp.add_argument("--dataset", choices=DATASETS, default="digits")
+    add_data_dir(sp)
+    sp.add_argument("--limit", type=int, metavar="N", help="at most N training rows")
+    sp.add_argument("--layers", help="widths (default: the dataset's default for graphnn train)")
+    sp.add_argument("--epochs", type=int, default=epochs, help="training epochs of every run")
+    sp.add_argument("--batch-size", type=int, default=64)
+    sp.add_argument("--lr", type=finite, default=3e-3)
+    add_seed(sp)
+    sp.add_argument("--seeds", type=int, default=1, metavar="K", help="seeds --seed .. --seed+K-1")
+    add_backend(sp)
+    add_overwrite(sp)
+    sp.add_argument(
         "--resume",
         action="store_true",
         help="continue the experiment in --out: the runs in its results.json are kept",
     )
-    r.add_argument(
+    sp.add_argument(
         "--out",
         type=Path,
-        default=Path("experiment-redistribution"),
+        default=Path(f"experiment-{name}"),
         metavar="DIR",
         help="where results.md, results.json and the PNGs go",
     )
+
+
+def _parser(prog):
+    p = ArgumentParser(
+        prog=prog,
+        description="Rerun the source papers' experiments: every run is saved as it ends "
+        "(--resume continues a killed experiment), then a results.md table and PNG figures.",
+    )
+    sub = p.add_required_subparsers("experiment")
+    r = sub.add_parser(
+        "redistribution",
+        help="compare the redistribution algorithms (weight-redistribution paper, Figs. 2-3)",
+    )
+    _common(r, "redistribution", 20)
+    r.add_argument("--densities", default="0.1,0.06,0.03")
+    r.add_argument(
+        "--algorithms", default="all", help=f"comma-separated, or all ({', '.join(ALGORITHMS)})"
+    )
+    r.add_argument(
+        "--damping", type=finite, default=1e-4, help="WoodFisher/WoodTaylor damping lambda"
+    )
+    pr = sub.add_parser(
+        "pruning",
+        help="prune a trained dense net one-shot and iteratively, then retrain (Alford et al., "
+        "Fig. 7)",
+        description="Train the dense net, prune it to every --sparsities one-shot and "
+        "iteratively (Zhu-Gupta, a prune every --prune-every steps), record the pruned "
+        "accuracy, then retrain the pruned structure (--retrain); Zhou et al.'s supermask of "
+        "the trained net beside them.",
+    )
+    _common(pr, "pruning", 20)
+    pr.add_argument("--sparsities", default="0.5,0.75,0.9,0.95,0.99")
+    pr.add_argument(
+        "--methods", default=",".join(METHODS), help=f"comma-separated of {', '.join(METHODS)}"
+    )
+    pr.add_argument(
+        "--retrain",
+        default="random",
+        help=f"comma-separated retraining modes of {', '.join(RETRAIN_MODES)} (random: fresh "
+        "init; rewind: lottery-ticket initial weights; signconst: initial signs, one "
+        "magnitude per layer)",
+    )
+    pr.add_argument(
+        "--prune-epochs", type=int, default=10, help="epochs of training while pruning iteratively"
+    )
+    pr.add_argument("--prune-every", type=int, default=200, help="steps between prunes")
+    t = sub.add_parser(
+        "topology",
+        help="RadiX-Net against random sparse layers of the same shape (Alford et al., Fig. 9)",
+        description="Train RadiX-Nets and random sparse nets of the same shape, and the dense "
+        "net: with fixed neurons and 1/k of the connections (--connections), and with the "
+        "first hidden layer k times wider at the dense net's connection count (--width). "
+        "The output layer stays dense. RadiX-Nets run where one has the shape (for "
+        "LeNet-300-100, k = 2, 5, 10).",
+    )
+    _common(t, "topology", 20)
+    t.add_argument(
+        "--connections", default="2,10,20,100", metavar="K,...",
+        help="factors k of the fixed-neuron sweep (1/k of the connections); empty to skip",
+    )  # fmt: skip
+    t.add_argument(
+        "--width", default="2,10,100", metavar="K,...",
+        help="factors k of the fixed-connection sweep (k times wider); empty to skip",
+    )  # fmt: skip
     return p
 
 
@@ -161,21 +239,25 @@ def main(argv, prog="graphnn experiment"):
     return run(_parser(prog), argv, _main)
 
 
+def _choices(text, valid, flag):
+    values = [v for v in text.replace(" ", "").split(",") if v]
+    for v in values:
+        if v not in valid:
+            raise GraphnnError(f"{flag}: {v!r} is not valid; choose from {', '.join(valid)}")
+    if not values:
+        raise GraphnnError(f"{flag} must not be empty")
+    return values
+
+
 def _main(args):
     if args.seeds < 1:
         raise GraphnnError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.epochs < 1:
+        raise GraphnnError(f"--epochs must be at least 1, got {args.epochs}")
     if not args.resume:
         check_folder(args.out, "--out", args.overwrite)
-    try:
-        densities = [float(d) for d in args.densities.split(",")]
-    except ValueError:
-        raise GraphnnError(
-            f"--densities must be numbers such as 0.1,0.03, got {args.densities!r}"
-        ) from None
-    algs = list(ALGORITHMS) if args.algorithms == "all" else args.algorithms.split(",")
-    for a in algs:
-        if a not in ALGORITHMS:
-            raise GraphnnError(f"algorithm {a!r} is not valid; choose from {', '.join(ALGORITHMS)}")
+    plan = {"redistribution": _redistribution_plan, "pruning": _pruning_plan,
+            "topology": _topology_plan}[args.experiment](args)  # fmt: skip
     data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, limit=args.limit)
     default = DEFAULT_LAYERS.get(data.name, f"{data.n_features}-300-100-{data.n_classes}")
     sizes = widths(default if args.layers is None else args.layers)
@@ -183,39 +265,113 @@ def _main(args):
     seeds = list(range(args.seed, args.seed + args.seeds))
     settings = {
         "dataset": data.name, "sizes": sizes, "epochs": args.epochs,
-        "batch_size": args.batch_size, "lr": args.lr, "damping": args.damping,
-        "limit": args.limit,
+        "batch_size": args.batch_size, "lr": args.lr, "limit": args.limit, **plan["settings"],
     }  # fmt: skip
     log = RunLog(args.out, settings, resume=args.resume)
-    todo = [(alg, d, s) for d in densities for s in seeds for alg in [*algs, *BASELINES]]
-    todo = [(a, d, s) for a, d, s in todo if not log.done(algorithm=a, density=d, seed=s)]
     args.out.mkdir(parents=True, exist_ok=True)
-    common = dict(loss="sigmoid" if binary else "softmax", dense_output=binary,
-                  backend=args.backend)  # fmt: skip
-    bar = tqdm(todo, desc="runs", unit="run", disable=not sys.stderr.isatty())
-    for alg, d, seed in bar:
-        bar.set_postfix_str(f"{alg}, density {d:g}, seed {seed}")
-        cfg = TrainConfig(
-            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed,
-            redistribution="none" if alg in BASELINES else alg, damping=args.damping,
-        )  # fmt: skip
-        if alg in BASELINES:  # built from this density's sparse net, this seed
-            sparse = SparseMLP(sizes, density=d, **common).build(seed)
-            model = baseline_models(sparse)[alg]
-        else:
-            model = SparseMLP(sizes, density=d, **common)
-        metrics = fit(model, data, cfg)
-        log.add({"algorithm": alg, "density": d, "seed": seed,
-                 "test_accuracy": metrics["test_accuracy"], "params": model.params,
-                 "sizes": model.sizes, "epochs": metrics["epochs"]})  # fmt: skip
-    runs = log.runs
-    table = _table(runs, algs, densities)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    common = dict(loss="sigmoid" if binary else "softmax", backend=args.backend)
+    table, figures = plan["run"](data, sizes, seeds, cfg, log, common)
+    name = f"{args.experiment.capitalize()} on {data.name}, {'-'.join(map(str, sizes))}"
     with atomic_write(args.out / "results.md", "w") as f:
         f.write(
-            f"# Redistribution on {data.name}, {'-'.join(map(str, sizes))}, {args.epochs} "
-            f"epochs, {len(seeds)} seed{'s' * (len(seeds) > 1)}: test accuracy\n\n{table}"
+            f"# {name}, {args.epochs} epochs, {len(seeds)} seed{'s' * (len(seeds) > 1)}: "
+            f"test accuracy\n\n{table}"
         )
-    _plot(runs, algs, densities, args.out)
     print(table)
-    print(f"wrote {args.out}/results.md, results.json, accuracy.png, induced_loss.png")
+    print(f"wrote {args.out}/results.md, results.json, {', '.join(figures)}")
     return SUCCESS
+
+
+def _bar(total):
+    """A progress bar over the runs (with ETA) on a terminal: ``(bar, label)``, where
+    ``label(text)`` names the run that starts (and counts the one before as done)."""
+    bar = tqdm(total=total, desc="runs", unit="run", disable=not sys.stderr.isatty())
+    started = []
+
+    def label(text):
+        if started:
+            bar.update()
+        started.append(text)
+        bar.set_postfix_str(text)
+
+    return bar, label
+
+
+def _redistribution_plan(args):
+    densities = floats(args.densities, "--densities")
+    algs = list(ALGORITHMS) if args.algorithms == "all" else _choices(
+        args.algorithms, ALGORITHMS, "--algorithms"
+    )  # fmt: skip
+
+    def go(data, sizes, seeds, cfg, log, common):
+        todo = [(alg, d, s) for d in densities for s in seeds for alg in [*algs, *BASELINES]]
+        todo = [(a, d, s) for a, d, s in todo if not log.done(algorithm=a, density=d, seed=s)]
+        common = dict(common, dense_output=common["loss"] == "sigmoid")
+        bar, label = _bar(len(todo))
+        for alg, d, seed in todo:
+            label(f"{alg}, density {d:g}, seed {seed}")
+            run_cfg = dataclasses.replace(
+                cfg, seed=seed, redistribution="none" if alg in BASELINES else alg,
+                damping=args.damping,
+            )  # fmt: skip
+            if alg in BASELINES:  # built from this density's sparse net, this seed
+                sparse = SparseMLP(sizes, density=d, **common).build(seed)
+                model = baseline_models(sparse)[alg]
+            else:
+                model = SparseMLP(sizes, density=d, **common)
+            metrics = fit(model, data, run_cfg)
+            log.add({"algorithm": alg, "density": d, "seed": seed,
+                     "test_accuracy": metrics["test_accuracy"], "params": model.params,
+                     "sizes": model.sizes, "epochs": metrics["epochs"]})  # fmt: skip
+        bar.close()
+        _plot(log.runs, algs, densities, args.out)
+        return _table(log.runs, algs, densities), ["accuracy.png", "induced_loss.png"]
+
+    return {"settings": {"damping": args.damping}, "run": go}
+
+
+def _pruning_plan(args):
+    sparsities = floats(args.sparsities, "--sparsities")
+    for s in sparsities:
+        if not 0 < s < 1:
+            raise GraphnnError(f"--sparsities must be in (0, 1), got {s:g}")
+    methods = _choices(args.methods, METHODS, "--methods")
+    retrain = _choices(args.retrain, RETRAIN_MODES, "--retrain")
+    for flag in ("prune_epochs", "prune_every"):
+        if getattr(args, flag) < 1:
+            raise GraphnnError(f"--{flag.replace('_', '-')} must be at least 1")
+
+    def go(data, sizes, seeds, cfg, log, common):
+        n = len(seeds) * (1 + len(methods) * len(sparsities))
+        bar, label = _bar(n)
+        run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg, log,
+                               prune_epochs=args.prune_epochs, prune_every=args.prune_every,
+                               progress=label, **common)  # fmt: skip
+        bar.close()
+        plot_pruning(log.runs, sparsities, methods, retrain, args.out / "accuracy.png")
+        return pruning_table(log.runs, sparsities, methods, retrain), ["accuracy.png"]
+
+    settings = {"prune_epochs": args.prune_epochs, "prune_every": args.prune_every}
+    return {"settings": settings, "run": go}
+
+
+def _topology_plan(args):
+    sweeps = {}
+    for part in PARTS:
+        text = getattr(args, part)
+        if text.strip():
+            sweeps[part] = ints(text, f"--{part}")
+            if any(k <= 1 for k in sweeps[part]):
+                raise GraphnnError(f"--{part}: every factor must be above 1 (1 is the dense net)")
+    if not sweeps:
+        raise GraphnnError("--connections and --width are both empty: nothing to run")
+
+    def go(data, sizes, seeds, cfg, log, common):
+        bar, label = _bar(len(seeds) * (1 + 2 * sum(map(len, sweeps.values()))))
+        run_topology_experiment(data, sizes, sweeps, seeds, cfg, log, progress=label, **common)
+        bar.close()
+        plot_topology(log.runs, sweeps, args.out / "accuracy.png")
+        return topology_table(log.runs, sweeps), ["accuracy.png"]
+
+    return {"settings": {}, "run": go}

@@ -11,7 +11,7 @@ from ..training.data import load_dataset
 from ..training.model import SparseMLP
 from ..training.pruning import (
     RETRAIN_MODES,
-    GradualPruner,
+    gradual_prune,
     prune_layers,
     prune_neurons,
     retrain_model,
@@ -136,23 +136,8 @@ def _main(args):
     elif args.method == "oneshot":
         prune_layers(model, args.sparsity)
     else:
-        steps = args.prune_epochs * -(-len(data.y_train) // cfg.batch_size)
-        every = min(args.prune_every, max(1, steps // 4))
-        pruner = GradualPruner(
-            args.sparsity, n_prunes=max(1, int(0.75 * steps) // every), every=every
-        )
-        log(
-            f"gradual pruning to {args.sparsity:g} over {args.prune_epochs} epochs, every "
-            f"{every} steps"
-        )
-        fit(
-            model,
-            data,
-            dataclasses.replace(cfg, epochs=args.prune_epochs, redistribution="none"),
-            after_step=pruner,
-            log=log,
-        )
-        prune_layers(model, args.sparsity)
+        gradual_prune(model, data, cfg, args.sparsity, epochs=args.prune_epochs,
+                      every=args.prune_every, log=log)  # fmt: skip
     rows["pruned"] = (model.score(data.X_test, data.y_test), model.params)
     if mask is not None:
         rows["supermask (no training)"] = (mask.score(data.X_test, data.y_test), mask.params)

@@ -7,6 +7,8 @@ and M. Carbin, "The Lottery Ticket Hypothesis", ICLR 2019 (rewind); H. Zhou et a
 Behavior of Sparse Neural Network Topologies", IEEE HPEC 2019 (pruning every 200 steps).
 """
 
+import dataclasses
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -15,6 +17,7 @@ from ..errors import GraphnnError
 from .layers import DenseLayer, SparseLayer
 from .model import SparseMLP
 from .redistribution import host_backend, kept_positions, restructure
+from .trainer import fit
 
 __all__ = [
     "zhu_gupta",
@@ -22,6 +25,7 @@ __all__ = [
     "prune_neurons",
     "supermask",
     "GradualPruner",
+    "gradual_prune",
     "retrain_model",
     "RETRAIN_MODES",
 ]
@@ -87,6 +91,22 @@ class GradualPruner:
             )
             prune_layers(model, s, optimizer)
             self.history.append({"step": step, "sparsity": s})
+
+
+def gradual_prune(model, data, cfg, sparsity, *, epochs, every=200, log=None):
+    """Train ``model`` for ``epochs`` more epochs while pruning it along the Zhu-Gupta schedule
+    to ``sparsity`` (every ``every`` steps over the first three quarters of the steps; on data
+    too small for that, every quarter of them), then prune it to exactly ``sparsity``. Returns
+    the :class:`GradualPruner` (its ``history`` of prunes). The optimiser starts fresh."""
+    steps = epochs * -(-len(data.y_train) // cfg.batch_size)
+    every = min(every, max(1, steps // 4))
+    pruner = GradualPruner(sparsity, n_prunes=max(1, int(0.75 * steps) // every), every=every)
+    if log:
+        log(f"gradual pruning to {sparsity:g} over {epochs} epochs, every {every} steps")
+    fit(model, data, dataclasses.replace(cfg, epochs=epochs, redistribution="none"),
+        after_step=pruner, log=log)  # fmt: skip
+    prune_layers(model, sparsity)
+    return pruner
 
 
 def _lookup(initial, k, layer_shape, rows, cols):

@@ -1,0 +1,146 @@
+"""Alford et al.'s pruning experiment (Figure 7): train a dense net, prune it to each sparsity
+one-shot and iteratively (Zhu-Gupta schedule, a prune every 200 steps), report the pruned net's
+accuracy before retraining, then retrain the pruned structure (fresh initialisation; the
+lottery-ticket rewind and sign-constant weights as options); with Zhou et al.'s supermask of
+the trained dense net (no training at all) beside them.
+
+References: S. Alford, R. Robinett, L. Milechin, J. Kepner, "Training Behavior of Sparse Neural
+Network Topologies", IEEE HPEC 2019; M. Zhu and S. Gupta, "To prune, or not to prune", 2017;
+H. Zhou et al., "Deconstructing Lottery Tickets: Zeros, Signs, and the Supermask", NeurIPS 2019.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from ..backends import DEFAULT
+from .experiments import select
+from .model import SparseMLP
+from .pruning import gradual_prune, prune_layers, retrain_model, supermask
+from .trainer import fit, read_checkpoint
+
+__all__ = ["METHODS", "run_pruning_experiment", "pruning_table", "plot_pruning"]
+
+METHODS = ("oneshot", "iterative", "supermask")
+
+
+def _dense(sizes, loss, backend):
+    return SparseMLP(sizes, topology="dense", density=1.0, loss=loss, backend=backend)
+
+
+def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg, log, *,
+                           prune_epochs, prune_every=200, loss="softmax", backend=DEFAULT,
+                           progress=None):  # fmt: skip
+    """Every (method, sparsity, seed) not yet in ``log`` (a
+    :class:`~graphnn.training.experiments.RunLog`); a run record is added after each.
+
+    The dense net of each seed is trained first (``cfg``; its checkpoint is kept in the log's
+    folder, ``dense-seed<S>/``, so a resumed experiment does not train it again). Each pruned
+    net starts from that trained net: ``oneshot`` prunes it once, ``iterative`` trains it
+    ``prune_epochs`` more epochs along the Zhu-Gupta schedule (:func:`gradual_prune`),
+    ``supermask`` keeps Zhou et al.'s large-final-same-sign mask. The pruned accuracy is
+    recorded, then (not for the supermask) the pruned structure is retrained for
+    ``cfg.epochs`` epochs in every mode of ``retrain``. ``progress(label)`` is called before
+    each step."""
+    folder = log.path.parent
+    for seed in seeds:
+        scfg = dataclasses.replace(cfg, seed=seed, redistribution="none")
+        ck = folder / f"dense-seed{seed}"
+        if progress:
+            progress(f"dense, seed {seed}")
+        metrics = fit(_dense(sizes, loss, backend), data, scfg, checkpoint=ck, resume=True)
+        if not log.done(method="dense", seed=seed):
+            log.add({"method": "dense", "sparsity": 0.0, "seed": seed,
+                     "pruned_accuracy": metrics["test_accuracy"], "retrained": {},
+                     "params": metrics["params"], "epochs": metrics["epochs"]})  # fmt: skip
+        saved = read_checkpoint(ck)
+        for method in methods:
+            for s in sparsities:
+                if log.done(method=method, sparsity=s, seed=seed):
+                    continue
+                if progress:
+                    progress(f"{method} {s:g}, seed {seed}")
+                model = _dense(sizes, loss, backend).build(seed)
+                model.load_state_arrays(saved["model"])
+                if method == "supermask":
+                    model = supermask(model, saved["initial"], s, seed)
+                elif method == "oneshot":
+                    prune_layers(model, s)
+                else:
+                    gradual_prune(model, data, scfg, s, epochs=prune_epochs, every=prune_every)
+                record = {"method": method, "sparsity": s, "seed": seed,
+                          "pruned_accuracy": model.score(data.X_test, data.y_test),
+                          "params": model.params, "retrained": {}, "curves": {}}  # fmt: skip
+                for mode in retrain if method != "supermask" else ():
+                    fresh = retrain_model(model, saved["initial"], mode, seed)
+                    result = fit(fresh, data, scfg)
+                    record["retrained"][mode] = result["test_accuracy"]
+                    record["curves"][mode] = [e["val_accuracy"] for e in result["epochs"]]
+                log.add(record)
+    return log.runs
+
+
+def _series(runs, sparsities, method, key):
+    """(sparsities, means, stds) of ``key`` (``pruned`` or a retrain mode) over seeds."""
+    xs, means, stds = [], [], []
+    for s in sparsities:
+        group = select(runs, method=method, sparsity=s)
+        acc = [r["pruned_accuracy"] if key == "pruned" else r["retrained"].get(key)
+               for r in group]  # fmt: skip
+        acc = np.array([a for a in acc if a is not None])
+        if acc.size:
+            xs.append(s)
+            means.append(acc.mean())
+            stds.append(acc.std())
+    return np.array(xs), np.array(means), np.array(stds)
+
+
+def _lines(methods, retrain):
+    """(method, key, label) of every curve: the pruned accuracy of each method, then each
+    method's retrained accuracy in every mode."""
+    out = [(m, "pruned", f"{m}, pruned" if m != "supermask" else "supermask (no training)")
+           for m in methods]  # fmt: skip
+    out += [(m, mode, f"{m}, retrained ({mode})") for m in methods if m != "supermask"
+            for mode in retrain]  # fmt: skip
+    return out
+
+
+def pruning_table(runs, sparsities, methods, retrain):
+    """Markdown: test accuracy (mean +- std over seeds) per curve and sparsity, the dense net's
+    accuracy first."""
+    dense = np.array([r["pruned_accuracy"] for r in select(runs, method="dense")])
+    lines = [f"Dense: {dense.mean():.4f} +- {dense.std():.4f}\n"] if dense.size else []
+    lines.append("| | " + " | ".join(f"{s:.0%}" for s in sparsities) + " |")
+    lines.append("|" + "---|" * (len(sparsities) + 1))
+    for method, key, label in _lines(methods, retrain):
+        xs, means, stds = _series(runs, sparsities, method, key)
+        cell = {x: f"{m:.4f} +- {d:.4f}" for x, m, d in zip(xs, means, stds)}
+        lines.append(f"| {label} | " + " | ".join(cell.get(s, "-") for s in sparsities) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_pruning(runs, sparsities, methods, retrain, path):
+    """Test accuracy against sparsity per curve (seed error bars; the x axis is ``1 -
+    sparsity`` on a log scale, labelled as sparsity), the dense net as a reference line."""
+    from ..plotting import figure, save_figure
+
+    fig, ax = figure(figsize=(7, 4.5))
+    for method, key, label in _lines(methods, retrain):
+        xs, means, stds = _series(runs, sparsities, method, key)
+        if xs.size:
+            style = "--" if key == "pruned" else "-"
+            ax.errorbar(1 - xs, means, yerr=stds, fmt=style, marker="o", ms=4, capsize=3,
+                        label=label)  # fmt: skip
+    dense = [r["pruned_accuracy"] for r in select(runs, method="dense")]
+    if dense:
+        ax.axhline(np.mean(dense), color="0.3", ls=":", label="dense")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ticks = sorted({1 - s for s in sparsities})
+    ax.set_xticks(ticks, [f"{1 - t:.0%}" for t in ticks])
+    ax.minorticks_off()
+    ax.set(xlabel="sparsity", ylabel="test accuracy", title="pruning: accuracy against sparsity")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)

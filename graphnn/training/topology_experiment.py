@@ -1,0 +1,168 @@
+"""Alford et al.'s topology experiment (Figure 9): RadiX-Net against random sparse layers of
+the same shape, trained from scratch, in two sweeps of a factor ``k``:
+
+* ``connections``: the widths stay (LeNet-300-100), every layer but the output keeps ``1/k`` of
+  its connections;
+* ``width``: the first hidden layer is ``k`` times wider and the two layers beside it keep
+  ``1/k`` of their possible connections, so every layer has the dense net's connection count
+  (their large RadiX-Net, ``N = (10, 10)``, ``B = (8, 30, 1)``: 784-3000-100).
+
+``k = 1`` is the dense net. The output layer stays dense, as in the paper's RadiX-Nets. A
+RadiX-Net of density ``1/k`` exists only where ``k**L`` divides the sparse widths (for
+LeNet-300-100, ``k`` in 2, 5, 10); the random layers are run at every ``k``.
+
+Reference: S. Alford, R. Robinett, L. Milechin, J. Kepner, "Training Behavior of Sparse Neural
+Network Topologies", IEEE HPEC 2019.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from topologies.erdos_renyi import dense, erdos_renyi_layer
+from topologies.radixnet import radixnet_for_widths
+
+from ..errors import GraphnnError
+from ..network import Network
+from .experiments import select
+from .model import SparseMLP
+from .trainer import fit
+
+__all__ = ["PARTS", "TOPOLOGIES", "shape", "structure", "run_topology_experiment"]
+
+PARTS = ("connections", "width")
+TOPOLOGIES = ("radixnet", "random")
+
+
+def shape(sizes, part, k):
+    """The widths and the per-layer densities of sweep ``part`` at factor ``k``."""
+    if part not in PARTS:
+        raise GraphnnError(f"part {part!r} is not valid; choose from {', '.join(PARTS)}")
+    if not isinstance(k, int | np.integer) or k < 1:
+        raise GraphnnError(f"factor must be an integer of at least 1, got {k!r}")
+    n = len(sizes) - 1
+    if n < 2:
+        raise GraphnnError(f"the topology experiment needs a hidden layer, got widths {sizes}")
+    if part == "connections":
+        return list(sizes), [1 / k] * (n - 1) + [1.0]
+    wide = [sizes[0], sizes[1] * k, *sizes[2:]]
+    return wide, [1 / k if i < 2 and i < n - 1 else 1.0 for i in range(n)]
+
+
+def structure(sizes, part, k, topology, seed):
+    """The network of ``topology`` (``radixnet`` or ``random``) for sweep ``part`` at factor
+    ``k`` (a GraphnnError where no RadiX-Net has that shape)."""
+    wide, densities = shape(sizes, part, k)
+    sparse = sum(d < 1 for d in densities)
+    rng = np.random.default_rng([seed, 7])
+    if topology == "radixnet":
+        layers = radixnet_for_widths(wide[: sparse + 1], k)
+    elif topology == "random":
+        layers = [erdos_renyi_layer(a, b, d, seed=rng)
+                  for a, b, d in zip(wide[:sparse], wide[1 : sparse + 1], densities)]  # fmt: skip
+    else:
+        raise GraphnnError(f"topology {topology!r} is not valid; choose from radixnet, random")
+    layers += dense(wide[sparse:])
+    return Network(layers, metadata={"family": topology, "part": part, "factor": k})
+
+
+def _exists(sizes, part, k, topology):
+    if topology == "random":
+        return True
+    try:
+        structure(sizes, part, k, topology, 0)
+    except GraphnnError:
+        return False
+    return True
+
+
+def run_topology_experiment(data, sizes, sweeps, seeds, cfg, log, *, loss, backend,
+                            progress=None):  # fmt: skip
+    """Train every (part, factor, topology, seed) of ``sweeps`` (``{part: factors}``) not yet
+    in ``log`` (a :class:`~graphnn.training.experiments.RunLog`), adding a run record after
+    each, and the dense net (part ``dense``, factor 1) once per seed. ``progress(label)`` is
+    called before each run. Shapes no RadiX-Net has are skipped (see :func:`structure`)."""
+    todo = []
+    for seed in seeds:
+        todo.append(("dense", 1, "dense", seed))
+        for part, factors in sweeps.items():
+            for k in factors:
+                todo += [
+                    (part, k, topo, seed) for topo in TOPOLOGIES if _exists(sizes, part, k, topo)
+                ]
+    todo = [t for t in todo if not log.done(part=t[0], factor=t[1], topology=t[2], seed=t[3])]
+    for part, k, topo, seed in todo:
+        if progress:
+            progress(f"{part} x{k}, {topo}, seed {seed}")
+        if topo == "dense":
+            model = SparseMLP(sizes, topology="dense", density=1.0, loss=loss, backend=backend)
+        else:
+            net = structure(sizes, part, k, topo, seed)
+            model = SparseMLP(net.sizes, topology=net, loss=loss, backend=backend)
+        metrics = fit(model, data, dataclasses.replace(cfg, seed=seed))
+        log.add({"part": part, "factor": k, "topology": topo, "seed": seed,
+                 "test_accuracy": metrics["test_accuracy"], "params": model.params,
+                 "connections": int(sum(layer.nnz for layer in model.layers_)),
+                 "sizes": model.sizes, "epochs": metrics["epochs"]})  # fmt: skip
+    return log.runs
+
+
+def _stats(runs):
+    acc = np.array([r["test_accuracy"] for r in runs])
+    return acc.mean(), acc.std()
+
+
+def topology_table(runs, sweeps):
+    """Markdown: test accuracy (mean +- std over seeds) per topology and factor, one table per
+    sweep, with the widths and connections of each column."""
+    dense = select(runs, topology="dense")
+    out = []
+    if dense:
+        m, s = _stats(dense)
+        out.append(f"Dense {'-'.join(map(str, dense[0]['sizes']))}: {m:.4f} +- {s:.4f} "
+                   f"({dense[0]['connections']:,} connections)\n")  # fmt: skip
+    for part, factors in sweeps.items():
+        title = ("fixed neurons, 1/k of the connections" if part == "connections"
+                 else "fixed connections, first hidden layer k times wider")  # fmt: skip
+        cols = [k for k in factors if select(runs, part=part, factor=k)]
+        out.append(f"### {part}: {title}\n")
+        out.append("| topology | " + " | ".join(f"k = {k}" for k in cols) + " |")
+        out.append("|" + "---|" * (len(cols) + 1))
+        for topo in TOPOLOGIES:
+            cells = []
+            for k in cols:
+                group = select(runs, part=part, factor=k, topology=topo)
+                cells.append("{:.4f} +- {:.4f}".format(*_stats(group)) if group else "-")
+            out.append(f"| {topo} | " + " | ".join(cells) + " |")
+        shapes = [select(runs, part=part, factor=k)[0] for k in cols]
+        out.append(
+            "| widths | " + " | ".join("-".join(map(str, r["sizes"])) for r in shapes) + " |"
+        )
+        out.append("| connections | " + " | ".join(f"{r['connections']:,}" for r in shapes) + " |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def plot_topology(runs, sweeps, path):
+    """Test accuracy against the factor (log axis), one panel per sweep, RadiX-Net and random
+    with seed error bars, the dense net as a reference line; saved to ``path``."""
+    from ..plotting import figure, save_figure
+
+    fig, axes = figure(1, len(sweeps), figsize=(5.5 * len(sweeps), 4), squeeze=False)
+    dense = select(runs, topology="dense")
+    for ax, (part, factors) in zip(axes[0], sweeps.items()):
+        for topo, marker in zip(TOPOLOGIES, "os"):
+            ks = [k for k in factors if select(runs, part=part, factor=k, topology=topo)]
+            if not ks:
+                continue
+            stats = np.array([_stats(select(runs, part=part, factor=k, topology=topo)) for k in ks])
+            ax.errorbar(ks, stats[:, 0], yerr=stats[:, 1], marker=marker, capsize=3, label=topo)
+        if dense:
+            ax.axhline(_stats(dense)[0], color="0.4", ls="--", label="dense")
+        xlabel = ("k: 1/k of the connections" if part == "connections"
+                  else "k: first hidden layer k times wider, same connections")  # fmt: skip
+        ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy", title=part)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
