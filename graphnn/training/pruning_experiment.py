@@ -121,16 +121,20 @@ def pruning_table(runs, sparsities, methods, retrain):
 
 def plot_pruning(runs, sparsities, methods, retrain, path):
     """Test accuracy against sparsity per curve (seed error bars; the x axis is ``1 -
-    sparsity`` on a log scale, labelled as sparsity), the dense net as a reference line."""
+    sparsity`` on a log scale, labelled as sparsity), the dense net as a reference line: one
+    colour per method, dashed with open markers before retraining, one line style per
+    retraining mode."""
     from ..plotting import figure, save_figure
 
     fig, ax = figure(figsize=(7, 4.5))
+    colour = {m: f"C{i}" for i, m in enumerate(METHODS)}  # one colour per method
+    style = {"pruned": "--", "random": "-", "rewind": "-.", "signconst": ":"}
     for method, key, label in _lines(methods, retrain):
         xs, means, stds = _series(runs, sparsities, method, key)
         if xs.size:
-            style = "--" if key == "pruned" else "-"
-            ax.errorbar(1 - xs, means, yerr=stds, fmt=style, marker="o", ms=4, capsize=3,
-                        label=label)  # fmt: skip
+            ax.errorbar(1 - xs, means, yerr=stds, ls=style[key], color=colour[method],
+                        marker="o", ms=4, capsize=3, label=label,
+                        mfc="white" if key == "pruned" else None)  # fmt: skip
     dense = [r["pruned_accuracy"] for r in select(runs, method="dense")]
     if dense:
         ax.axhline(np.mean(dense), color="0.3", ls=":", label="dense")

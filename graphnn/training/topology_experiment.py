@@ -159,9 +159,13 @@ def plot_topology(runs, sweeps, path):
             ax.errorbar(ks, stats[:, 0], yerr=stats[:, 1], marker=marker, capsize=3, label=topo)
         if dense:
             ax.axhline(_stats(dense)[0], color="0.4", ls="--", label="dense")
-        xlabel = ("k: 1/k of the connections" if part == "connections"
-                  else "k: first hidden layer k times wider, same connections")  # fmt: skip
-        ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy", title=part)
+        title, xlabel = (
+            ("fixed neurons", "k (1/k of the connections)") if part == "connections"
+            else ("fixed connections", "k (first hidden layer k times wider)")
+        )  # fmt: skip
+        ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy", title=title)
+        ax.set_xticks(factors, [str(k) for k in factors])
+        ax.minorticks_off()
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
