@@ -13,6 +13,7 @@ are saved after every run, so ``--resume`` continues a killed experiment where i
 
 import dataclasses
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -284,16 +285,22 @@ def _main(args):
 
 
 def _bar(total):
-    """A progress bar over the runs (with ETA) on a terminal: ``(bar, label)``, where
-    ``label(text)`` names the run that starts (and counts the one before as done)."""
-    bar = tqdm(total=total, desc="runs", unit="run", disable=not sys.stderr.isatty())
-    started = []
+    """Progress over the runs, with an ETA: a bar on a terminal, else a line per run on stderr
+    (for logs). Returns ``(bar, label)``: ``label(text)`` names the run that starts and counts
+    the one before as done."""
+    tty = sys.stderr.isatty()
+    bar = tqdm(total=total, desc="runs", unit="run", disable=not tty)
+    started, t0 = [], time.monotonic()
 
     def label(text):
         if started:
             bar.update()
         started.append(text)
         bar.set_postfix_str(text)
+        if not tty:
+            done, spent = len(started) - 1, time.monotonic() - t0
+            eta = f", ETA {tqdm.format_interval(spent / done * (total - done))}" if done else ""
+            print(f"run {len(started)}/{total}: {text}{eta}", file=sys.stderr, flush=True)
 
     return bar, label
 

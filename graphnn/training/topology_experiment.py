@@ -93,7 +93,7 @@ def run_topology_experiment(data, sizes, sweeps, seeds, cfg, log, *, loss, backe
     todo = [t for t in todo if not log.done(part=t[0], factor=t[1], topology=t[2], seed=t[3])]
     for part, k, topo, seed in todo:
         if progress:
-            progress(f"{part} x{k}, {topo}, seed {seed}")
+            progress(f"{'dense' if topo == 'dense' else f'{part} x{k}, {topo}'}, seed {seed}")
         if topo == "dense":
             model = SparseMLP(sizes, topology="dense", density=1.0, loss=loss, backend=backend)
         else:
