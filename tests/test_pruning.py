@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from graphnn import cli
+from graphnn.errors import GraphnnError
 from graphnn.training import Adam, SparseMLP, TrainConfig, fit, load_dataset
 from graphnn.training.pruning import GradualPruner, prune_layers, retrain_model, zhu_gupta
 from graphnn.training.trainer import read_checkpoint
@@ -27,6 +28,26 @@ def test_prune_layers_keeps_the_largest_fraction():
         kept = L.to_scipy().toarray() != 0
         assert np.abs(W[kept]).min() >= np.abs(W[~kept]).max()
         np.testing.assert_array_equal(L.to_scipy().toarray()[kept], W[kept])
+
+
+def test_global_pruning_keeps_the_largest_weights_of_all_layers():
+    m = SparseMLP([40, 30, 20, 5], topology="dense", density=1.0).build(0)
+    dense = [L.weight.copy() for L in m.layers_]
+    # brute force: one threshold over every weight of the net
+    flat = np.sort(np.concatenate([np.abs(W).ravel() for W in dense]))[::-1]
+    n_keep = round(0.25 * flat.size)
+    threshold = flat[n_keep - 1]
+    prune_layers(m, 0.75, scope="global")
+    assert sum(L.nnz for L in m.layers_) == n_keep
+    for W, L in zip(dense, m.layers_):
+        kept = L.to_scipy().toarray() != 0
+        np.testing.assert_array_equal(kept, np.abs(W) >= threshold)
+    # under the fan-in initialisation the wide first layer has the smallest weights: it loses
+    # more than the net's 75 %, the output layer less
+    density = [L.nnz / W.size for W, L in zip(dense, m.layers_)]
+    assert density[0] < 0.25 < density[2]
+    with pytest.raises(GraphnnError, match="scope"):
+        prune_layers(m, 0.5, scope="everything")
 
 
 def test_gradual_pruner_reaches_target_and_carries_state():

@@ -192,6 +192,18 @@ def add_backend(p):
     )
 
 
+def add_scope(p):
+    from ..training.pruning import SCOPES
+
+    p.add_argument(
+        "--scope",
+        choices=SCOPES,
+        default="layer",
+        help="layer: every layer keeps the same fraction of its edges; global: one magnitude "
+        "threshold over all layers (layers of small weights lose more)",
+    )
+
+
 def add_data_dir(p):
     p.add_argument(
         "--data-dir",

@@ -46,6 +46,7 @@ from ._common import (
     add_backend,
     add_data_dir,
     add_overwrite,
+    add_scope,
     add_seed,
     check_folder,
     finite,
@@ -128,6 +129,7 @@ def _parser(prog):
         "--prune-epochs", type=int, default=10, help="epochs of training while pruning iteratively"
     )
     pr.add_argument("--prune-every", type=int, default=200, help="steps between prunes")
+    add_scope(pr)
     t = sub.add_parser(
         "topology",
         help="RadiX-Net against random sparse layers of the same shape (Alford et al., Fig. 9)",
@@ -354,12 +356,13 @@ def _pruning_plan(args):
         bar, label = _bar(n)
         run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg, log,
                                prune_epochs=args.prune_epochs, prune_every=args.prune_every,
-                               progress=label, **common)  # fmt: skip
+                               scope=args.scope, progress=label, **common)  # fmt: skip
         bar.close()
         plot_pruning(log.runs, sparsities, methods, retrain, args.out / "accuracy.png")
         return pruning_table(log.runs, sparsities, methods, retrain), ["accuracy.png"]
 
-    settings = {"prune_epochs": args.prune_epochs, "prune_every": args.prune_every}
+    settings = {"prune_epochs": args.prune_epochs, "prune_every": args.prune_every,
+                "scope": args.scope}  # fmt: skip
     return {"settings": settings, "run": go}
 
 

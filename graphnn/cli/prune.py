@@ -24,6 +24,7 @@ from ._common import (
     add_backend,
     add_data_dir,
     add_overwrite,
+    add_scope,
     check_outputs,
     finite,
     run,
@@ -84,6 +85,7 @@ def _parser(prog):
         help="epochs of training while pruning gradually",
     )
     p.add_argument("--prune-every", type=int, default=200, help="steps between prunes")
+    add_scope(p)
     add_data_dir(p)
     add_backend(p)
     p.add_argument("--metrics-out", type=Path, metavar="FILE.json")
@@ -134,10 +136,10 @@ def _main(args):
         model = prune_neurons(model, args.neurons, by=args.by)
         log(f"structured pruning: widths {'-'.join(map(str, model.sizes))}")
     elif args.method == "oneshot":
-        prune_layers(model, args.sparsity)
+        prune_layers(model, args.sparsity, scope=args.scope)
     else:
         gradual_prune(model, data, cfg, args.sparsity, epochs=args.prune_epochs,
-                      every=args.prune_every, log=log)  # fmt: skip
+                      every=args.prune_every, scope=args.scope, log=log)  # fmt: skip
     rows["pruned"] = (model.score(data.X_test, data.y_test), model.params)
     if mask is not None:
         rows["supermask (no training)"] = (mask.score(data.X_test, data.y_test), mask.params)
@@ -162,6 +164,7 @@ def _main(args):
                     "neurons": args.neurons,
                     "sizes": retrained.sizes,
                     "method": "neurons" if args.neurons is not None else args.method,
+                    "scope": args.scope,
                     "retrain": args.retrain,
                     "test_accuracy": {k: v[0] for k, v in rows.items()},
                     "params": {k: v[1] for k, v in rows.items()},

@@ -28,6 +28,7 @@ __all__ = [
     "gradual_prune",
     "retrain_model",
     "RETRAIN_MODES",
+    "SCOPES",
 ]
 
 RETRAIN_MODES = ("random", "rewind", "signconst")
@@ -47,16 +48,44 @@ def _check_sparsity(s):
         raise GraphnnError(f"sparsity must be in [0, 1), got {s}")
 
 
-def prune_layers(model, sparsity, optimizer=None):
-    """Keep, in every prunable layer, the ``(1 - sparsity)`` fraction of its possible edges with
-    the largest magnitudes: ``W(keep.S, replace=True) << W``. Dense layers become sparse; the
+SCOPES = ("layer", "global")
+
+
+def _keep_counts(model, sparsity, scope, layers):
+    """How many edges each of ``layers`` keeps: ``round((1 - sparsity) n_in n_out)`` in every
+    layer (``layer``), or the edges among the ``(1 - sparsity)`` largest magnitudes of all of
+    them together (``global``: a layer of small weights, such as a wide first layer under a
+    fan-in initialisation, loses more)."""
+    if scope == "layer":
+        return {k: max(1, int(round((1 - sparsity) * model.layers_[k].n_in
+                                    * model.layers_[k].n_out))) for k in layers}  # fmt: skip
+    if scope != "global":
+        raise GraphnnError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+    mags, owner = [], []
+    for k in layers:
+        layer = model.layers_[k]
+        w = np.abs(layer.backend.asnumpy(layer.values if layer.sparse else layer.weight)).ravel()
+        mags.append(w)
+        owner.append(np.full(w.size, k))
+    mags, owner = np.concatenate(mags), np.concatenate(owner)
+    possible = sum(model.layers_[k].n_in * model.layers_[k].n_out for k in layers)
+    total = max(1, int(round((1 - sparsity) * possible)))
+    top = best(mags, np.arange(mags.size), min(total, mags.size))
+    counts = np.bincount(owner[top], minlength=max(layers) + 1)
+    return {k: max(1, int(counts[k])) for k in layers}
+
+
+def prune_layers(model, sparsity, optimizer=None, *, scope="layer"):
+    """Keep the ``(1 - sparsity)`` fraction of the possible edges with the largest magnitudes:
+    in every prunable layer (``scope="layer"``), or over all of them together
+    (``scope="global"``): ``W(keep.S, replace=True) << W``. Dense layers become sparse; the
     dense output layer of a binary classifier is left alone."""
     _check_sparsity(sparsity)
     last = len(model.layers_) - 1
-    for k, layer in enumerate(model.layers_):
-        if k == last and model.dense_output:
-            continue
-        keep_n = max(1, int(round((1 - sparsity) * layer.n_in * layer.n_out)))
+    layers = [k for k in range(last + 1) if not (k == last and model.dense_output)]
+    keep_of = _keep_counts(model, sparsity, scope, layers)
+    for k in layers:
+        layer, keep_n = model.layers_[k], keep_of[k]
         host = layer.backend.asnumpy  # the selection is host work, also for a GPU model
         if not layer.sparse:
             W = host(layer.weight)
@@ -77,11 +106,13 @@ def prune_layers(model, sparsity, optimizer=None):
 
 
 class GradualPruner:
-    """An ``after_step`` hook: prune to the Zhu-Gupta sparsity every ``every`` steps."""
+    """An ``after_step`` hook: prune to the Zhu-Gupta sparsity every ``every`` steps (by
+    :func:`prune_layers` with ``scope``)."""
 
-    def __init__(self, final, *, n_prunes, every=200, initial=0.0):
+    def __init__(self, final, *, n_prunes, every=200, initial=0.0, scope="layer"):
         _check_sparsity(final)
         self.final, self.n_prunes, self.every, self.initial = final, n_prunes, every, initial
+        self.scope = scope
         self.history = []
 
     def __call__(self, step, model, optimizer):
@@ -89,23 +120,25 @@ class GradualPruner:
             s = zhu_gupta(
                 step, self.final, initial=self.initial, n_prunes=self.n_prunes, every=self.every
             )
-            prune_layers(model, s, optimizer)
+            prune_layers(model, s, optimizer, scope=self.scope)
             self.history.append({"step": step, "sparsity": s})
 
 
-def gradual_prune(model, data, cfg, sparsity, *, epochs, every=200, log=None):
+def gradual_prune(model, data, cfg, sparsity, *, epochs, every=200, scope="layer", log=None):
     """Train ``model`` for ``epochs`` more epochs while pruning it along the Zhu-Gupta schedule
     to ``sparsity`` (every ``every`` steps over the first three quarters of the steps; on data
     too small for that, every quarter of them), then prune it to exactly ``sparsity``. Returns
     the :class:`GradualPruner` (its ``history`` of prunes). The optimiser starts fresh."""
     steps = epochs * -(-len(data.y_train) // cfg.batch_size)
     every = min(every, max(1, steps // 4))
-    pruner = GradualPruner(sparsity, n_prunes=max(1, int(0.75 * steps) // every), every=every)
+    pruner = GradualPruner(
+        sparsity, n_prunes=max(1, int(0.75 * steps) // every), every=every, scope=scope
+    )
     if log:
         log(f"gradual pruning to {sparsity:g} over {epochs} epochs, every {every} steps")
     fit(model, data, dataclasses.replace(cfg, epochs=epochs, redistribution="none"),
         after_step=pruner, log=log)  # fmt: skip
-    prune_layers(model, sparsity)
+    prune_layers(model, sparsity, scope=scope)
     return pruner
 
 

@@ -29,8 +29,8 @@ def _dense(sizes, loss, backend):
 
 
 def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg, log, *,
-                           prune_epochs, prune_every=200, loss="softmax", backend=DEFAULT,
-                           progress=None):  # fmt: skip
+                           prune_epochs, prune_every=200, scope="layer", loss="softmax",
+                           backend=DEFAULT, progress=None):  # fmt: skip
     """Every (method, sparsity, seed) not yet in ``log`` (a
     :class:`~graphnn.training.experiments.RunLog`); a run record is added after each.
 
@@ -38,7 +38,9 @@ def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg
     folder, ``dense-seed<S>/``, so a resumed experiment does not train it again). Each pruned
     net starts from that trained net: ``oneshot`` prunes it once, ``iterative`` trains it
     ``prune_epochs`` more epochs along the Zhu-Gupta schedule (:func:`gradual_prune`),
-    ``supermask`` keeps Zhou et al.'s large-final-same-sign mask. The pruned accuracy is
+    ``supermask`` keeps Zhou et al.'s large-final-same-sign mask (per layer). ``scope`` is
+    :func:`prune_layers`'s: the same sparsity in every layer, or one magnitude threshold over
+    all layers (``global``). The pruned accuracy is
     recorded, then (not for the supermask) the pruned structure is retrained for
     ``cfg.epochs`` epochs in every mode of ``retrain``. ``progress(label)`` is called before
     each step."""
@@ -65,9 +67,10 @@ def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg
                 if method == "supermask":
                     model = supermask(model, saved["initial"], s, seed)
                 elif method == "oneshot":
-                    prune_layers(model, s)
+                    prune_layers(model, s, scope=scope)
                 else:
-                    gradual_prune(model, data, scfg, s, epochs=prune_epochs, every=prune_every)
+                    gradual_prune(model, data, scfg, s, epochs=prune_epochs, every=prune_every,
+                                  scope=scope)  # fmt: skip
                 record = {"method": method, "sparsity": s, "seed": seed,
                           "pruned_accuracy": model.score(data.X_test, data.y_test),
                           "params": model.params, "retrained": {}, "curves": {}}  # fmt: skip
