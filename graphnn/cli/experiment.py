@@ -286,17 +286,18 @@ def _main(args):
     return SUCCESS
 
 
-def _bar(total):
+def _bar():
     """Progress over the runs, with an ETA: a bar on a terminal, else a line per run on stderr
-    (for logs). Returns ``(bar, label)``: ``label(text)`` names the run that starts and counts
-    the one before as done."""
+    (for logs). Returns ``(bar, label)``: ``label(text, total)`` names the run that starts
+    (of ``total``) and counts the one before as done."""
     tty = sys.stderr.isatty()
-    bar = tqdm(total=total, desc="runs", unit="run", disable=not tty)
+    bar = tqdm(desc="runs", unit="run", disable=not tty)
     started, t0 = [], time.monotonic()
 
-    def label(text):
+    def label(text, total):
         if started:
             bar.update()
+        bar.total = total
         started.append(text)
         bar.set_postfix_str(text)
         if not tty:
@@ -317,9 +318,9 @@ def _redistribution_plan(args):
         todo = [(alg, d, s) for d in densities for s in seeds for alg in [*algs, *BASELINES]]
         todo = [(a, d, s) for a, d, s in todo if not log.done(algorithm=a, density=d, seed=s)]
         common = dict(common, dense_output=common["loss"] == "sigmoid")
-        bar, label = _bar(len(todo))
+        bar, label = _bar()
         for alg, d, seed in todo:
-            label(f"{alg}, density {d:g}, seed {seed}")
+            label(f"{alg}, density {d:g}, seed {seed}", len(todo))
             run_cfg = dataclasses.replace(
                 cfg, seed=seed, redistribution="none" if alg in BASELINES else alg,
                 damping=args.damping,
@@ -352,8 +353,7 @@ def _pruning_plan(args):
             raise GraphnnError(f"--{flag.replace('_', '-')} must be at least 1")
 
     def go(data, sizes, seeds, cfg, log, common):
-        n = len(seeds) * (1 + len(methods) * len(sparsities))
-        bar, label = _bar(n)
+        bar, label = _bar()
         run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg, log,
                                prune_epochs=args.prune_epochs, prune_every=args.prune_every,
                                scope=args.scope, progress=label, **common)  # fmt: skip
@@ -378,7 +378,7 @@ def _topology_plan(args):
         raise GraphnnError("--connections and --width are both empty: nothing to run")
 
     def go(data, sizes, seeds, cfg, log, common):
-        bar, label = _bar(len(seeds) * (1 + 2 * sum(map(len, sweeps.values()))))
+        bar, label = _bar()
         run_topology_experiment(data, sizes, sweeps, seeds, cfg, log, progress=label, **common)
         bar.close()
         plot_topology(log.runs, sweeps, args.out / "accuracy.png")

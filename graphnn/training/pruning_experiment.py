@@ -42,14 +42,17 @@ def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg
     :func:`prune_layers`'s: the same sparsity in every layer, or one magnitude threshold over
     all layers (``global``). The pruned accuracy is
     recorded, then (not for the supermask) the pruned structure is retrained for
-    ``cfg.epochs`` epochs in every mode of ``retrain``. ``progress(label)`` is called before
-    each step."""
+    ``cfg.epochs`` epochs in every mode of ``retrain``. ``progress(label, total)`` is called
+    before each run (``total``: the runs this call makes)."""
     folder = log.path.parent
+    total = sum(not log.done(method=m, sparsity=s, seed=seed)
+                for seed in seeds for m in ("dense", *methods)
+                for s in ((0.0,) if m == "dense" else sparsities))  # fmt: skip
     for seed in seeds:
         scfg = dataclasses.replace(cfg, seed=seed, redistribution="none")
         ck = folder / f"dense-seed{seed}"
-        if progress:
-            progress(f"dense, seed {seed}")
+        if progress and not log.done(method="dense", seed=seed):
+            progress(f"dense, seed {seed}", total)
         metrics = fit(_dense(sizes, loss, backend), data, scfg, checkpoint=ck, resume=True)
         if not log.done(method="dense", seed=seed):
             log.add({"method": "dense", "sparsity": 0.0, "seed": seed,
@@ -61,7 +64,7 @@ def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg
                 if log.done(method=method, sparsity=s, seed=seed):
                     continue
                 if progress:
-                    progress(f"{method} {s:g}, seed {seed}")
+                    progress(f"{method} {s:g}, seed {seed}", total)
                 model = _dense(sizes, loss, backend).build(seed)
                 model.load_state_arrays(saved["model"])
                 if method == "supermask":

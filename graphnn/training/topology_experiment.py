@@ -80,8 +80,9 @@ def run_topology_experiment(data, sizes, sweeps, seeds, cfg, log, *, loss, backe
                             progress=None):  # fmt: skip
     """Train every (part, factor, topology, seed) of ``sweeps`` (``{part: factors}``) not yet
     in ``log`` (a :class:`~graphnn.training.experiments.RunLog`), adding a run record after
-    each, and the dense net (part ``dense``, factor 1) once per seed. ``progress(label)`` is
-    called before each run. Shapes no RadiX-Net has are skipped (see :func:`structure`)."""
+    each, and the dense net (part ``dense``, factor 1) once per seed.
+    ``progress(label, total)`` is called before each run (``total``: the runs this call
+    makes). Shapes no RadiX-Net has are skipped (see :func:`structure`)."""
     todo = []
     for seed in seeds:
         todo.append(("dense", 1, "dense", seed))
@@ -93,7 +94,8 @@ def run_topology_experiment(data, sizes, sweeps, seeds, cfg, log, *, loss, backe
     todo = [t for t in todo if not log.done(part=t[0], factor=t[1], topology=t[2], seed=t[3])]
     for part, k, topo, seed in todo:
         if progress:
-            progress(f"{'dense' if topo == 'dense' else f'{part} x{k}, {topo}'}, seed {seed}")
+            label = "dense" if topo == "dense" else f"{part} x{k}, {topo}"
+            progress(f"{label}, seed {seed}", len(todo))
         if topo == "dense":
             model = SparseMLP(sizes, topology="dense", density=1.0, loss=loss, backend=backend)
         else:
