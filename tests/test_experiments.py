@@ -126,3 +126,46 @@ def test_cli_pruning_experiment_prunes_retrains_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main([*base[:-2], "--methods", "oneshot,magic", "--out", str(tmp_path / "y")]) == 2
     assert "'magic' is not valid" in capsys.readouterr().err
+    # other retraining modes are other settings, not runs silently left out
+    assert cli.main([*base[:-2], "--retrain", "random", "--out", str(out), "--resume"]) == 2
+    assert "other settings (retrain)" in capsys.readouterr().err
+    it = next(r for r in again if r["method"] == "iterative" and r["sparsity"] == 0.9)
+    assert it["prunes"][-1]["sparsity"] == pytest.approx(0.9) and len(it["prunes"]) >= 1
+    assert it["layer_nnz"] == [round(0.1 * a * b) for a, b in ((64, 300), (300, 100), (100, 10))]
+
+
+def test_pruning_experiment_overwrite_trains_the_dense_net_afresh(tmp_path):
+    from graphnn.training.trainer import read_checkpoint
+
+    out = tmp_path / "prune"
+    base = ["experiment", "pruning", "--epochs", "1", "--prune-epochs", "1", "--sparsities",
+            "0.5", "--methods", "oneshot", "--out", str(out)]  # fmt: skip
+    assert cli.main([*base, "--limit", "300"]) == 0
+    assert read_checkpoint(out / "dense-seed0")["identity"]["limit"] == 300
+    assert cli.main([*base, "--limit", "400", "--overwrite"]) == 0
+    assert read_checkpoint(out / "dense-seed0")["identity"]["limit"] == 400
+    settings = json.loads((out / "results.json").read_text())["settings"]
+    assert settings["limit"] == 400
+
+
+def test_experiment_arguments_are_checked_before_training(tmp_path, capsys):
+    from graphnn.training.experiments import RunLog
+    from graphnn.training.pruning_experiment import run_pruning_experiment
+    from graphnn.training.topology_experiment import run_topology_experiment
+    from graphnn.training.trainer import TrainConfig
+
+    data, cfg = None, TrainConfig(epochs=1)  # nothing may be trained or even read
+    log = RunLog(tmp_path / "x", {})
+    with pytest.raises(GraphnnError, match="methods"):
+        run_pruning_experiment(data, [64, 10, 10], [0.5], "oneshot", ["random"], [0], cfg, log)
+    with pytest.raises(GraphnnError, match="sparsity"):
+        run_pruning_experiment(data, [64, 10, 10], [1.5], ["oneshot"], ["random"], [0], cfg, log)
+    with pytest.raises(GraphnnError, match="part"):
+        run_topology_experiment(data, [64, 10, 10], {"depth": [2]}, [0], cfg, log)
+    assert not (tmp_path / "x").exists()
+    for argv in (["topology", "--layers", "64-10"], ["pruning", "--layers", "64-300-3"],
+                 ["topology", "--seed", "-1"], ["pruning", "--limit", "0"]):  # fmt: skip
+        assert cli.main(["experiment", *argv, "--out", str(tmp_path / "y")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert not (tmp_path / "y").exists()

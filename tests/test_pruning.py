@@ -271,6 +271,25 @@ def test_cli_structured_pruning_exports_a_narrower_network(tmp_path, capsys):
     assert "fresh initialisation" in capsys.readouterr().err
 
 
+def test_cli_prune_reads_the_rows_the_checkpoint_was_trained_on(tmp_path, capsys):
+    ck, m = tmp_path / "ck", tmp_path / "m.json"
+    argv = ["train", "--topology", "dense", "--density", "1", "--epochs", "1", "--limit", "300",
+            "--checkpoint", str(ck), "--metrics-out", str(m)]  # fmt: skip
+    assert cli.main(argv) == 0
+    trained = json.loads(m.read_text())["test_accuracy"]
+    p = tmp_path / "p.json"
+    assert cli.main(["prune", "--from", str(ck), "--sparsity", "0.5", "--epochs", "1",
+                     "--metrics-out", str(p)]) == 0  # fmt: skip
+    assert json.loads(p.read_text())["test_accuracy"]["trained"] == trained
+    capsys.readouterr()
+    for bad, says in ((["--sparsity", "0.5", "--by", "outgoing"], "--by"),
+                      (["--neurons", "0.5", "--method", "gradual"], "--method"),
+                      (["--sparsity", "0.5", "--method", "gradual", "--prune-every", "0"],
+                       "--prune-every")):  # fmt: skip
+        assert cli.main(["prune", "--from", str(ck), *bad]) == 2
+        assert says in capsys.readouterr().err
+
+
 def test_cli_prune_reports_the_supermask(tmp_path, capsys):
     ck = tmp_path / "ck"
     assert cli.main(["train", "--topology", "dense", "--density", "1", "--epochs", "2",

@@ -126,8 +126,19 @@ def floats(text, flag):
         raise GraphnnError(f"{flag} must be numbers separated by ',', got {text!r}") from None
 
 
+def seed_int(text):
+    """A seed: an integer >= 0 (numpy's generators take no negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is >= 0, got {value}")
+    return value
+
+
 def add_seed(p):
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed (an integer >= 0)")
 
 
 def add_json(p, what="the results"):

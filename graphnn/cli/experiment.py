@@ -25,7 +25,7 @@ from ..plotting import figure, save_figure
 from ..training.data import DATASETS, load_dataset
 from ..training.experiments import RunLog, mean_curve, select
 from ..training.model import SparseMLP
-from ..training.pruning import RETRAIN_MODES
+from ..training.pruning import PRUNE_EPOCHS, RETRAIN_MODES
 from ..training.pruning_experiment import (
     METHODS,
     plot_pruning,
@@ -37,6 +37,7 @@ from ..training.topology_experiment import (
     PARTS,
     plot_topology,
     run_topology_experiment,
+    shape,
     topology_table,
 )
 from ..training.trainer import TrainConfig, baseline_models, fit
@@ -60,7 +61,13 @@ from .train import DEFAULT_LAYERS
 
 def _common(sp, name, epochs):
     """The arguments every experiment takes."""
-    sp.add_argument("--dataset", choices=DATASETS, default="digits")
+    sp.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="digits",
+        help="digits: built in, offline, 64-300-100-10 (default); the papers' numbers are "
+        "MNIST's, 784-300-100-10 (read from --data-dir)",
+    )
     add_data_dir(sp)
     sp.add_argument("--limit", type=int, metavar="N", help="at most N training rows")
     sp.add_argument("--layers", help="widths (default: the dataset's default for graphnn train)")
@@ -114,7 +121,12 @@ def _parser(prog):
         "the trained net beside them.",
     )
     _common(pr, "pruning", 20)
-    pr.add_argument("--sparsities", default="0.5,0.75,0.9,0.95,0.99")
+    pr.add_argument(
+        "--sparsities",
+        default="0.5,0.75,0.9,0.95,0.99",
+        metavar="S,...",
+        help="fractions of the edges removed (the paper's by default)",
+    )
     pr.add_argument(
         "--methods", default=",".join(METHODS), help=f"comma-separated of {', '.join(METHODS)}"
     )
@@ -126,7 +138,10 @@ def _parser(prog):
         "magnitude per layer)",
     )
     pr.add_argument(
-        "--prune-epochs", type=int, default=10, help="epochs of training while pruning iteratively"
+        "--prune-epochs",
+        type=int,
+        default=PRUNE_EPOCHS,
+        help="epochs of training while pruning iteratively",
     )
     pr.add_argument("--prune-every", type=int, default=200, help="steps between prunes")
     add_scope(pr)
@@ -265,10 +280,17 @@ def _main(args):
     default = DEFAULT_LAYERS.get(data.name, f"{data.n_features}-300-100-{data.n_classes}")
     sizes = widths(default if args.layers is None else args.layers)
     binary = data.name == "higgs"
+    if sizes[0] != data.n_features or sizes[-1] != (1 if binary else data.n_classes):
+        raise GraphnnError(
+            f"--layers {'-'.join(map(str, sizes))} does not fit {data.name}: it needs "
+            f"{data.n_features} inputs and {1 if binary else data.n_classes} outputs"
+        )
+    plan["check"](sizes)
     seeds = list(range(args.seed, args.seed + args.seeds))
     settings = {
         "dataset": data.name, "sizes": sizes, "epochs": args.epochs,
-        "batch_size": args.batch_size, "lr": args.lr, "limit": args.limit, **plan["settings"],
+        "batch_size": args.batch_size, "lr": args.lr, "limit": args.limit,
+        "split_seed": args.seed, **plan["settings"],
     }  # fmt: skip
     log = RunLog(args.out, settings, resume=args.resume)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -338,7 +360,7 @@ def _redistribution_plan(args):
         _plot(log.runs, algs, densities, args.out)
         return _table(log.runs, algs, densities), ["accuracy.png", "induced_loss.png"]
 
-    return {"settings": {"damping": args.damping}, "run": go}
+    return {"settings": {"damping": args.damping}, "run": go, "check": lambda sizes: None}
 
 
 def _pruning_plan(args):
@@ -362,8 +384,8 @@ def _pruning_plan(args):
         return pruning_table(log.runs, sparsities, methods, retrain), ["accuracy.png"]
 
     settings = {"prune_epochs": args.prune_epochs, "prune_every": args.prune_every,
-                "scope": args.scope}  # fmt: skip
-    return {"settings": settings, "run": go}
+                "scope": args.scope, "retrain": retrain}  # fmt: skip
+    return {"settings": settings, "run": go, "check": lambda sizes: None}
 
 
 def _topology_plan(args):
@@ -384,4 +406,9 @@ def _topology_plan(args):
         plot_topology(log.runs, sweeps, args.out / "accuracy.png")
         return topology_table(log.runs, sweeps), ["accuracy.png"]
 
-    return {"settings": {}, "run": go}
+    def check(sizes):  # every shape, before any training
+        for part, factors in sweeps.items():
+            for k in factors:
+                shape(sizes, part, k)
+
+    return {"settings": {}, "run": go, "check": check}

@@ -10,6 +10,7 @@ from ..errors import GraphnnError
 from ..training.data import load_dataset
 from ..training.model import SparseMLP
 from ..training.pruning import (
+    PRUNE_EPOCHS,
     RETRAIN_MODES,
     gradual_prune,
     prune_layers,
@@ -60,8 +61,7 @@ def _parser(prog):
     p.add_argument(
         "--by",
         choices=("incoming", "outgoing"),
-        default="incoming",
-        help="which weights of a neuron measure it, with --neurons",
+        help="which weights of a neuron measure it, with --neurons (default: incoming)",
     )
     p.add_argument(
         "--method",
@@ -81,7 +81,7 @@ def _parser(prog):
     p.add_argument(
         "--prune-epochs",
         type=int,
-        default=5,
+        default=PRUNE_EPOCHS,
         help="epochs of training while pruning gradually",
     )
     p.add_argument("--prune-every", type=int, default=200, help="steps between prunes")
@@ -110,6 +110,14 @@ def _main(args):
         amount, flag = args.neurons, "--neurons"
     if not 0 <= amount < 1:
         raise GraphnnError(f"{flag} must be in [0, 1), got {amount}")
+    if args.neurons is None and args.by is not None:
+        raise GraphnnError("--by measures neurons: it goes with --neurons, not --sparsity")
+    if args.neurons is not None and args.method != "oneshot":
+        raise GraphnnError("--method is for --sparsity; --neurons removes neurons at once")
+    for flag in ("prune_epochs", "prune_every"):
+        if getattr(args, flag) < 1:
+            raise GraphnnError(f"--{flag.replace('_', '-')} must be at least 1, got "
+                               f"{getattr(args, flag)}")  # fmt: skip
     if args.neurons is not None and args.retrain != "random":
         raise GraphnnError(
             "--neurons retrains from a fresh initialisation (--retrain random): the initial "
@@ -124,7 +132,8 @@ def _main(args):
     epochs = ck["epoch"] if args.epochs is None else args.epochs
     cfg = TrainConfig.from_mapping(ident, epochs=epochs).validate()
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
-    data = load_dataset(ident["dataset"], data_dir=args.data_dir, seed=ident["seed"])
+    data = load_dataset(ident["dataset"], data_dir=args.data_dir, seed=ident["seed"],
+                        limit=ident.get("limit"))  # fmt: skip
     model = _model_from(ident, args.backend).build(ident["seed"])
     model.load_state_arrays(ck["model"])
     rows = {"trained": (model.score(data.X_test, data.y_test), model.params)}
@@ -133,7 +142,7 @@ def _main(args):
         # Zhou et al.'s supermask from the trained weights: no training at all
         mask = supermask(model, ck["initial"], args.sparsity, ident["seed"])
     if args.neurons is not None:
-        model = prune_neurons(model, args.neurons, by=args.by)
+        model = prune_neurons(model, args.neurons, by=args.by or "incoming")
         log(f"structured pruning: widths {'-'.join(map(str, model.sizes))}")
     elif args.method == "oneshot":
         prune_layers(model, args.sparsity, scope=args.scope)

@@ -4,6 +4,7 @@ Every loader returns a :class:`Dataset` of float32 features scaled to [0, 1] (im
 standardised on the training split (HIGGS), integer labels, and train/validation/test splits.
 """
 
+import dataclasses
 import gzip
 import os
 import urllib.request
@@ -44,6 +45,7 @@ class Dataset:
     y_test: np.ndarray
     n_classes: int
     image_shape: tuple | None = None  # (h, w) for image data, for augmentation
+    limit: int | None = None  # the load_dataset limit that made it (the splits depend on it)
 
     @property
     def n_features(self):
@@ -212,12 +214,16 @@ def load_dataset(name, *, data_dir=None, val_fraction=0.1, seed=0, limit=None):
         raise GraphnnError(f"dataset {name!r} is not valid; choose from {', '.join(DATASETS)}")
     if not 0 <= val_fraction < 1:
         raise GraphnnError(f"validation fraction must be in [0, 1), got {val_fraction}")
+    if limit is not None and (not isinstance(limit, int | np.integer) or limit < 1):
+        raise GraphnnError(f"limit must be a positive number of rows, got {limit!r}")
     rng = np.random.default_rng([seed, 1])
     if name == "digits":
-        return _load_digits(val_fraction, rng, limit)
-    if name == "higgs":
-        return _load_higgs(data_dir, val_fraction, rng, limit)
-    return _load_images(name, data_dir, val_fraction, rng, limit)
+        data = _load_digits(val_fraction, rng, limit)
+    elif name == "higgs":
+        data = _load_higgs(data_dir, val_fraction, rng, limit)
+    else:
+        data = _load_images(name, data_dir, val_fraction, rng, limit)
+    return dataclasses.replace(data, limit=limit)
 
 
 def augment_affine(X, image_shape, rng, *, max_degrees=10.0, max_shift=0.1, max_scale=0.1):

@@ -16,11 +16,13 @@ class RunLog:
     """The runs of an experiment in ``folder/results.json`` (``{"settings", "runs"}``),
     rewritten atomically after every :meth:`add`. With ``resume``, the runs already there are
     kept if they were made with the same ``settings`` (else a one-line error naming the
-    settings that differ)."""
+    settings that differ); ``resumed`` says which, for what an experiment keeps beside the log
+    (a checkpoint is reused only when the log is)."""
 
     def __init__(self, folder, settings, resume=False):
         self.path = Path(folder) / "results.json"
         self.settings = json.loads(json.dumps(settings))  # as it reads back from the file
+        self.resumed = resume
         self.runs = self._saved() if resume else []
 
     def _saved(self):
@@ -34,7 +36,8 @@ class RunLog:
                 f"resume: {self.path} is not an experiment's results ({e})"
             ) from None
         if before != self.settings:
-            changed = sorted(k for k in self.settings if before.get(k) != self.settings[k])
+            keys = set(self.settings) | set(before)
+            changed = sorted(k for k in keys if before.get(k) != self.settings.get(k))
             raise GraphnnError(
                 f"resume: {self.path} was made with other settings ({', '.join(changed)}); "
                 "use another folder, or the same settings"

@@ -29,9 +29,11 @@ __all__ = [
     "retrain_model",
     "RETRAIN_MODES",
     "SCOPES",
+    "PRUNE_EPOCHS",
 ]
 
 RETRAIN_MODES = ("random", "rewind", "signconst")
+PRUNE_EPOCHS = 10  # epochs of training while pruning gradually, by default
 
 
 def zhu_gupta(step, final, *, initial=0.0, start=0, n_prunes=10, every=200):
@@ -111,6 +113,9 @@ class GradualPruner:
 
     def __init__(self, final, *, n_prunes, every=200, initial=0.0, scope="layer"):
         _check_sparsity(final)
+        for name, value in (("n_prunes", n_prunes), ("every", every)):
+            if value < 1:
+                raise GraphnnError(f"{name} must be at least 1, got {value}")
         self.final, self.n_prunes, self.every, self.initial = final, n_prunes, every, initial
         self.scope = scope
         self.history = []
@@ -124,11 +129,16 @@ class GradualPruner:
             self.history.append({"step": step, "sparsity": s})
 
 
-def gradual_prune(model, data, cfg, sparsity, *, epochs, every=200, scope="layer", log=None):
+def gradual_prune(model, data, cfg, sparsity, *, epochs=PRUNE_EPOCHS, every=200, scope="layer",
+                  log=None):  # fmt: skip
     """Train ``model`` for ``epochs`` more epochs while pruning it along the Zhu-Gupta schedule
     to ``sparsity`` (every ``every`` steps over the first three quarters of the steps; on data
-    too small for that, every quarter of them), then prune it to exactly ``sparsity``. Returns
-    the :class:`GradualPruner` (its ``history`` of prunes). The optimiser starts fresh."""
+    too small for that, every quarter of them: the steps taken are in the returned
+    :class:`GradualPruner`'s ``every`` and ``history``), then prune it to exactly
+    ``sparsity``. The optimiser starts fresh."""
+    for name, value in (("epochs", epochs), ("every", every)):
+        if value < 1:
+            raise GraphnnError(f"{name} must be at least 1, got {value}")
     steps = epochs * -(-len(data.y_train) // cfg.batch_size)
     every = min(every, max(1, steps // 4))
     pruner = GradualPruner(

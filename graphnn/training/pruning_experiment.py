@@ -7,6 +7,18 @@ the trained dense net (no training at all) beside them.
 References: S. Alford, R. Robinett, L. Milechin, J. Kepner, "Training Behavior of Sparse Neural
 Network Topologies", IEEE HPEC 2019; M. Zhu and S. Gupta, "To prune, or not to prune", 2017;
 H. Zhou et al., "Deconstructing Lottery Tickets: Zeros, Signs, and the Supermask", NeurIPS 2019.
+
+From Python (the command line is ``graphnn experiment pruning``)::
+
+    from graphnn.training import TrainConfig, load_dataset
+    from graphnn.training.experiments import RunLog
+    from graphnn.training.pruning_experiment import run_pruning_experiment, pruning_table
+
+    data = load_dataset("digits")
+    log = RunLog("exp-pruning", {"note": "anything that must match on resume"})
+    runs = run_pruning_experiment(data, [64, 300, 100, 10], [0.5, 0.9], ["oneshot", "iterative"],
+                                  ["random"], seeds=[0, 1], cfg=TrainConfig(epochs=20), log=log)
+    print(pruning_table(runs, [0.5, 0.9], ["oneshot", "iterative"], ["random"]))
 """
 
 import dataclasses
@@ -14,9 +26,18 @@ import dataclasses
 import numpy as np
 
 from ..backends import DEFAULT
+from ..errors import GraphnnError
 from .experiments import select
 from .model import SparseMLP
-from .pruning import gradual_prune, prune_layers, retrain_model, supermask
+from .pruning import (
+    PRUNE_EPOCHS,
+    RETRAIN_MODES,
+    SCOPES,
+    gradual_prune,
+    prune_layers,
+    retrain_model,
+    supermask,
+)
 from .trainer import fit, read_checkpoint
 
 __all__ = ["METHODS", "run_pruning_experiment", "pruning_table", "plot_pruning"]
@@ -28,14 +49,24 @@ def _dense(sizes, loss, backend):
     return SparseMLP(sizes, topology="dense", density=1.0, loss=loss, backend=backend)
 
 
-def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg, log, *,
-                           prune_epochs, prune_every=200, scope="layer", loss="softmax",
-                           backend=DEFAULT, progress=None):  # fmt: skip
-    """Every (method, sparsity, seed) not yet in ``log`` (a
-    :class:`~graphnn.training.experiments.RunLog`); a run record is added after each.
+def _check(values, valid, name):
+    if isinstance(values, str) or not all(v in valid for v in values) or not len(values):
+        raise GraphnnError(f"{name} must be a non-empty list of {', '.join(valid)}; got {values!r}")
+    return list(values)
 
-    The dense net of each seed is trained first (``cfg``; its checkpoint is kept in the log's
-    folder, ``dense-seed<S>/``, so a resumed experiment does not train it again). Each pruned
+
+def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg, log, *,
+                           prune_epochs=PRUNE_EPOCHS, prune_every=200, scope="layer",
+                           loss="softmax", backend=DEFAULT, progress=None):  # fmt: skip
+    """Every (method, sparsity, seed) not yet in ``log`` (a
+    :class:`~graphnn.training.experiments.RunLog`, whose folder also holds the dense
+    checkpoints); a run record is added after each. ``data`` is a
+    :class:`~graphnn.training.Dataset`, ``cfg`` the :class:`~graphnn.training.TrainConfig` of
+    every training run (its seed is replaced by each of ``seeds``). Returns the log's runs.
+
+    The dense net of each seed is trained first (its checkpoint is kept in the log's folder,
+    ``dense-seed<S>/``, so a resumed log does not train it again; a fresh log trains it
+    afresh). Each pruned
     net starts from that trained net: ``oneshot`` prunes it once, ``iterative`` trains it
     ``prune_epochs`` more epochs along the Zhu-Gupta schedule (:func:`gradual_prune`),
     ``supermask`` keeps Zhou et al.'s large-final-same-sign mask (per layer). ``scope`` is
@@ -43,7 +74,23 @@ def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg
     all layers (``global``). The pruned accuracy is
     recorded, then (not for the supermask) the pruned structure is retrained for
     ``cfg.epochs`` epochs in every mode of ``retrain``. ``progress(label, total)`` is called
-    before each run (``total``: the runs this call makes)."""
+    before each run (``total``: the runs this call makes). Arguments are checked before any
+    training.
+
+    A record: ``method``, ``sparsity``, ``seed``, ``pruned_accuracy`` (test accuracy before
+    retraining; the dense net's own for method ``dense``), ``params``, ``layer_nnz`` (edges
+    per layer), ``retrained`` and ``curves`` (per retraining mode: test accuracy, validation
+    accuracy per epoch), and for ``iterative`` the ``prunes`` made (step, sparsity)."""
+    methods = _check(methods, METHODS, "methods")
+    retrain = _check(retrain, RETRAIN_MODES, "retrain")
+    if scope not in SCOPES:
+        raise GraphnnError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+    for s in sparsities:
+        if not 0 < s < 1:
+            raise GraphnnError(f"every sparsity must be in (0, 1), got {s!r}")
+    for name, value in (("prune_epochs", prune_epochs), ("prune_every", prune_every)):
+        if value < 1:
+            raise GraphnnError(f"{name} must be at least 1, got {value}")
     folder = log.path.parent
     total = sum(not log.done(method=m, sparsity=s, seed=seed)
                 for seed in seeds for m in ("dense", *methods)
@@ -53,11 +100,13 @@ def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg
         ck = folder / f"dense-seed{seed}"
         if progress and not log.done(method="dense", seed=seed):
             progress(f"dense, seed {seed}", total)
-        metrics = fit(_dense(sizes, loss, backend), data, scfg, checkpoint=ck, resume=True)
+        dense = _dense(sizes, loss, backend)
+        metrics = fit(dense, data, scfg, checkpoint=ck, resume=log.resumed)
         if not log.done(method="dense", seed=seed):
             log.add({"method": "dense", "sparsity": 0.0, "seed": seed,
                      "pruned_accuracy": metrics["test_accuracy"], "retrained": {},
-                     "params": metrics["params"], "epochs": metrics["epochs"]})  # fmt: skip
+                     "params": metrics["params"], "layer_nnz": _nnz(dense),
+                     "epochs": metrics["epochs"]})  # fmt: skip
         saved = read_checkpoint(ck)
         for method in methods:
             for s in sparsities:
@@ -72,11 +121,14 @@ def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg
                 elif method == "oneshot":
                     prune_layers(model, s, scope=scope)
                 else:
-                    gradual_prune(model, data, scfg, s, epochs=prune_epochs, every=prune_every,
-                                  scope=scope)  # fmt: skip
+                    pruner = gradual_prune(model, data, scfg, s, epochs=prune_epochs,
+                                           every=prune_every, scope=scope)  # fmt: skip
                 record = {"method": method, "sparsity": s, "seed": seed,
                           "pruned_accuracy": model.score(data.X_test, data.y_test),
-                          "params": model.params, "retrained": {}, "curves": {}}  # fmt: skip
+                          "params": model.params, "layer_nnz": _nnz(model), "retrained": {},
+                          "curves": {}}  # fmt: skip
+                if method == "iterative":
+                    record["prunes"] = pruner.history
                 for mode in retrain if method != "supermask" else ():
                     fresh = retrain_model(model, saved["initial"], mode, seed)
                     result = fit(fresh, data, scfg)
@@ -84,6 +136,10 @@ def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg
                     record["curves"][mode] = [e["val_accuracy"] for e in result["epochs"]]
                 log.add(record)
     return log.runs
+
+
+def _nnz(model):
+    return [int(layer.nnz) for layer in model.layers_]
 
 
 def _series(runs, sparsities, method, key):

@@ -2,10 +2,12 @@
 the same shape, trained from scratch, in two sweeps of a factor ``k``:
 
 * ``connections``: the widths stay (LeNet-300-100), every layer but the output keeps ``1/k`` of
-  its connections;
+  its connections (the dense output layer's stay: LeNet-300-100 at ``k = 100`` keeps 3,652 of
+  266,200, about 1/73);
 * ``width``: the first hidden layer is ``k`` times wider and the two layers beside it keep
-  ``1/k`` of their possible connections, so every layer has the dense net's connection count
-  (their large RadiX-Net, ``N = (10, 10)``, ``B = (8, 30, 1)``: 784-3000-100).
+  ``1/k`` of their possible connections, so every layer has the dense net's connection count.
+  This is how their large RadiX-Net (``N = (10, 10)``, ``B = (8, 30, 1)``: 784-3000-100) is
+  "ten times the size"; the other hidden layers keep their width.
 
 ``k = 1`` is the dense net. The output layer stays dense, as in the paper's RadiX-Nets. A
 RadiX-Net of density ``1/k`` exists only where ``k**L`` divides the sparse widths (for
@@ -13,6 +15,18 @@ LeNet-300-100, ``k`` in 2, 5, 10); the random layers are run at every ``k``.
 
 Reference: S. Alford, R. Robinett, L. Milechin, J. Kepner, "Training Behavior of Sparse Neural
 Network Topologies", IEEE HPEC 2019.
+
+From Python (the command line is ``graphnn experiment topology``)::
+
+    from graphnn.training import TrainConfig, load_dataset
+    from graphnn.training.experiments import RunLog
+    from graphnn.training.topology_experiment import run_topology_experiment, topology_table
+
+    sweeps = {"connections": [2, 10], "width": [10]}
+    log = RunLog("exp-topology", {"note": "anything that must match on resume"})
+    runs = run_topology_experiment(load_dataset("digits"), [64, 300, 100, 10], sweeps,
+                                   seeds=[0], cfg=TrainConfig(epochs=20), log=log)
+    print(topology_table(runs, sweeps))
 """
 
 import dataclasses
@@ -22,13 +36,22 @@ import numpy as np
 from topologies.erdos_renyi import dense, erdos_renyi_layer
 from topologies.radixnet import radixnet_for_widths
 
+from ..backends import DEFAULT
 from ..errors import GraphnnError
 from ..network import Network
 from .experiments import select
 from .model import SparseMLP
 from .trainer import fit
 
-__all__ = ["PARTS", "TOPOLOGIES", "shape", "structure", "run_topology_experiment"]
+__all__ = [
+    "PARTS",
+    "TOPOLOGIES",
+    "shape",
+    "structure",
+    "run_topology_experiment",
+    "topology_table",
+    "plot_topology",
+]
 
 PARTS = ("connections", "width")
 TOPOLOGIES = ("radixnet", "random")
@@ -76,13 +99,21 @@ def _exists(sizes, part, k, topology):
     return True
 
 
-def run_topology_experiment(data, sizes, sweeps, seeds, cfg, log, *, loss, backend,
-                            progress=None):  # fmt: skip
+def run_topology_experiment(data, sizes, sweeps, seeds, cfg, log, *, loss="softmax",
+                            backend=DEFAULT, progress=None):  # fmt: skip
     """Train every (part, factor, topology, seed) of ``sweeps`` (``{part: factors}``) not yet
     in ``log`` (a :class:`~graphnn.training.experiments.RunLog`), adding a run record after
-    each, and the dense net (part ``dense``, factor 1) once per seed.
+    each, and the dense net (part ``dense``, factor 1) once per seed; returns the log's runs.
+    ``data`` is a :class:`~graphnn.training.Dataset`, ``cfg`` the
+    :class:`~graphnn.training.TrainConfig` of every run (its seed replaced by each of
+    ``seeds``); every shape is checked before any training. A record: ``part``, ``factor``,
+    ``topology``, ``seed``, ``test_accuracy``, ``params``, ``connections``, ``layer_nnz``,
+    ``sizes`` and the per-epoch ``epochs``.
     ``progress(label, total)`` is called before each run (``total``: the runs this call
     makes). Shapes no RadiX-Net has are skipped (see :func:`structure`)."""
+    for part, factors in sweeps.items():
+        for k in factors:
+            shape(sizes, part, k)
     todo = []
     for seed in seeds:
         todo.append(("dense", 1, "dense", seed))
@@ -105,6 +136,7 @@ def run_topology_experiment(data, sizes, sweeps, seeds, cfg, log, *, loss, backe
         log.add({"part": part, "factor": k, "topology": topo, "seed": seed,
                  "test_accuracy": metrics["test_accuracy"], "params": model.params,
                  "connections": int(sum(layer.nnz for layer in model.layers_)),
+                 "layer_nnz": [int(layer.nnz) for layer in model.layers_],
                  "sizes": model.sizes, "epochs": metrics["epochs"]})  # fmt: skip
     return log.runs
 
@@ -124,7 +156,8 @@ def topology_table(runs, sweeps):
         out.append(f"Dense {'-'.join(map(str, dense[0]['sizes']))}: {m:.4f} +- {s:.4f} "
                    f"({dense[0]['connections']:,} connections)\n")  # fmt: skip
     for part, factors in sweeps.items():
-        title = ("fixed neurons, 1/k of the connections" if part == "connections"
+        title = ("fixed neurons, 1/k of the connections of every layer but the (dense) output"
+                 if part == "connections"
                  else "fixed connections, first hidden layer k times wider")  # fmt: skip
         cols = [k for k in factors if select(runs, part=part, factor=k)]
         out.append(f"### {part}: {title}\n")
@@ -162,7 +195,8 @@ def plot_topology(runs, sweeps, path):
         if dense:
             ax.axhline(_stats(dense)[0], color="0.4", ls="--", label="dense")
         title, xlabel = (
-            ("fixed neurons", "k (1/k of the connections)") if part == "connections"
+            ("fixed neurons", "k (1/k of the connections; the output layer stays dense)")
+            if part == "connections"
             else ("fixed connections", "k (first hidden layer k times wider)")
         )  # fmt: skip
         ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy", title=title)

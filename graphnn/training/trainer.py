@@ -130,6 +130,8 @@ def _identity(model, data, cfg):
     ident = {k: v for k, v in asdict(cfg).items() if k != "epochs"}
     ident.update({k: v for k, v in model.get_params().items() if k != "backend"})
     ident["dataset"] = data.name
+    if data.limit is not None:  # the rows, hence the splits, depend on it
+        ident["limit"] = data.limit
     return ident
 
 
