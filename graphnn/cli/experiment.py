@@ -23,7 +23,7 @@ from ..errors import GraphnnError
 from ..io import atomic_write
 from ..plotting import figure, save_figure
 from ..training.data import DATASETS, load_dataset
-from ..training.experiments import RunLog, mean_curve, select
+from ..training.experiments import RunLog, mean_curve, mean_std, select
 from ..training.model import SparseMLP
 from ..training.pruning import PRUNE_EPOCHS, RETRAIN_MODES
 from ..training.pruning_experiment import (
@@ -245,9 +245,7 @@ def _table(runs, algorithms, densities):
             acc = np.array([r["test_accuracy"] for r in group])
             extra = f", {'-'.join(map(str, group[0]['sizes']))}" if alg in BASELINES else ""
             cells.append(
-                f"{acc.mean():.4f} +- {acc.std():.4f} ({group[0]['params']:,} params{extra})"
-                if group
-                else "-"
+                f"{mean_std(acc)} ({group[0]['params']:,} params{extra})" if group else "-"
             )
         lines.append(f"| {alg} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import GraphnnError
 from ..io import atomic_write
 
-__all__ = ["RunLog", "select", "mean_curve"]
+__all__ = ["RunLog", "select", "mean_curve", "mean_std"]
 
 
 class RunLog:
@@ -61,6 +61,15 @@ class RunLog:
 def select(runs, **key):
     """The runs whose fields equal ``key``."""
     return [r for r in runs if all(r.get(k) == v for k, v in key.items())]
+
+
+def mean_std(values):
+    """``"mean +- std"`` of accuracies for a table, the value alone when there is one (a
+    standard deviation of one run says nothing)."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 1:
+        return f"{values[0]:.4f}"
+    return f"{values.mean():.4f} +- {values.std():.4f}"
 
 
 def mean_curve(runs, key):

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..backends import DEFAULT
 from ..errors import GraphnnError
-from .experiments import select
+from .experiments import mean_std, select
 from .model import SparseMLP
 from .pruning import (
     PRUNE_EPOCHS,
@@ -142,14 +142,18 @@ def _nnz(model):
     return [int(layer.nnz) for layer in model.layers_]
 
 
+def _accuracies(runs, method, sparsity, key):
+    """The test accuracies over seeds of ``key`` (``pruned`` or a retraining mode)."""
+    group = select(runs, method=method, sparsity=sparsity)
+    acc = [r["pruned_accuracy"] if key == "pruned" else r["retrained"].get(key) for r in group]
+    return np.array([a for a in acc if a is not None])
+
+
 def _series(runs, sparsities, method, key):
     """(sparsities, means, stds) of ``key`` (``pruned`` or a retrain mode) over seeds."""
     xs, means, stds = [], [], []
     for s in sparsities:
-        group = select(runs, method=method, sparsity=s)
-        acc = [r["pruned_accuracy"] if key == "pruned" else r["retrained"].get(key)
-               for r in group]  # fmt: skip
-        acc = np.array([a for a in acc if a is not None])
+        acc = _accuracies(runs, method, s, key)
         if acc.size:
             xs.append(s)
             means.append(acc.mean())
@@ -171,12 +175,12 @@ def pruning_table(runs, sparsities, methods, retrain):
     """Markdown: test accuracy (mean +- std over seeds) per curve and sparsity, the dense net's
     accuracy first."""
     dense = np.array([r["pruned_accuracy"] for r in select(runs, method="dense")])
-    lines = [f"Dense: {dense.mean():.4f} +- {dense.std():.4f}\n"] if dense.size else []
+    lines = [f"Dense: {mean_std(dense)}\n"] if dense.size else []
     lines.append("| | " + " | ".join(f"{s:.0%}" for s in sparsities) + " |")
     lines.append("|" + "---|" * (len(sparsities) + 1))
     for method, key, label in _lines(methods, retrain):
-        xs, means, stds = _series(runs, sparsities, method, key)
-        cell = {x: f"{m:.4f} +- {d:.4f}" for x, m, d in zip(xs, means, stds)}
+        cell = {s: mean_std(acc) for s in sparsities
+                if (acc := _accuracies(runs, method, s, key)).size}  # fmt: skip
         lines.append(f"| {label} | " + " | ".join(cell.get(s, "-") for s in sparsities) + " |")
     return "\n".join(lines) + "\n"
 

@@ -39,7 +39,7 @@ from topologies.radixnet import radixnet_for_widths
 from ..backends import DEFAULT
 from ..errors import GraphnnError
 from ..network import Network
-from .experiments import select
+from .experiments import mean_std, select
 from .model import SparseMLP
 from .trainer import fit
 
@@ -152,8 +152,8 @@ def topology_table(runs, sweeps):
     dense = select(runs, topology="dense")
     out = []
     if dense:
-        m, s = _stats(dense)
-        out.append(f"Dense {'-'.join(map(str, dense[0]['sizes']))}: {m:.4f} +- {s:.4f} "
+        acc = [r["test_accuracy"] for r in dense]
+        out.append(f"Dense {'-'.join(map(str, dense[0]['sizes']))}: {mean_std(acc)} "
                    f"({dense[0]['connections']:,} connections)\n")  # fmt: skip
     for part, factors in sweeps.items():
         title = ("fixed neurons, 1/k of the connections of every layer but the (dense) output"
@@ -167,7 +167,8 @@ def topology_table(runs, sweeps):
             cells = []
             for k in cols:
                 group = select(runs, part=part, factor=k, topology=topo)
-                cells.append("{:.4f} +- {:.4f}".format(*_stats(group)) if group else "-")
+                acc = [r["test_accuracy"] for r in group]
+                cells.append(mean_std(acc) if group else "-")
             out.append(f"| {topo} | " + " | ".join(cells) + " |")
         shapes = [select(runs, part=part, factor=k)[0] for k in cols]
         out.append(
