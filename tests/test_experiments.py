@@ -148,6 +148,19 @@ def test_pruning_experiment_overwrite_trains_the_dense_net_afresh(tmp_path):
     assert settings["limit"] == 400
 
 
+def test_pruning_experiment_can_keep_the_output_layer_dense(tmp_path):
+    out = tmp_path / "prune"
+    assert cli.main(["experiment", "pruning", "--epochs", "1", "--prune-epochs", "1",
+                     "--sparsities", "0.9", "--limit", "300", "--dense-output",
+                     "--out", str(out)]) == 0  # fmt: skip
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    for r in runs:
+        if r["method"] in ("oneshot", "iterative"):
+            assert r["layer_nnz"] == [round(0.1 * 64 * 300), round(0.1 * 300 * 100), 100 * 10]
+        if r["method"] == "supermask":
+            assert r["layer_nnz"][2] == 1000
+
+
 def test_experiment_arguments_are_checked_before_training(tmp_path, capsys):
     from graphnn.training.experiments import RunLog
     from graphnn.training.pruning_experiment import run_pruning_experiment

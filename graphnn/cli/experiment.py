@@ -145,6 +145,12 @@ def _parser(prog):
     )
     pr.add_argument("--prune-every", type=int, default=200, help="steps between prunes")
     add_scope(pr)
+    pr.add_argument(
+        "--dense-output",
+        action="store_true",
+        help="never prune the output layer (as RadiX-Nets keep it dense); --sparsities are then "
+        "the other layers'",
+    )
     t = sub.add_parser(
         "topology",
         help="RadiX-Net against random sparse layers of the same shape (Alford et al., Fig. 9)",
@@ -373,16 +379,19 @@ def _pruning_plan(args):
             raise GraphnnError(f"--{flag.replace('_', '-')} must be at least 1")
 
     def go(data, sizes, seeds, cfg, log, common):
+        binary = common["loss"] == "sigmoid"  # HIGGS: its one-output layer stays dense
         bar, label = _bar()
         run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg, log,
                                prune_epochs=args.prune_epochs, prune_every=args.prune_every,
-                               scope=args.scope, progress=label, **common)  # fmt: skip
+                               scope=args.scope, dense_output=args.dense_output or binary,
+                               progress=label, **common)  # fmt: skip
         bar.close()
         plot_pruning(log.runs, sparsities, methods, retrain, args.out / "accuracy.png")
         return pruning_table(log.runs, sparsities, methods, retrain), ["accuracy.png"]
 
     settings = {"prune_epochs": args.prune_epochs, "prune_every": args.prune_every,
-                "scope": args.scope, "retrain": retrain}  # fmt: skip
+                "scope": args.scope, "retrain": retrain,
+                "dense_output": args.dense_output}  # fmt: skip
     return {"settings": settings, "run": go, "check": lambda sizes: None}
 
 

@@ -255,7 +255,8 @@ def supermask(model, initial, sparsity, seed=0):
     """Zhou et al.'s supermask ("large final, same sign"): in every layer keep the
     ``1 - sparsity`` fraction of edges whose trained weight is largest among those that kept
     their initial sign, give them the initial sign times one magnitude per layer (the standard
-    deviation of its initial weights) and zero biases; no training. Returns a built model.
+    deviation of its initial weights) and zero biases; no training (a ``dense_output`` model's
+    output layer keeps every edge). Returns a built model.
 
     Reference: H. Zhou, J. Lan, R. Liu, J. Yosinski, "Deconstructing Lottery Tickets: Zeros,
     Signs, and the Supermask", NeurIPS 2019.
@@ -268,10 +269,13 @@ def supermask(model, initial, sparsity, seed=0):
         rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
         w0 = np.nan_to_num(_lookup(initial, k, W.shape, rows, W.indices))
         score = np.where(np.sign(W.data) == np.sign(w0), np.abs(W.data), 0.0)
-        keep = np.zeros(W.nnz, bool)
-        n_keep = int(round((1 - sparsity) * W.nnz))
-        keep[np.argsort(-score, kind="stable")[:n_keep]] = True
-        keep &= score > 0
+        if k == len(model.layers_) - 1 and model.dense_output:
+            keep = np.ones(W.nnz, bool)  # a dense output layer keeps every edge
+        else:
+            keep = np.zeros(W.nnz, bool)
+            n_keep = int(round((1 - sparsity) * W.nnz))
+            keep[np.argsort(-score, kind="stable")[:n_keep]] = True
+            keep &= score > 0
         every0 = initial.get(f"L{k}_values", initial.get(f"L{k}_weight"))
         scale = float(np.std(every0)) if every0 is not None and every0.size else 1.0
         M = sp.csr_array(

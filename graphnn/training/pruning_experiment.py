@@ -45,8 +45,9 @@ __all__ = ["METHODS", "run_pruning_experiment", "pruning_table", "plot_pruning"]
 METHODS = ("oneshot", "iterative", "supermask")
 
 
-def _dense(sizes, loss, backend):
-    return SparseMLP(sizes, topology="dense", density=1.0, loss=loss, backend=backend)
+def _dense(sizes, loss, backend, dense_output):
+    return SparseMLP(sizes, topology="dense", density=1.0, loss=loss, backend=backend,
+                     dense_output=dense_output)  # fmt: skip
 
 
 def _check(values, valid, name):
@@ -57,7 +58,8 @@ def _check(values, valid, name):
 
 def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg, log, *,
                            prune_epochs=PRUNE_EPOCHS, prune_every=200, scope="layer",
-                           loss="softmax", backend=DEFAULT, progress=None):  # fmt: skip
+                           dense_output=False, loss="softmax", backend=DEFAULT,
+                           progress=None):  # fmt: skip
     """Every (method, sparsity, seed) not yet in ``log`` (a
     :class:`~graphnn.training.experiments.RunLog`, whose folder also holds the dense
     checkpoints); a run record is added after each. ``data`` is a
@@ -71,7 +73,8 @@ def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg
     ``prune_epochs`` more epochs along the Zhu-Gupta schedule (:func:`gradual_prune`),
     ``supermask`` keeps Zhou et al.'s large-final-same-sign mask (per layer). ``scope`` is
     :func:`prune_layers`'s: the same sparsity in every layer, or one magnitude threshold over
-    all layers (``global``). The pruned accuracy is
+    all layers (``global``); with ``dense_output`` the output layer is never pruned (the
+    sparsities are those of the other layers). The pruned accuracy is
     recorded, then (not for the supermask) the pruned structure is retrained for
     ``cfg.epochs`` epochs in every mode of ``retrain``. ``progress(label, total)`` is called
     before each run (``total``: the runs this call makes). Arguments are checked before any
@@ -100,7 +103,7 @@ def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg
         ck = folder / f"dense-seed{seed}"
         if progress and not log.done(method="dense", seed=seed):
             progress(f"dense, seed {seed}", total)
-        dense = _dense(sizes, loss, backend)
+        dense = _dense(sizes, loss, backend, dense_output)
         metrics = fit(dense, data, scfg, checkpoint=ck, resume=log.resumed)
         if not log.done(method="dense", seed=seed):
             log.add({"method": "dense", "sparsity": 0.0, "seed": seed,
@@ -114,7 +117,7 @@ def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg
                     continue
                 if progress:
                     progress(f"{method} {s:g}, seed {seed}", total)
-                model = _dense(sizes, loss, backend).build(seed)
+                model = _dense(sizes, loss, backend, dense_output).build(seed)
                 model.load_state_arrays(saved["model"])
                 if method == "supermask":
                     model = supermask(model, saved["initial"], s, seed)
@@ -204,9 +207,9 @@ def plot_pruning(runs, sparsities, methods, retrain, path):
     dense = [r["pruned_accuracy"] for r in select(runs, method="dense")]
     if dense:
         ax.axhline(np.mean(dense), color="0.3", ls=":", label="dense")
-    ax.set_xscale("log")
-    ax.invert_xaxis()
     ticks = sorted({1 - s for s in sparsities})
+    ax.set_xlim(ticks[-1] * 1.25, ticks[0] / 1.25)  # high sparsity on the right
+    ax.set_xscale("log")
     ax.set_xticks(ticks, [f"{1 - t:.0%}" for t in ticks])
     ax.minorticks_off()
     ax.set(xlabel="sparsity", ylabel="test accuracy", title="pruning: accuracy against sparsity")
