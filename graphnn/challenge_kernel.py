@@ -27,6 +27,7 @@ import numpy as np
 __all__ = [
     "LayerStack",
     "Workspace",
+    "csc_arrays",
     "relu_layer",
     "run_rows",
     "stays_saturated",
@@ -104,6 +105,40 @@ def _room(a, size):
     b = np.empty((max(size, 2 * a.shape[0]),) + a.shape[1:], a.dtype)
     b[: a.shape[0]] = a
     return b
+
+
+def csc_arrays(W, index_dtype=np.int32, *, with_order=True):
+    """The CSC arrays ``(colptr, rowidx, order)`` of the scipy CSR ``W`` in one counting pass:
+    ``colptr`` int64, ``rowidx`` of ``index_dtype`` (rows ascending in every column) and
+    ``order``, the CSR position of each CSC entry (``W.data[order]`` are the CSC values; None
+    without ``with_order``, for layers whose values are all one). The fused GPU kernel's upload
+    layout."""
+    n_rows, n_cols = W.shape
+    if n_rows > np.iinfo(index_dtype).max + 1:
+        raise ValueError(f"{n_rows} rows do not fit {np.dtype(index_dtype).name} indices")
+    indptr = W.indptr.astype(np.int64, copy=False)
+    order = np.empty(W.nnz if with_order else 0, np.int64)
+    colptr, rowidx = _transpose(indptr, W.indices, n_cols, np.empty(W.nnz, index_dtype), order)
+    return colptr, rowidx, order if with_order else None
+
+
+@nb.njit(nogil=True, cache=True)
+def _transpose(indptr, indices, n_cols, rowidx, order):
+    colptr = np.zeros(n_cols + 1, np.int64)
+    for p in range(indices.size):
+        colptr[indices[p] + 1] += 1
+    for j in range(n_cols):
+        colptr[j + 1] += colptr[j]
+    fill = colptr[:-1].copy()
+    keep_order = order.size > 0
+    for i in range(indptr.size - 1):
+        for p in range(indptr[i], indptr[i + 1]):
+            q = fill[indices[p]]
+            rowidx[q] = i
+            if keep_order:
+                order[q] = p
+            fill[indices[p]] = q + 1
+    return colptr, rowidx
 
 
 def relu_layer(Y, W, bias, ymax=None):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from challenge.fused import infer_fused
+from challenge.fused import DeviceNetwork, infer_fused
 from challenge.generate import generate_problem
 from challenge.inference import infer
 from challenge.io import read_images, read_layers, read_truth
@@ -35,6 +35,44 @@ def test_official_truth_exact(official, dtype, max_rows):
     assert r.edges == 120 * 32 * 1024 and r.n_layers == 120
     # every survivor is saturated from layer 10 on: the representative shortcut was taken
     assert r.saturated_from == 10 and r.saturated_rows[-1] == truth.size
+
+
+def test_csc_arrays_is_scipys_transpose():
+    from graphnn.challenge_kernel import csc_arrays
+
+    rng = np.random.default_rng(0)
+    cases = [sp.random_array((300, 200), density=0.05, format="csr", rng=rng),
+             sp.csr_array((5, 7)),  # no entries
+             sp.csr_array(np.array([[0, 2.0, 0], [0, 0, 0], [1.0, 3.0, 0]]))]  # fmt: skip
+    for A in cases:
+        C = A.tocsc()
+        C.sort_indices()
+        for dtype in (np.uint16, np.int32):
+            colptr, rowidx, order = csc_arrays(A, dtype)
+            np.testing.assert_array_equal(colptr, C.indptr)
+            np.testing.assert_array_equal(rowidx, C.indices)
+            assert rowidx.dtype == dtype
+            np.testing.assert_array_equal(A.data[order], C.data)
+        assert csc_arrays(A, with_order=False)[2] is None
+    with pytest.raises(ValueError, match="uint16"):
+        csc_arrays(sp.csr_array((70000, 3)), np.uint16)
+
+
+def test_a_device_network_is_uploaded_once_and_reused():
+    p = generate_problem(1024, 12, 300, seed=4)
+    layers = list(p.layers())
+    net = DeviceNetwork(layers, 1024, array_module="numpy", dtype="float64", threads=2)
+    assert net.layer_edges == [W.nnz for W in layers] and net.edges == sum(net.layer_edges)
+    fresh = infer_fused(layers, p.images, p.bias, array_module="numpy", dtype="float64")
+    for half in (p.images[:150], p.images[150:]):
+        r = infer_fused(net, half, p.bias)
+        assert r.read_seconds == 0 and r.edges == fresh.edges
+    both = np.concatenate([infer_fused(net, p.images[:150], p.bias).categories,
+                           infer_fused(net, p.images[150:], p.bias).categories + 150])  # fmt: skip
+    np.testing.assert_array_equal(both, fresh.categories)
+    np.testing.assert_array_equal(fresh.categories, p.truth)
+    with pytest.raises(GraphnnError, match="1024 neurons"):
+        infer_fused(net, sp.csr_array((3, 4)), p.bias)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
