@@ -2,6 +2,7 @@
 
     python bench/challenge.py [--copies 10] [--repeat 5] [--peers naive32,naive64,lagraph,graphblas]
     python bench/challenge.py --scale [--sizes 1024x1920:3000,65536x1920:1000] [--check K]
+        [--interleave-off]
 
 Official part: the official 1024-neuron, 120-layer network on the 1,200 official images
 replicated --copies times (12,000 rows by default). Peers:
@@ -179,6 +180,13 @@ def scale(args):
               f"{cut['rows_stopped_saturated']:,} stopped saturated from layer "
               f"{cut['saturated_from_layer']}, {cut['row_edges_computed']:.3e} row-edges "
               f"computed ({cut['row_edges_computed_per_second']:.3e}/s)", flush=True)  # fmt: skip
+        if args.interleave_off:  # the same engine with the neurons in their own order
+            from challenge.batched import infer_batched
+
+            plain = infer_batched(source, images, bias, interleave=False)
+            same = "identical" if np.array_equal(plain.categories, r.categories) else "DIFFERENT"
+            print(f"  without block_interleave: inference {plain.seconds:.2f} s, interleaved "
+                  f"{plain.seconds / r.seconds:.2f}x faster, categories {same}", flush=True)
         if args.check:  # the reference layer loop on the first images: an independent result
             k = min(args.check, count)
             ref = infer(source, images[:k], bias, backend="reference")
@@ -226,6 +234,11 @@ def main():
     ap.add_argument("--sizes", default="1024x1920:3000,4096x480:2000,16384x120:1000,65536x120:300")
     ap.add_argument("--naive-budget", type=float, default=60.0, help="seconds per size")
     ap.add_argument("--check", type=int, default=0, help="images checked by the reference loop")
+    ap.add_argument(
+        "--interleave-off",
+        action="store_true",
+        help="with --scale: also run without block_interleave and print the ratio",
+    )
     args = ap.parse_args()
     scale(args) if args.scale else official(args)
 

@@ -27,6 +27,7 @@ import numpy as np
 __all__ = [
     "LayerStack",
     "Workspace",
+    "block_interleave",
     "csc_arrays",
     "relu_layer",
     "run_rows",
@@ -48,15 +49,39 @@ def uniform_scale(data):
     return w if mantissa == 0.5 else 0.0
 
 
+def block_interleave(n, blocks=16):
+    """New neuron labels that put the ``blocks`` copies of a Kronecker-structured layer side by
+    side: neuron ``b * (n / blocks) + x`` becomes ``x * blocks + b`` (uint32, one per neuron).
+
+    A challenge layer is ``kron(ones(B, B), R)`` with rows permuted, so each row's 32 outputs
+    are the same two offsets in each of the ``B = 16`` blocks, 32 cache lines of the
+    accumulator apart; relabelled, they are two runs of 16 columns. The network computes the
+    same function of relabelled neurons (images relabelled alike; a category is any nonzero
+    of the last layer), so the categories are unchanged; only the order in which a row's sums
+    are accumulated changes, as it does between any two batchings of the sparse path.
+    """
+    if n % blocks:
+        raise ValueError(f"{n} neurons do not split into {blocks} blocks")
+    c = np.arange(n, dtype=np.int64)
+    return ((c % (n // blocks)) * blocks + c // (n // blocks)).astype(np.uint32)
+
+
 class LayerStack:
     """Layers in the kernel's form: one CSR ``indptr`` row per layer (``layers x (N + 1)``,
     offsets into one ``indices`` array), each layer's uniform power-of-two weight (0 where the
     weights differ) and, for the other layers only, their values in the arithmetic ``dtype``
     (``values[voff[l] + q]`` is the value of entry ``q`` of layer ``l``). Buffers grow by
-    doubling, so appending layer after layer copies each byte about once."""
+    doubling, so appending layer after layer copies each byte about once.
 
-    def __init__(self, n_neurons, dtype):
+    ``relabel`` (the new label of each neuron, as :func:`block_interleave` gives) stores every
+    layer relabelled, ``W'[new(i), new(j)] = W[i, j]``; the rows fed to it must be relabelled
+    alike (:meth:`Workspace.load`'s ``label``)."""
+
+    def __init__(self, n_neurons, dtype, relabel=None):
         self.n, self.dtype = n_neurons, np.dtype(dtype)
+        self.relabel = relabel
+        if relabel is not None:
+            self._old = np.argsort(relabel).astype(np.int64)  # old label of each new one
         self._ptr = np.zeros((0, n_neurons + 1), np.uint64)
         self._idx = np.empty(0, np.uint32)
         self._val = np.empty(0, self.dtype)
@@ -74,14 +99,22 @@ class LayerStack:
         """Add the scipy CSR layer ``W``."""
         scale = uniform_scale(W.data)
         self._ptr = _room(self._ptr, self.layers + 1)
-        self._ptr[self.layers] = W.indptr
-        self._ptr[self.layers] += np.uint64(self.nnz)
         self._idx = _room(self._idx, self.nnz + W.nnz)
-        self._idx[self.nnz : self.nnz + W.nnz] = W.indices
+        idx = self._idx[self.nnz : self.nnz + W.nnz]
+        data = W.data
+        if self.relabel is None:
+            self._ptr[self.layers] = W.indptr
+            idx[:] = W.indices
+        else:
+            order = np.empty(0 if scale else W.nnz, np.int64)
+            _relabelled(W.indptr.astype(np.int64, copy=False), W.indices, self._old,
+                        self.relabel, self._ptr[self.layers], idx, order)  # fmt: skip
+            data = data if scale else data[order]
+        self._ptr[self.layers] += np.uint64(self.nnz)
         self._voff.append(self.nval - self.nnz)
         if not scale:  # a uniform layer needs no values: its scale stands for them
             self._val = _room(self._val, self.nval + W.nnz)
-            self._val[self.nval : self.nval + W.nnz] = W.data
+            self._val[self.nval : self.nval + W.nnz] = data
             self.nval += W.nnz
         self._scale.append(scale)
         self.layers += 1
@@ -96,6 +129,24 @@ class LayerStack:
             np.array(self._voff, np.int64),
             np.array(self._scale, self.dtype),
         )
+
+
+@nb.njit(nogil=True, cache=True)
+def _relabelled(indptr, indices, old, new, ptr, idx, order):
+    """Row ``i`` of the relabelled layer is old row ``old[i]`` with its columns renamed by
+    ``new``: its CSR ``ptr`` and ``idx`` (and, when ``order`` has room, the old position of each
+    entry)."""
+    keep_order = order.size > 0
+    ptr[0] = 0
+    m = 0
+    for i in range(old.size):
+        r = old[i]
+        for p in range(indptr[r], indptr[r + 1]):
+            idx[m] = new[indices[p]]
+            if keep_order:
+                order[m] = p
+            m += 1
+        ptr[i + 1] = m
 
 
 def _room(a, size):
@@ -233,15 +284,17 @@ class Workspace:
             np.empty(0, self.dtype), np.empty(0, np.int64),
         )  # fmt: skip
 
-    def load(self, indptr, indices, data, rows, ids):
+    def load(self, indptr, indices, data, rows, ids, label=None):
         """Copy rows ``rows`` of the CSR ``(indptr, indices, data)`` into the input set, as the
-        rows of images ``ids``; returns their number."""
+        rows of images ``ids``, their columns renamed by ``label`` if given (a
+        :class:`LayerStack`'s ``relabel``); returns their number."""
         nnz = int((indptr[rows + 1] - indptr[rows]).sum())
         b = list(self.bufs)
         for i, need in ((0, rows.size + 1), (1, nnz), (2, nnz), (3, rows.size)):
             if b[i].size < need:
                 b[i] = np.empty(need + need // 2, b[i].dtype)
-        _gather(indptr, indices, data, rows, b[0], b[1], b[2])
+        label = np.empty(0, np.uint32) if label is None else label
+        _gather(indptr, indices, data, rows, label, b[0], b[1], b[2])
         b[3][: rows.size] = ids
         self.bufs = tuple(b)
         return rows.size
@@ -254,13 +307,14 @@ class Workspace:
 
 
 @nb.njit(nogil=True, cache=True)
-def _gather(indptr, indices, data, rows, ptr, idx, val):
+def _gather(indptr, indices, data, rows, label, ptr, idx, val):
     m = 0
     ptr[0] = 0
+    relabel = label.size > 0
     for r in range(rows.size):
         i = rows[r]
         for p in range(indptr[i], indptr[i + 1]):
-            idx[m] = indices[p]
+            idx[m] = label[indices[p]] if relabel else indices[p]
             val[m] = data[p]
             m += 1
         ptr[r + 1] = m

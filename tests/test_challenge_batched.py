@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from challenge.batched import infer_batched
 from challenge.inference import infer
-from graphnn.challenge_kernel import uniform_scale
+from graphnn.challenge_kernel import LayerStack, block_interleave, uniform_scale
 from graphnn.errors import GraphnnError
 
 
@@ -35,14 +35,13 @@ def _images(rows, n, seed, values=False):
 @pytest.mark.parametrize(("uniform", "density", "bias"), [(None, 0.08, -0.2), (0.5, 0.15, -1.5)])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_same_as_the_reference_loop(uniform, density, bias, seed):
-    layers = _network(60, 10, density, seed, uniform)
-    Y = _images(300, 60, seed, values=uniform is not None)
+    layers = _network(64, 10, density, seed, uniform)
+    Y = _images(300, 64, seed, values=uniform is not None)
     ref = infer(layers, Y, bias, ymax=4.0, backend="reference")
     assert 0 < ref.categories.size < 300
-    for threads, batch_rows in [(1, None), (2, 7), (3, 1)]:
-        got = infer_batched(
-            layers, Y, bias, ymax=4.0, dtype="float64", threads=threads, batch_rows=batch_rows
-        )
+    for threads, batch_rows, interleave in [(1, None, False), (2, 7, True), (3, 1, False)]:
+        got = infer_batched(layers, Y, bias, ymax=4.0, dtype="float64", threads=threads,
+                            batch_rows=batch_rows, interleave=interleave)  # fmt: skip
         np.testing.assert_array_equal(got.categories, ref.categories)
         assert got.edges == ref.edges and got.n_layers == 10
         assert got.live_rows[-1] + got.saturated_rows[-1] == ref.categories.size
@@ -74,8 +73,8 @@ def test_saturated_rows_stop_only_when_every_later_layer_keeps_them():
 
 
 def test_a_network_larger_than_the_cache_is_re_read_in_chunks():
-    layers = _network(200, 6, 0.5, 4, uniform=1 / 64)  # 160 kB per layer
-    Y = _images(50, 200, 4)
+    layers = _network(208, 6, 0.5, 4, uniform=1 / 64)  # 170 kB per layer
+    Y = _images(50, 208, 4)
     ref = infer(layers, Y, -0.05, ymax=2.0, backend="reference")
     calls = []
 
@@ -83,11 +82,45 @@ def test_a_network_larger_than_the_cache_is_re_read_in_chunks():
         calls.append(1)
         return iter(layers)
 
-    got = infer_batched(source, Y, -0.05, ymax=2.0, dtype="float64", memory_limit=1 << 20)
-    np.testing.assert_array_equal(got.categories, ref.categories)
-    assert len(calls) == 2 and got.live_rows == ref.live_rows  # read twice: all, then the rest
+    for interleave in (False, True):  # the chunks read again are relabelled like the cache
+        calls.clear()
+        got = infer_batched(source, Y, -0.05, ymax=2.0, dtype="float64", memory_limit=1 << 20,
+                            interleave=interleave)  # fmt: skip
+        np.testing.assert_array_equal(got.categories, ref.categories)
+        assert len(calls) == 2 and got.live_rows == ref.live_rows  # read twice: all, the rest
     with pytest.raises(GraphnnError, match="read only once"):
         infer_batched(iter(layers), Y, -0.05, ymax=2.0, memory_limit=1 << 20)
+
+
+def test_block_interleave_relabels_layers_and_rows_alike():
+    new = block_interleave(32, 4)  # neuron b * 8 + x becomes x * 4 + b
+    assert sorted(new) == list(range(32)) and new[8 * 2 + 5] == 5 * 4 + 2
+    old = np.argsort(new)
+    rng = np.random.default_rng(3)
+    for uniform in (0.25, None):
+        W = sp.random_array((32, 32), density=0.2, rng=rng, format="csr")
+        W.data = np.full(W.nnz, uniform) if uniform else rng.normal(size=W.nnz)
+        stack = LayerStack(32, np.float64, new)
+        stack.append(sp.csr_array(W))
+        ptr, idx, val, voff, scale = stack.arrays()
+        data = np.full(idx.size, scale[0]) if scale[0] else val[voff[0] + np.arange(idx.size)]
+        got = sp.csr_array((data, idx.astype(np.int64), ptr[0].astype(np.int64)), shape=(32, 32))
+        want = W[old][:, old]  # W'[new(i), new(j)] = W[i, j]
+        assert abs(got - want).max() == 0 and got.nnz == W.nnz
+    with pytest.raises(ValueError, match="blocks"):
+        block_interleave(30)
+
+
+def test_interleaved_neurons_give_the_same_rows_on_a_challenge_network():
+    from challenge.generate import generate_problem
+
+    p = generate_problem(4096, 24, 300, seed=3)
+    runs = [infer_batched(list(p.layers()), p.images, p.bias, interleave=flag)
+            for flag in (False, True)]  # fmt: skip
+    for r in runs:
+        np.testing.assert_array_equal(r.categories, p.truth)
+    assert runs[0].live_rows == runs[1].live_rows
+    assert runs[0].saturated_rows == runs[1].saturated_rows
 
 
 def test_parameters_are_checked():
@@ -100,6 +133,8 @@ def test_parameters_are_checked():
         infer_batched([sp.identity(4, format="csr")], Y, 0.0, threads=0)
     with pytest.raises(GraphnnError, match="no layers"):
         infer_batched([], Y, 0.0)
+    with pytest.raises(GraphnnError, match="multiple of 16"):
+        infer_batched([sp.identity(4, format="csr")], Y, 0.0, interleave=True)
 
 
 def test_uniform_scale_only_for_one_power_of_two():
