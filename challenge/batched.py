@@ -20,6 +20,7 @@ import functools
 import os
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -120,8 +121,11 @@ def infer_batched(
     interleave : bool, optional
         Relabel the neurons by :func:`graphnn.challenge_kernel.block_interleave` (same
         categories; a challenge row's 32 outputs then share 4 cache lines instead of 32).
-        Default: from 4,096 neurons (a multiple of 16) on, where ``bench/challenge.py
-        --scale`` measures it faster; at 1,024 the accumulator fits L1 and it is neutral.
+        Default: from 16,384 neurons (a multiple of 16) on. ``bench/challenge.py --scale
+        --interleave-off`` measured 2.7x at 65536x120 with 3,000 images and 1.2x at 16384x120;
+        relabelling the layers as they are stored costs about 7 ms per 65,536-neuron layer, so
+        at 4,096 neurons (kernel 1.1-1.3x) it cost more than it saved on 2,000 images, and at
+        1,024 the accumulator fits L1 anyway.
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
@@ -164,7 +168,8 @@ def _read_network(source, n, dtype, relabel, bias, ymax, cache_budget, pool, thr
     ``CHUNK_BYTES``. Returns ``(cache, collapse)``."""
     cache = kernel.LayerStack(n, dtype, relabel)
     eager = min(cache_budget, CHUNK_BYTES)
-    stays = []
+    stays, filling = [], deque()  # filling: layers of the cache converting on the pool
+    planned, caching = 0, True  # the cache is a prefix of the network
     bar = tqdm(total=n_layers, desc="reading layers", unit="layer", disable=not progress,
                leave=False)  # fmt: skip
     for W in checked_layers(source.stream(), n, result):
@@ -173,11 +178,21 @@ def _read_network(source, n, dtype, relabel, bias, ymax, cache_budget, pool, thr
         stays.append(pool.submit(kernel.stays_saturated, W, dtype, bias, ymax))
         if len(stays) > 2 * threads:  # bound the layers held by pending tests
             stays[-2 * threads - 1].result()
-        if len(cache) == len(stays) - 1 and cache.nbytes + _layer_bytes(W, n, dtype) <= eager:
-            cache.append(W)
+        if caching:
+            scale = kernel.uniform_scale(W.data)
+            caching = planned + _layer_bytes(W, n, dtype, scale) <= eager
+        if caching:
+            if not cache.has_room(W):  # the buffers move: no fill may be writing to them
+                _wait(filling, 0)
+            filling.append(pool.submit(cache.fill, W, cache.reserve(W, scale)))
+            planned += _layer_bytes(W, n, dtype, scale)
+        _wait(filling, 2 * threads)  # bound the layers held by pending fills
         result.seconds += time.perf_counter() - t1
         bar.update()
     bar.close()
+    t0 = time.perf_counter()
+    _wait(filling, 0)
+    result.seconds += time.perf_counter() - t0
     n_total = len(stays)
     if n_total == 0:
         raise GraphnnError("the network has no layers")
@@ -236,12 +251,14 @@ def _run_images(source, images, cache, collapse, dtype, bias, ymax, state_budget
             else:
                 t0 = time.perf_counter()
                 stream = stream or source.stream(done)
-                chunk = _read_chunk(stream, n, dtype, cache.relabel, n_total - done)
-                if len(cache) == done and cache.nbytes + chunk.nbytes <= cache_budget:
-                    for W in chunk.matrices:  # later groups will not read them again
-                        cache.append(W)
+                layers, nbytes = _read_chunk(stream, n, dtype, n_total - done)
+                if len(cache) == done and cache.nbytes + nbytes <= cache_budget:
+                    _store(cache, layers, pool)  # later groups will not read them again
+                    stack, first, last, offset = cache.arrays(), done, len(cache), 0
+                else:
+                    chunk = _store(kernel.LayerStack(n, dtype, cache.relabel), layers, pool)
+                    stack, first, last, offset = chunk.arrays(), 0, len(chunk), done
                 chunk_reading += time.perf_counter() - t0
-                stack, first, last, offset = chunk.arrays(), 0, len(chunk), done
             step = functools.partial(run, stack=stack, first=first, last=last, offset=offset)
             parts = list(pool.map(step, rows))
             done = offset + last
@@ -264,6 +281,12 @@ def _run_images(source, images, cache, collapse, dtype, bias, ymax, state_budget
         result.saturated_from = int(fate_layer[saturated].min()) + 1
 
 
+def _wait(futures, keep):
+    """Wait for the oldest of ``futures`` (a deque) until at most ``keep`` are pending."""
+    while len(futures) > keep or (futures and futures[0].done()):
+        futures.popleft().result()
+
+
 @functools.cache
 def _warm(dtype):
     """Run the kernels once on a 2-neuron problem (numba loads or compiles them on first use,
@@ -282,19 +305,20 @@ def _warm(dtype):
 
 
 CHUNK_BYTES = 256 << 20  # layers read at a time beyond the cache, and the eager cache
-INTERLEAVE_FROM = 4096  # neurons from which block_interleave is the default (measured)
+INTERLEAVE_FROM = 16384  # neurons from which block_interleave is the default (measured)
 
 
-def _layer_bytes(W, n, dtype):
-    """What :class:`LayerStack` keeps of ``W`` (the worst case: with its values)."""
-    return 8 * (n + 1) + W.nnz * (4 + dtype.itemsize)
+def _layer_bytes(W, n, dtype, scale):
+    """What :class:`LayerStack` keeps of ``W`` (no values where its weights are one
+    ``scale``)."""
+    return 8 * (n + 1) + W.nnz * (4 + (0 if scale else dtype.itemsize))
 
 
-def _read_chunk(stream, n, dtype, relabel, remaining):
-    """The next layers of ``stream``, as many as fit ``CHUNK_BYTES`` (at least one)."""
-    chunk = kernel.LayerStack(n, dtype, relabel)
-    chunk.matrices = []
-    while len(chunk) < remaining and (not len(chunk) or chunk.nbytes < CHUNK_BYTES):
+def _read_chunk(stream, n, dtype, remaining):
+    """The next layers of ``stream`` with their uniform scales, as many as fit ``CHUNK_BYTES``
+    kept (at least one), and those bytes."""
+    layers, nbytes = [], 0
+    while len(layers) < remaining and (not layers or nbytes < CHUNK_BYTES):
         W = next(stream, None)
         if W is None:
             raise GraphnnError(
@@ -302,6 +326,15 @@ def _read_chunk(stream, n, dtype, relabel, remaining):
                 "during the run"
             )
         W = sp.csr_array(W)
-        chunk.append(W)
-        chunk.matrices.append(W)
-    return chunk
+        scale = kernel.uniform_scale(W.data)
+        layers.append((W, scale))
+        nbytes += _layer_bytes(W, n, dtype, scale)
+    return layers, nbytes
+
+
+def _store(stack, layers, pool):
+    """Append ``layers`` (``(W, scale)`` pairs) to ``stack``: placed in order, then relabelled
+    or copied on the pool's threads."""
+    slots = [stack.reserve(W, scale) for W, scale in layers]  # any growth happens here
+    list(pool.map(stack.fill, [W for W, _ in layers], slots))
+    return stack

@@ -79,7 +79,7 @@ class LayerStack:
 
     def __init__(self, n_neurons, dtype, relabel=None):
         self.n, self.dtype = n_neurons, np.dtype(dtype)
-        self.relabel = relabel
+        self.relabel = relabel  # new label of each neuron, or None
         if relabel is not None:
             self._old = np.argsort(relabel).astype(np.int64)  # old label of each new one
         self._ptr = np.zeros((0, n_neurons + 1), np.uint64)
@@ -97,28 +97,48 @@ class LayerStack:
 
     def append(self, W):
         """Add the scipy CSR layer ``W``."""
-        scale = uniform_scale(W.data)
+        self.fill(W, self.reserve(W))
+
+    def has_room(self, W):
+        """Whether :meth:`reserve` can place ``W`` without growing a buffer."""
+        return (self._ptr.shape[0] > self.layers and self._idx.size >= self.nnz + W.nnz
+                and self._val.size >= self.nval + W.nnz)  # fmt: skip
+
+    def reserve(self, W, scale=None):
+        """Place the scipy CSR layer ``W`` at the end of the stack and return where it goes;
+        :meth:`fill` then writes it, on any thread. Layers reserved together are filled in
+        disjoint places, so threads can relabel them while the next layer is read; the caller
+        waits for the fills before a reserve that grows a buffer (:meth:`has_room`) and before
+        :meth:`arrays`. ``scale`` is ``uniform_scale(W.data)`` if the caller has it."""
+        scale = uniform_scale(W.data) if scale is None else scale
         self._ptr = _room(self._ptr, self.layers + 1)
         self._idx = _room(self._idx, self.nnz + W.nnz)
-        idx = self._idx[self.nnz : self.nnz + W.nnz]
-        data = W.data
-        if self.relabel is None:
-            self._ptr[self.layers] = W.indptr
-            idx[:] = W.indices
-        else:
-            order = np.empty(0 if scale else W.nnz, np.int64)
-            _relabelled(W.indptr.astype(np.int64, copy=False), W.indices, self._old,
-                        self.relabel, self._ptr[self.layers], idx, order)  # fmt: skip
-            data = data if scale else data[order]
-        self._ptr[self.layers] += np.uint64(self.nnz)
+        slot = (self.layers, self.nnz, self.nval, scale)
         self._voff.append(self.nval - self.nnz)
         if not scale:  # a uniform layer needs no values: its scale stands for them
             self._val = _room(self._val, self.nval + W.nnz)
-            self._val[self.nval : self.nval + W.nnz] = data
             self.nval += W.nnz
         self._scale.append(scale)
         self.layers += 1
         self.nnz += W.nnz
+        return slot
+
+    def fill(self, W, slot):
+        """Write ``W`` where :meth:`reserve` placed it (relabelled)."""
+        layer, start, vstart, scale = slot
+        ptr, idx = self._ptr[layer], self._idx[start : start + W.nnz]
+        if self.relabel is None:
+            ptr[:] = W.indptr
+            idx[:] = W.indices
+            data = W.data
+        else:
+            order = np.empty(0 if scale else W.nnz, np.int64)
+            _relabelled(W.indptr.astype(np.int64, copy=False), W.indices, self._old,
+                        self.relabel, ptr, idx, order)  # fmt: skip
+            data = None if scale else W.data[order]
+        ptr += np.uint64(start)
+        if not scale:
+            self._val[vstart : vstart + W.nnz] = data
 
     def arrays(self):
         """``(indptr, indices, values, value offsets, scale)`` for :func:`run_rows` (views)."""
