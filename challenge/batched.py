@@ -182,7 +182,7 @@ def _read_network(source, n, dtype, relabel, bias, ymax, cache_budget, pool, thr
             scale = kernel.uniform_scale(W.data)
             caching = planned + _layer_bytes(W, n, dtype, scale) <= eager
         if caching:
-            if not cache.has_room(W):  # the buffers move: no fill may be writing to them
+            if not cache.has_room(W, scale):  # the buffers move: no fill may be writing there
                 _wait(filling, 0)
             filling.append(pool.submit(cache.fill, W, cache.reserve(W, scale)))
             planned += _layer_bytes(W, n, dtype, scale)

@@ -99,10 +99,11 @@ class LayerStack:
         """Add the scipy CSR layer ``W``."""
         self.fill(W, self.reserve(W))
 
-    def has_room(self, W):
-        """Whether :meth:`reserve` can place ``W`` without growing a buffer."""
+    def has_room(self, W, scale):
+        """Whether :meth:`reserve` can place ``W`` (whose :func:`uniform_scale` is ``scale``)
+        without growing a buffer."""
         return (self._ptr.shape[0] > self.layers and self._idx.size >= self.nnz + W.nnz
-                and self._val.size >= self.nval + W.nnz)  # fmt: skip
+                and (scale or self._val.size >= self.nval + W.nnz))  # fmt: skip
 
     def reserve(self, W, scale=None):
         """Place the scipy CSR layer ``W`` at the end of the stack and return where it goes;
