@@ -148,6 +148,26 @@ def test_pruning_experiment_overwrite_trains_the_dense_net_afresh(tmp_path):
     assert settings["limit"] == 400
 
 
+def test_pruning_experiment_checkpoints_know_their_split_and_settings(tmp_path, capsys):
+    out, m = tmp_path / "prune", tmp_path / "m.json"
+    base = ["experiment", "pruning", "--epochs", "1", "--prune-epochs", "1", "--sparsities",
+            "0.5", "--methods", "oneshot", "--limit", "300", "--out", str(out)]  # fmt: skip
+    assert cli.main([*base, "--seeds", "2"]) == 0
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    dense1 = next(r for r in runs if r["method"] == "dense" and r["seed"] == 1)
+    # seed 1's dense net was trained on the split of --seed 0: prune reads that split
+    assert cli.main(["prune", "--from", str(out / "dense-seed1"), "--sparsity", "0.5",
+                     "--epochs", "1", "--metrics-out", str(m)]) == 0  # fmt: skip
+    assert json.loads(m.read_text())["test_accuracy"]["trained"] == dense1["pruned_accuracy"]
+    # a run killed before its first result still left its settings: another --epochs is refused
+    saved = json.loads((out / "results.json").read_text())
+    saved["runs"] = []
+    (out / "results.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert cli.main([*base[:3], "2", *base[4:], "--seeds", "2", "--resume"]) == 2
+    assert "other settings (epochs)" in capsys.readouterr().err
+
+
 def test_pruning_experiment_can_keep_the_output_layer_dense(tmp_path):
     out = tmp_path / "prune"
     assert cli.main(["experiment", "pruning", "--epochs", "1", "--prune-epochs", "1",

@@ -132,7 +132,8 @@ def _main(args):
     epochs = ck["epoch"] if args.epochs is None else args.epochs
     cfg = TrainConfig.from_mapping(ident, epochs=epochs).validate()
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
-    data = load_dataset(ident["dataset"], data_dir=args.data_dir, seed=ident["seed"],
+    data = load_dataset(ident["dataset"], data_dir=args.data_dir,
+                        seed=ident.get("split_seed", ident["seed"]),
                         limit=ident.get("limit"))  # fmt: skip
     model = _model_from(ident, args.backend).build(ident["seed"])
     model.load_state_arrays(ck["model"])
@@ -160,7 +161,7 @@ def _main(args):
         meta = {
             "source": "graphnn prune",
             "dataset": ident["dataset"],
-            "seed": ident["seed"],
+            "seed": ident.get("split_seed", ident["seed"]),  # the split evaluate must draw
             "test_accuracy": result["test_accuracy"],
             "training": result["config"],
         }

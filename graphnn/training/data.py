@@ -46,6 +46,7 @@ class Dataset:
     n_classes: int
     image_shape: tuple | None = None  # (h, w) for image data, for augmentation
     limit: int | None = None  # the load_dataset limit that made it (the splits depend on it)
+    split_seed: int | None = None  # the load_dataset seed that drew the splits
 
     @property
     def n_features(self):
@@ -223,7 +224,7 @@ def load_dataset(name, *, data_dir=None, val_fraction=0.1, seed=0, limit=None):
         data = _load_higgs(data_dir, val_fraction, rng, limit)
     else:
         data = _load_images(name, data_dir, val_fraction, rng, limit)
-    return dataclasses.replace(data, limit=limit)
+    return dataclasses.replace(data, limit=limit, split_seed=seed)
 
 
 def augment_affine(X, image_shape, rng, *, max_degrees=10.0, max_shift=0.1, max_scale=0.1):

@@ -22,7 +22,7 @@ class RunLog:
     def __init__(self, folder, settings, resume=False):
         self.path = Path(folder) / "results.json"
         self.settings = json.loads(json.dumps(settings))  # as it reads back from the file
-        self.resumed = resume
+        self.resumed = bool(resume and self.path.exists())  # runs (and settings) to continue
         self.runs = self._saved() if resume else []
 
     def _saved(self):

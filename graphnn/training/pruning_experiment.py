@@ -95,6 +95,7 @@ def run_pruning_experiment(data, sizes, sparsities, methods, retrain, seeds, cfg
         if value < 1:
             raise GraphnnError(f"{name} must be at least 1, got {value}")
     folder = log.path.parent
+    log.save()  # the settings, before the dense nets' checkpoints: a resume is checked against them
     total = sum(not log.done(method=m, sparsity=s, seed=seed)
                 for seed in seeds for m in ("dense", *methods)
                 for s in ((0.0,) if m == "dense" else sparsities))  # fmt: skip

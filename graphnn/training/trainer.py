@@ -132,6 +132,8 @@ def _identity(model, data, cfg):
     ident["dataset"] = data.name
     if data.limit is not None:  # the rows, hence the splits, depend on it
         ident["limit"] = data.limit
+    if data.split_seed not in (None, cfg.seed):  # splits drawn with another seed than training
+        ident["split_seed"] = data.split_seed
     return ident
 
 
