@@ -121,11 +121,10 @@ def infer_batched(
     interleave : bool, optional
         Relabel the neurons by :func:`graphnn.challenge_kernel.block_interleave` (same
         categories; a challenge row's 32 outputs then share 4 cache lines instead of 32).
-        Default: from 16,384 neurons (a multiple of 16) on. ``bench/challenge.py --scale
-        --interleave-off`` measured 2.7x at 65536x120 with 3,000 images and 1.2x at 16384x120;
-        relabelling the layers as they are stored costs about 7 ms per 65,536-neuron layer, so
-        at 4,096 neurons (kernel 1.1-1.3x) it cost more than it saved on 2,000 images, and at
-        1,024 the accumulator fits L1 anyway.
+        Default: from 4,096 neurons (a multiple of 16) on. ``bench/challenge.py --scale
+        --interleave`` measured 1.2-1.3x at 4,096 neurons, 2.0x at 16384x120 and 1.8-3.6x at
+        65536x120 (300 and 3,000 images); at 1,024 the accumulator fits L1 and it gains
+        nothing (1.05x).
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
@@ -305,7 +304,7 @@ def _warm(dtype):
 
 
 CHUNK_BYTES = 256 << 20  # layers read at a time beyond the cache, and the eager cache
-INTERLEAVE_FROM = 16384  # neurons from which block_interleave is the default (measured)
+INTERLEAVE_FROM = 4096  # neurons from which block_interleave is the default (measured)
 
 
 def _layer_bytes(W, n, dtype, scale):
