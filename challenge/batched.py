@@ -174,7 +174,7 @@ def _read_network(source, n, dtype, relabel, bias, ymax, cache_budget, pool, thr
     for W in checked_layers(source.stream(), n, result):
         t1 = time.perf_counter()
         W = sp.csr_array(W)
-        stays.append(pool.submit(kernel.stays_saturated, W, dtype, bias, ymax))
+        stays.append(pool.submit(kernel.stays_saturated, W, dtype, bias, ymax, relabel))
         if len(stays) > 2 * threads:  # bound the layers held by pending tests
             stays[-2 * threads - 1].result()
         if caching:

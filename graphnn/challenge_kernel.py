@@ -241,10 +241,11 @@ def relu_layer(Y, W, bias, ymax=None):
     return Z
 
 
-def stays_saturated(W, dtype, bias, ymax):
+def stays_saturated(W, dtype, bias, ymax, relabel=None):
     """Whether a row of ``ymax`` is one again after the scipy CSR layer ``W``: the kernel's
     arithmetic in the kernel's order (bit for bit what :func:`run_rows` computes), without
-    converting the layer."""
+    converting the layer. ``relabel`` is the :class:`LayerStack`'s: a row then sums its terms
+    in the new order of the neurons (it matters only where the weights differ)."""
     dtype = np.dtype(dtype)
     if not np.isfinite(ymax) or W.shape[0] != W.shape[1]:
         return False
@@ -260,6 +261,9 @@ def stays_saturated(W, dtype, bias, ymax):
             if z == 0 or dtype.type(dtype.type(z * dtype.type(scale)) + dtype.type(bias)) < ymax:
                 return False
         return True
+    if relabel is not None:
+        old = np.argsort(relabel)
+        W = W[old][:, old]  # W'[new(i), new(j)] = W[i, j]: rows in the kernel's order
     data = W.data.astype(dtype)
     return _stays(W.indptr, W.indices, data, dtype.type(scale), dtype.type(bias),
                   dtype.type(ymax))  # fmt: skip

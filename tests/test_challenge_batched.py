@@ -163,6 +163,34 @@ def test_saturation_test_by_in_degree_is_the_kernel_loop():
             assert stays_saturated(W, dtype, bias, ymax) == loop
 
 
+def test_saturation_test_sums_in_the_relabelled_kernels_order():
+    # a saturated row through a relabelled layer of varied weights: the test is the kernel's run
+    from graphnn.challenge_kernel import Workspace, run_rows, stays_saturated
+
+    rng = np.random.default_rng(1)
+    n, new = 32, block_interleave(32)
+    agree = 0
+    for _ in range(300):
+        W = sp.random_array((n, n), density=0.6, rng=rng, format="csr")
+        W.data = rng.uniform(0.01, 0.2, W.nnz)
+        ymax = 1.0
+        bias = float(-np.sort(np.asarray(W.sum(axis=0)).ravel())[0] + 1 + rng.normal(0, 1e-15))
+        stack = LayerStack(n, np.float64, new)
+        stack.append(sp.csr_array(W))
+        full = sp.csr_array(np.full((1, n), ymax))
+        ws = Workspace(np.float64)
+        # a saturated row as the kernel emits it: every new label, in order (the dense scan)
+        ws.load(full.indptr, full.indices, full.data, np.arange(1), np.arange(1))
+        fates = np.full(1, -1, np.int64), np.full(1, -1, np.int8)
+        ws.bufs, which, count = run_rows(ws.bufs, 1, *stack.arrays(), 0, 1, 0,
+                                         np.ones(1, np.bool_), np.float64(bias),
+                                         np.float64(ymax), *fates)  # fmt: skip
+        kernel_says = fates[1][0] == 1  # SATURATED: all n entries reached ymax
+        assert stays_saturated(sp.csr_array(W), np.float64, bias, ymax, new) == kernel_says
+        agree += kernel_says
+    assert 0 < agree < 300  # both outcomes were tested
+
+
 def test_a_source_that_changes_between_reads_is_an_error():
     layers = _network(200, 6, 0.5, 4, uniform=1 / 64)
     Y = _images(50, 200, 4)
