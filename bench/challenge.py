@@ -189,10 +189,13 @@ def scale(args):
                 sec[flag].append(run.seconds)
                 same = same and np.array_equal(run.categories, r.categories)
             on, off = statistics.median(sec[True]), statistics.median(sec[False])
-            print(f"  block_interleave on: inference {on:.2f} s, off {off:.2f} s (median of 3, "
-                  f"alternating; {off / on:.2f}x; the default is "
-                  f"{'on' if n >= INTERLEAVE_FROM else 'off'}), categories "
-                  f"{'identical' if same else 'DIFFERENT'}", flush=True)
+            print(
+                f"  block_interleave on: inference {on:.2f} s, off {off:.2f} s (median of 3, "
+                f"alternating; {off / on:.2f}x; the default is "
+                f"{'on' if n >= INTERLEAVE_FROM else 'off'}), categories "
+                f"{'identical' if same else 'DIFFERENT'}",
+                flush=True,
+            )
         if args.check:  # the reference layer loop on the first images: an independent result
             k = min(args.check, count)
             ref = infer(source, images[:k], bias, backend="reference")

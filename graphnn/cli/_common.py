@@ -203,9 +203,29 @@ def add_backend(p):
     )
 
 
-def add_scope(p):
-    from ..training.pruning import SCOPES
+def at_least_one(text):
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
+
+def add_pruning_schedule(p):
+    """The gradual-pruning flags of ``prune`` and ``experiment pruning``: ``--prune-epochs``,
+    ``--prune-every`` and ``--scope``."""
+    from ..training.pruning import PRUNE_EPOCHS, SCOPES
+
+    p.add_argument(
+        "--prune-epochs",
+        type=at_least_one,
+        default=PRUNE_EPOCHS,
+        help="epochs of training while pruning gradually (iteratively)",
+    )
+    p.add_argument("--prune-every", type=at_least_one, default=200, help="steps between prunes")
     p.add_argument(
         "--scope",
         choices=SCOPES,

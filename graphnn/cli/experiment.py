@@ -25,7 +25,7 @@ from ..plotting import figure, save_figure
 from ..training.data import DATASETS, load_dataset
 from ..training.experiments import RunLog, mean_curve, mean_std, select
 from ..training.model import SparseMLP
-from ..training.pruning import PRUNE_EPOCHS, RETRAIN_MODES
+from ..training.pruning import RETRAIN_MODES
 from ..training.pruning_experiment import (
     METHODS,
     plot_pruning,
@@ -35,9 +35,9 @@ from ..training.pruning_experiment import (
 from ..training.redistribution import ALGORITHMS
 from ..training.topology_experiment import (
     PARTS,
+    check_sweeps,
     plot_topology,
     run_topology_experiment,
-    shape,
     topology_table,
 )
 from ..training.trainer import TrainConfig, baseline_models, fit
@@ -47,7 +47,7 @@ from ._common import (
     add_backend,
     add_data_dir,
     add_overwrite,
-    add_scope,
+    add_pruning_schedule,
     add_seed,
     check_folder,
     finite,
@@ -137,14 +137,7 @@ def _parser(prog):
         "init; rewind: lottery-ticket initial weights; signconst: initial signs, one "
         "magnitude per layer)",
     )
-    pr.add_argument(
-        "--prune-epochs",
-        type=int,
-        default=PRUNE_EPOCHS,
-        help="epochs of training while pruning iteratively",
-    )
-    pr.add_argument("--prune-every", type=int, default=200, help="steps between prunes")
-    add_scope(pr)
+    add_pruning_schedule(pr)
     pr.add_argument(
         "--dense-output",
         action="store_true",
@@ -374,9 +367,6 @@ def _pruning_plan(args):
             raise GraphnnError(f"--sparsities must be in (0, 1), got {s:g}")
     methods = _choices(args.methods, METHODS, "--methods")
     retrain = _choices(args.retrain, RETRAIN_MODES, "--retrain")
-    for flag in ("prune_epochs", "prune_every"):
-        if getattr(args, flag) < 1:
-            raise GraphnnError(f"--{flag.replace('_', '-')} must be at least 1")
 
     def go(data, sizes, seeds, cfg, log, common):
         binary = common["loss"] == "sigmoid"  # HIGGS: its one-output layer stays dense
@@ -413,9 +403,4 @@ def _topology_plan(args):
         plot_topology(log.runs, sweeps, args.out / "accuracy.png")
         return topology_table(log.runs, sweeps), ["accuracy.png"]
 
-    def check(sizes):  # every shape, before any training
-        for part, factors in sweeps.items():
-            for k in factors:
-                shape(sizes, part, k)
-
-    return {"settings": {}, "run": go, "check": check}
+    return {"settings": {}, "run": go, "check": lambda sizes: check_sweeps(sizes, sweeps)}

@@ -10,7 +10,6 @@ from ..errors import GraphnnError
 from ..training.data import load_dataset
 from ..training.model import SparseMLP
 from ..training.pruning import (
-    PRUNE_EPOCHS,
     RETRAIN_MODES,
     gradual_prune,
     prune_layers,
@@ -25,7 +24,7 @@ from ._common import (
     add_backend,
     add_data_dir,
     add_overwrite,
-    add_scope,
+    add_pruning_schedule,
     check_outputs,
     finite,
     run,
@@ -78,14 +77,7 @@ def _parser(prog):
         "signconst: initial signs, one magnitude per layer",
     )
     p.add_argument("--epochs", type=int, help="retraining epochs (default: the checkpoint's)")
-    p.add_argument(
-        "--prune-epochs",
-        type=int,
-        default=PRUNE_EPOCHS,
-        help="epochs of training while pruning gradually",
-    )
-    p.add_argument("--prune-every", type=int, default=200, help="steps between prunes")
-    add_scope(p)
+    add_pruning_schedule(p)
     add_data_dir(p)
     add_backend(p)
     p.add_argument("--metrics-out", type=Path, metavar="FILE.json")
@@ -114,10 +106,6 @@ def _main(args):
         raise GraphnnError("--by measures neurons: it goes with --neurons, not --sparsity")
     if args.neurons is not None and args.method != "oneshot":
         raise GraphnnError("--method is for --sparsity; --neurons removes neurons at once")
-    for flag in ("prune_epochs", "prune_every"):
-        if getattr(args, flag) < 1:
-            raise GraphnnError(f"--{flag.replace('_', '-')} must be at least 1, got "
-                               f"{getattr(args, flag)}")  # fmt: skip
     if args.neurons is not None and args.retrain != "random":
         raise GraphnnError(
             "--neurons retrains from a fresh initialisation (--retrain random): the initial "

@@ -47,6 +47,7 @@ __all__ = [
     "PARTS",
     "TOPOLOGIES",
     "shape",
+    "check_sweeps",
     "structure",
     "run_topology_experiment",
     "topology_table",
@@ -70,6 +71,14 @@ def shape(sizes, part, k):
         return list(sizes), [1 / k] * (n - 1) + [1.0]
     wide = [sizes[0], sizes[1] * k, *sizes[2:]]
     return wide, [1 / k if i < 2 and i < n - 1 else 1.0 for i in range(n)]
+
+
+def check_sweeps(sizes, sweeps):
+    """A GraphnnError, before any training, if a sweep (``{part: factors}``) has a part or a
+    factor :func:`shape` refuses."""
+    for part, factors in sweeps.items():
+        for k in factors:
+            shape(sizes, part, k)
 
 
 def structure(sizes, part, k, topology, seed):
@@ -111,9 +120,7 @@ def run_topology_experiment(data, sizes, sweeps, seeds, cfg, log, *, loss="softm
     ``sizes`` and the per-epoch ``epochs``.
     ``progress(label, total)`` is called before each run (``total``: the runs this call
     makes). Shapes no RadiX-Net has are skipped (see :func:`structure`)."""
-    for part, factors in sweeps.items():
-        for k in factors:
-            shape(sizes, part, k)
+    check_sweeps(sizes, sweeps)
     todo = []
     for seed in seeds:
         todo.append(("dense", 1, "dense", seed))
