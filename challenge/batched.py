@@ -168,7 +168,7 @@ def _read_network(source, n, dtype, relabel, bias, ymax, cache_budget, pool, thr
     cache = kernel.LayerStack(n, dtype, relabel)
     eager = min(cache_budget, CHUNK_BYTES)
     stays, filling = [], deque()  # filling: layers of the cache converting on the pool
-    planned, caching = 0, True  # the cache is a prefix of the network
+    caching = True  # the cache is a prefix of the network
     bar = tqdm(total=n_layers, desc="reading layers", unit="layer", disable=not progress,
                leave=False)  # fmt: skip
     for W in checked_layers(source.stream(), n, result):
@@ -179,12 +179,11 @@ def _read_network(source, n, dtype, relabel, bias, ymax, cache_budget, pool, thr
             stays[-2 * threads - 1].result()
         if caching:
             scale = kernel.uniform_scale(W.data)
-            caching = planned + _layer_bytes(W, n, dtype, scale) <= eager
+            caching = cache.nbytes + cache.bytes_for(W, scale) <= eager
         if caching:
             if not cache.has_room(W, scale):  # the buffers move: no fill may be writing there
                 _wait(filling, 0)
             filling.append(pool.submit(cache.fill, W, cache.reserve(W, scale)))
-            planned += _layer_bytes(W, n, dtype, scale)
         _wait(filling, 2 * threads)  # bound the layers held by pending fills
         result.seconds += time.perf_counter() - t1
         bar.update()
@@ -250,7 +249,7 @@ def _run_images(source, images, cache, collapse, dtype, bias, ymax, state_budget
             else:
                 t0 = time.perf_counter()
                 stream = stream or source.stream(done)
-                layers, nbytes = _read_chunk(stream, n, dtype, n_total - done)
+                layers, nbytes = _read_chunk(stream, cache, n_total - done)
                 if len(cache) == done and cache.nbytes + nbytes <= cache_budget:
                     _store(cache, layers, pool)  # later groups will not read them again
                     stack, first, last, offset = cache.arrays(), done, len(cache), 0
@@ -307,15 +306,9 @@ CHUNK_BYTES = 256 << 20  # layers read at a time beyond the cache, and the eager
 INTERLEAVE_FROM = 4096  # neurons from which block_interleave is the default (measured)
 
 
-def _layer_bytes(W, n, dtype, scale):
-    """What :class:`LayerStack` keeps of ``W`` (no values where its weights are one
-    ``scale``)."""
-    return 8 * (n + 1) + W.nnz * (4 + (0 if scale else dtype.itemsize))
-
-
-def _read_chunk(stream, n, dtype, remaining):
+def _read_chunk(stream, stack, remaining):
     """The next layers of ``stream`` with their uniform scales, as many as fit ``CHUNK_BYTES``
-    kept (at least one), and those bytes."""
+    kept in a stack like ``stack`` (at least one), and those bytes."""
     layers, nbytes = [], 0
     while len(layers) < remaining and (not layers or nbytes < CHUNK_BYTES):
         W = next(stream, None)
@@ -327,7 +320,7 @@ def _read_chunk(stream, n, dtype, remaining):
         W = sp.csr_array(W)
         scale = kernel.uniform_scale(W.data)
         layers.append((W, scale))
-        nbytes += _layer_bytes(W, n, dtype, scale)
+        nbytes += stack.bytes_for(W, scale)
     return layers, nbytes
 
 

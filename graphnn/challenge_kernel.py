@@ -95,6 +95,11 @@ class LayerStack:
     def nbytes(self):
         return 8 * self.layers * (self.n + 1) + 4 * self.nnz + self.dtype.itemsize * self.nval
 
+    def bytes_for(self, W, scale):
+        """What :attr:`nbytes` grows by when ``W`` (whose :func:`uniform_scale` is ``scale``)
+        is added: no values where its weights are one ``scale``."""
+        return 8 * (self.n + 1) + W.nnz * (4 + (0 if scale else self.dtype.itemsize))
+
     def append(self, W):
         """Add the scipy CSR layer ``W``."""
         self.fill(W, self.reserve(W))
