@@ -14,7 +14,6 @@ runs the same driver with a scipy implementation of the layer, so the bookkeepin
 the CPU.
 """
 
-import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ import scipy.sparse as sp
 from graphnn.challenge_kernel import csc_arrays
 from graphnn.errors import GraphnnError
 
+from .batched import default_threads
 from .inference import InferenceResult, checked_layers
 
 __all__ = ["DeviceNetwork", "infer_fused"]
@@ -164,7 +164,7 @@ class DeviceNetwork:
         self.dtype = self.ops.dtype
         stats = InferenceResult(None, 0, self.n_neurons, 0, 0, 0.0)
         t0 = time.perf_counter()
-        workers = threads or min(8, os.cpu_count() or 1)
+        workers = threads or min(8, default_threads())
         self.layers, pending = [], deque()
         with ThreadPoolExecutor(workers) as pool:
             for W in checked_layers(layers, self.n_neurons, stats):
