@@ -1,82 +1,248 @@
 """Multi-threaded CPU kernels for training's products, with the batch as the contiguous axis.
 
+The dense operand of a product (``features x batch``) is first copied into **batch tiles**:
+``(tiles, features, T)``, tile ``t`` holding batch columns ``t*T .. t*T+T-1`` of every row, the
+last one padded with zeros (:class:`Blocked`). A product then runs tile by tile, so what a
+stored entry reads is one ``T``-wide row of the tile (256 bytes) out of a tile that stays in the
+core's L2 cache, where without tiles every entry streamed a whole 2 KB row of an operand that
+did not fit there. ``T`` comes from the L2 size (:func:`tile_width`) and is a compile-time
+constant of each kernel, so a row's ``T`` partial sums are an array on the stack that LLVM keeps
+in vector registers: each stored entry is a broadcast and ``T / lanes`` packed fused
+multiply-adds from L1 (ymm on AVX2 and, by LLVM's own preference, on AVX-512: forcing 512-bit
+vectors measured slower in most cases here). Indices are unsigned so that numba emits no
+negative-index wraparound.
+
 Each kernel is a single-threaded, GIL-free numba function over a range of output rows; a small
 pool of Python threads (as many as ``numba.get_num_threads()``) takes the ranges, four per
 thread, split so that each holds about the same number of stored entries. Nothing spins between
-calls and a thread that a busy neighbour slows simply takes fewer ranges, where numba's
-``prange`` (one OpenMP region, static shares) made every call wait for the slowest thread.
-Each output entry is written by one range in a fixed order, so results do not depend on the
-thread count.
+calls and a thread that a busy neighbour slows simply takes fewer ranges. Each output entry is
+written by one range in a fixed order, so results do not depend on the thread count.
 
-What bounds them, measured on this project's 2-core machines (AVX2, 512 KB L2 per core) with a
-512-sample float32 batch: the sparse x dense product is bound by the loads and stores of its
-output row (one of each per multiply-add when applied one entry at a time; eight entries per
-pass here), the masked product by its loads (two per multiply-add one at a time; 1.25 with four
-dot products sharing a row). ``bench/train_step.py`` times them inside whole training epochs
-against PyTorch dense and torch.sparse. (The Graph Challenge layer is
+The products fuse the passes around them: the forward product adds the bias and applies the
+ReLU as it writes each row, the input gradient multiplies by the ReLU's derivative, and the
+copy into tiles sums every row (the bias gradient). ``bench/train_step.py`` times them inside
+whole training epochs against PyTorch dense and torch.sparse. (The Graph Challenge layer is
 ``graphnn.challenge_kernel``.)
 """
 
 import functools
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numba as nb
 import numpy as np
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
-__all__ = ["adam_update", "rows_times_dense", "spmm_t", "sddmm"]
+__all__ = ["Blocked", "adam_update", "rows_times_dense", "sddmm", "spmm_t", "tile_width"]
 
-
-@nb.njit(nogil=True, cache=True, fastmath=True)
-def _rows_times_dense(lo, hi, D, indptr, indices, data, out):
-    """Rows ``lo..hi-1`` of ``out = M @ D``: ``out[j] = sum_k data[k] * D[indices[k]]``."""
-    for j in range(lo, hi):
-        z = out[j]
-        z[:] = 0
-        k, end = indptr[j], indptr[j + 1]
-        while k + 8 <= end:
-            x0, x1, x2, x3 = D[indices[k]], D[indices[k + 1]], D[indices[k + 2]], D[indices[k + 3]]
-            x4, x5 = D[indices[k + 4]], D[indices[k + 5]]
-            x6, x7 = D[indices[k + 6]], D[indices[k + 7]]
-            w0, w1, w2, w3 = data[k], data[k + 1], data[k + 2], data[k + 3]
-            w4, w5, w6, w7 = data[k + 4], data[k + 5], data[k + 6], data[k + 7]
-            for c in range(z.shape[0]):
-                z[c] += (w0 * x0[c] + w1 * x1[c] + w2 * x2[c] + w3 * x3[c]) + (
-                    w4 * x4[c] + w5 * x5[c] + w6 * x6[c] + w7 * x7[c]
-                )
-            k += 8
-        while k < end:
-            x0 = D[indices[k]]
-            w0 = data[k]
-            for c in range(z.shape[0]):
-                z[c] += w0 * x0[c]
-            k += 1
+_TILE_BYTES = 256  # a tile row: four cache lines, eight ymm registers of partial sums
+_MIN_TILE = 8
 
 
-@nb.njit(nogil=True, cache=True, fastmath=True)
-def _sddmm(lo, hi, A, BT, indptr, indices, out):
-    """Entries of rows ``lo..hi-1``: ``out[k] = A[i] . BT[indices[k]]``, four at a time."""
-    zero = A.dtype.type(0)
+@functools.cache
+def l2_bytes():
+    """The L2 cache of one core, from sysfs (1 MiB when the system does not say)."""
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            if (index / "level").read_text().strip() == "2":
+                size = (index / "size").read_text().strip()
+                return int(size[:-1]) * {"K": 1 << 10, "M": 1 << 20}[size[-1]]
+        except (OSError, ValueError, KeyError):
+            break
+    return 1 << 20
+
+
+def tile_width(rows, batch, itemsize):
+    """Batch columns per tile for an operand of ``rows`` rows: 256 bytes a row, halved when
+    that misses half the L2 but 128 bytes fit, and never much wider than the batch."""
+    size = _TILE_BYTES
+    if rows * size > l2_bytes() // 2 >= rows * size // 2:
+        size //= 2
+    T = size // itemsize
+    while T > _MIN_TILE and T >= 2 * batch:
+        T //= 2
+    return T
+
+
+@intrinsic
+def _stack_array(typingctx, size, dtype):
+    """A pointer to ``size`` (a compile-time constant) uninitialised values of ``dtype`` on the
+    stack: an array LLVM can keep in registers, which a heap array never is."""
+    if not isinstance(size, types.IntegerLiteral):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ty = context.get_value_type(dtype.dtype)
+        return cgutils.alloca_once(builder, ty, size=size.literal_value)
+
+    return types.CPointer(dtype.dtype)(size, dtype), codegen
+
+
+@functools.cache
+def _spmm_kernel(T):
+    """Rows ``lo..hi-1`` of ``out = M @ D`` for ``D`` in tiles of ``T``, with the epilogue."""
+
+    @nb.njit(nogil=True, cache=True, fastmath=True)
+    def kernel(lo, hi, D, indptr, indices, data, bias, relu, mask, out):
+        one, four = np.uint64(1), np.uint64(4)
+        acc = nb.carray(_stack_array(T, data.dtype), T)
+        rest = nb.carray(_stack_array(T, data.dtype), T)
+        n = out.shape[1]
+        for t in range(D.shape[0]):
+            Dt = D[t]
+            c0 = t * T
+            width = min(T, n - c0)
+            for j in range(lo, hi):
+                j = np.uint64(j)
+                for c in range(T):
+                    acc[c] = 0
+                k, end = indptr[j], indptr[j + one]
+                while k + four <= end:
+                    x0, x1 = Dt[indices[k]], Dt[indices[k + one]]
+                    x2, x3 = Dt[indices[k + np.uint64(2)]], Dt[indices[k + np.uint64(3)]]
+                    w0, w1 = data[k], data[k + one]
+                    w2, w3 = data[k + np.uint64(2)], data[k + np.uint64(3)]
+                    for c in range(T):
+                        acc[c] += (w0 * x0[c] + w1 * x1[c]) + (w2 * x2[c] + w3 * x3[c])
+                    k += four
+                while k < end:
+                    x0 = Dt[indices[k]]
+                    w0 = data[k]
+                    for c in range(T):
+                        acc[c] += w0 * x0[c]
+                    k += one
+                b = bias[j]
+                z = out[j, c0 : c0 + width]
+                if width < T:  # the last tile: through a second array, so acc stays in registers
+                    for c in range(T):
+                        rest[c] = acc[c]
+                    if mask.size:
+                        m = mask[j, c0 : c0 + width]
+                        for c in range(width):
+                            z[c] = rest[c] if m[c] > 0 else 0
+                    else:
+                        for c in range(width):
+                            z[c] = max(rest[c] + b, 0) if relu else rest[c] + b
+                elif mask.size:
+                    m = mask[j, c0 : c0 + T]
+                    for c in range(T):
+                        z[c] = acc[c] if m[c] > 0 else 0
+                elif relu:
+                    for c in range(T):
+                        z[c] = max(acc[c] + b, 0)
+                else:
+                    for c in range(T):
+                        z[c] = acc[c] + b
+
+    return kernel
+
+
+@functools.cache
+def _sddmm_kernel(T):
+    """Entries of rows ``lo..hi-1``: ``out[k] = sum over tiles of A[t, i] . B[t, indices[k]]``."""
+
+    @nb.njit(nogil=True, cache=True, fastmath=True)
+    def kernel(lo, hi, A, B, indptr, indices, out):
+        one, four = np.uint64(1), np.uint64(4)
+        a = nb.carray(_stack_array(T, A.dtype), T)
+        zero = A.dtype.type(0)
+        for t in range(A.shape[0]):
+            At, Bt = A[t], B[t]
+            for i in range(lo, hi):
+                i = np.uint64(i)
+                k, end = indptr[i], indptr[i + one]
+                if k == end:
+                    continue
+                ai = At[i]
+                for c in range(T):
+                    a[c] = ai[c]
+                while k + four <= end:
+                    b0, b1 = Bt[indices[k]], Bt[indices[k + one]]
+                    b2, b3 = Bt[indices[k + np.uint64(2)]], Bt[indices[k + np.uint64(3)]]
+                    s0 = s1 = s2 = s3 = zero
+                    for c in range(T):
+                        s0 += a[c] * b0[c]
+                        s1 += a[c] * b1[c]
+                        s2 += a[c] * b2[c]
+                        s3 += a[c] * b3[c]
+                    if t == 0:
+                        out[k], out[k + one] = s0, s1
+                        out[k + np.uint64(2)], out[k + np.uint64(3)] = s2, s3
+                    else:
+                        out[k] += s0
+                        out[k + one] += s1
+                        out[k + np.uint64(2)] += s2
+                        out[k + np.uint64(3)] += s3
+                    k += four
+                while k < end:
+                    b0 = Bt[indices[k]]
+                    s0 = zero
+                    for c in range(T):
+                        s0 += a[c] * b0[c]
+                    if t == 0:
+                        out[k] = s0
+                    else:
+                        out[k] += s0
+                    k += one
+
+    return kernel
+
+
+@nb.njit(nogil=True, cache=True)
+def _to_tiles(lo, hi, X, out, sums):
+    """Rows ``lo..hi-1`` of ``X`` into the tiles ``out`` (zero padding), and their sums
+    (in float64, in column order)."""
+    T = out.shape[2]
+    n = X.shape[1]
     for i in range(lo, hi):
-        a = A[i]
-        k, end = indptr[i], indptr[i + 1]
-        while k + 4 <= end:
-            b0, b1 = BT[indices[k]], BT[indices[k + 1]]
-            b2, b3 = BT[indices[k + 2]], BT[indices[k + 3]]
-            s0 = s1 = s2 = s3 = zero
-            for c in range(a.shape[0]):
-                s0 += a[c] * b0[c]
-                s1 += a[c] * b1[c]
-                s2 += a[c] * b2[c]
-                s3 += a[c] * b3[c]
-            out[k], out[k + 1], out[k + 2], out[k + 3] = s0, s1, s2, s3
-            k += 4
-        while k < end:
-            b = BT[indices[k]]
-            s = zero
-            for c in range(a.shape[0]):
-                s += a[c] * b[c]
-            out[k] = s
-            k += 1
+        x = X[i]
+        s = 0.0
+        for t in range(out.shape[0]):
+            o = out[t, i]
+            c0 = t * T
+            width = min(T, n - c0)
+            for c in range(width):
+                v = x[c0 + c]
+                o[c] = v
+                s += v
+            for c in range(width, T):
+                o[c] = 0
+        sums[i] = s
+
+
+class Blocked:
+    """A dense ``features x batch`` operand in batch tiles, ready for the products.
+
+    ``tiles`` has shape ``(ceil(batch / T), features, T)`` (the last tile padded with zeros),
+    ``shape`` is the operand's, and ``row_sums`` the sum of each row (float64), computed in
+    the same pass: the bias gradient when the operand is a layer's output gradient.
+    """
+
+    __slots__ = ("tiles", "shape", "row_sums")
+
+    def __init__(self, X, T=None):
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"a dense operand must be 2-d (features x batch), got {X.shape}")
+        rows, n = X.shape
+        T = T or tile_width(rows, n, X.dtype.itemsize)
+        self.shape = X.shape
+        self.tiles = np.empty((-(-n // T), rows, T), X.dtype)
+        self.row_sums = np.empty(rows)
+        if rows:
+            bounds = np.arange(rows + 1, dtype=np.int64) * max(n, 1)
+            _parallel(_to_tiles, bounds, X, self.tiles, self.row_sums)
+
+    @property
+    def dtype(self):
+        return self.tiles.dtype
+
+    @property
+    def width(self):
+        """The tile width ``T``."""
+        return self.tiles.shape[2]
 
 
 @functools.cache
@@ -84,16 +250,16 @@ def _pool(threads):
     return ThreadPoolExecutor(threads, thread_name_prefix="graphnn-kernel")
 
 
-def _parallel(kernel, indptr, *args):
-    """``kernel(lo, hi, *args)`` over the rows of ``indptr``, in ranges of about equal work
-    (stored entries plus rows) taken by the pool's threads."""
-    rows = indptr.size - 1
+def _parallel(kernel, work, *args):
+    """``kernel(lo, hi, *args)`` over the rows of ``work`` (a cumulative count of each row's
+    work, ``rows + 1`` long), in ranges of about equal work taken by the pool's threads."""
+    rows = work.size - 1
     threads = nb.get_num_threads()
     if threads == 1 or rows < 2:
         kernel(0, rows, *args)
         return
     parts = min(rows, 4 * threads)
-    work = np.asarray(indptr, np.int64) + np.arange(rows + 1)
+    work = np.asarray(work, np.int64) + np.arange(rows + 1)
     cuts = np.searchsorted(work, np.linspace(0, work[-1], parts + 1)[1:-1])
     bounds = np.unique(np.concatenate([[0], cuts, [rows]]))
     jobs = [_pool(threads).submit(kernel, lo, hi, *args) for lo, hi in zip(bounds, bounds[1:])]
@@ -101,15 +267,34 @@ def _parallel(kernel, indptr, *args):
         job.result()
 
 
-def rows_times_dense(D, indptr, indices, data, nrows):
+def _unsigned(indptr, indices):
+    """The CSR arrays as uint64 ``indptr`` and uint32 ``indices`` (views where the width
+    matches)."""
+    indptr, indices = np.asarray(indptr), np.asarray(indices)
+    u = lambda a, t: a.view(t) if a.dtype.itemsize == t().itemsize else a.astype(t)  # noqa: E731
+    return u(indptr, np.uint64), u(indices, np.uint32)
+
+
+def rows_times_dense(D, indptr, indices, data, nrows, bias=None, relu=False, mask=None):
     """``M @ D`` for the CSR ``M`` (``nrows`` rows) given by its arrays and ``D`` dense with the
-    batch as its contiguous last axis."""
-    D = np.ascontiguousarray(D, dtype=data.dtype)
+    batch as its contiguous last axis (or a :class:`Blocked` of it); then ``+ bias`` (one value
+    per row) and the ReLU when ``relu``, or only where ``mask > 0`` (``mask`` shaped like the
+    result: the ReLU's derivative), fused into the writing of each row."""
+    if not isinstance(D, Blocked):
+        D = Blocked(np.asarray(D, dtype=data.dtype))
     out = np.empty((nrows, D.shape[1]), data.dtype)
-    if D.shape[1] == 0 or indices.size == 0:
-        out[:] = 0
+    if out.size == 0:
         return out
-    _parallel(_rows_times_dense, indptr, D, indptr, indices, data, out)
+    if bias is None:
+        bias = np.zeros(nrows, data.dtype)
+    bias = np.ascontiguousarray(bias, dtype=data.dtype)
+    mask = np.empty((0, 0), data.dtype) if mask is None else np.asarray(mask)
+    if mask.size and mask.shape != out.shape:
+        raise ValueError(f"mask has shape {mask.shape}, the product {out.shape}")
+    tiles = D.tiles if D.dtype == data.dtype else D.tiles.astype(data.dtype)
+    indptr, indices = _unsigned(indptr, indices)
+    kernel = _spmm_kernel(D.width)
+    _parallel(kernel, indptr, tiles, indptr, indices, data, bias, bool(relu), mask, out)
     return out
 
 
@@ -122,16 +307,22 @@ def sddmm(A, BT, indptr, indices):
     """Values of ``A @ B`` at the entries of the CSR structure ``(indptr, indices)``, in its
     order.
 
-    ``A`` (rows x inner) and ``BT = B.T`` (cols x inner) are dense; the inner (batch) axis is
-    made contiguous in both.
+    ``A`` (rows x inner) and ``BT = B.T`` (cols x inner) are dense, or :class:`Blocked` of the
+    same tile width; the inner (batch) axis is the contiguous one.
     """
     dtype = np.result_type(A.dtype, BT.dtype)
-    A = np.ascontiguousarray(A, dtype=dtype)
-    BT = np.ascontiguousarray(BT, dtype=dtype)
+    indptr, indices = _unsigned(indptr, indices)
     if indices.size == 0 or A.shape[1] == 0:
         return np.zeros(indices.size, dtype)
+    if not isinstance(A, Blocked):
+        A = Blocked(np.asarray(A, dtype), BT.width if isinstance(BT, Blocked) else None)
+    if not isinstance(BT, Blocked):
+        BT = Blocked(np.asarray(BT, dtype), A.width)
+    if A.width != BT.width:
+        raise ValueError(f"tile widths differ: {A.width} and {BT.width}")
     out = np.empty(indices.size, dtype)
-    _parallel(_sddmm, indptr, A, BT, indptr, indices, out)
+    a, b = A.tiles.astype(dtype, copy=False), BT.tiles.astype(dtype, copy=False)
+    _parallel(_sddmm_kernel(A.width), indptr, a, b, indptr, indices, out)
     return out
 
 

@@ -113,16 +113,30 @@ class Backend:
         """A numpy array from the backend's dense array."""
         raise NotImplementedError
 
-    def csr_times_dense(self, data, indices, indptr, shape, D, order=None):
+    def prepare(self, D, like=None):
+        """The dense operand ``D`` (features x batch) in the form the products below read
+        fastest; they take ``D`` itself too. Give ``like`` (a prepared operand) when both go
+        into one :meth:`sddmm`. By default ``D`` itself."""
+        return D
+
+    def batch_sums(self, D):
+        """The sum over the batch of each row of ``D`` (plain or prepared): a bias gradient."""
+        return D.sum(axis=1)
+
+    def csr_times_dense(
+        self, data, indices, indptr, shape, D, order=None, bias=None, relu=False, mask=None
+    ):
         """``M @ D`` for ``M`` given by its CSR arrays and ``shape`` (its values ``data[order]``
-        when ``order`` is given), ``D`` dense (batch last): the forward product (the CSC of
-        ``W`` read as the CSR of ``W^T``, its values reached through the CSC order) and the
-        input gradient ``W dZ^T``."""
+        when ``order`` is given), ``D`` dense (batch last) or prepared: the forward product (the
+        CSC of ``W`` read as the CSR of ``W^T``, its values reached through the CSC order) and
+        the input gradient ``W dZ^T``. Then ``+ bias[:, None]`` and the ReLU when ``relu``
+        (a layer's output), or kept only where ``mask > 0`` (the ReLU's derivative)."""
         raise NotImplementedError
 
     def sddmm(self, XT, dZT, indptr, indices, rows):
         """``X^T dZ`` at the CSR entries ``(rows, indices)`` only, in CSR order: the weight
-        gradient of a sparse layer (no dense gradient is formed)."""
+        gradient of a sparse layer (no dense gradient is formed). ``XT`` and ``dZT`` plain or
+        prepared alike."""
         raise NotImplementedError
 
     # -- structural updates (redistribution, pruning) --------------------------------------

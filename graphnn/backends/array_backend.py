@@ -221,11 +221,25 @@ class ArrayBackend(Backend):
 
     # -- training: batch along the contiguous axis ----------------------------------------
 
-    def csr_times_dense(self, data, indices, indptr, shape, D, order=None):
-        """``M @ D`` for ``M`` given by its CSR arrays and ``shape``, ``D`` dense."""
+    def csr_times_dense(
+        self, data, indices, indptr, shape, D, order=None, bias=None, relu=False, mask=None
+    ):
+        """``M @ D`` for ``M`` given by its CSR arrays and ``shape``, ``D`` dense; then the
+        bias and ReLU, or the mask."""
         if order is not None:
             data = data[order]
-        return self.xp.asarray(self.xsp.csr_matrix((data, indices, indptr), shape=shape) @ D)
+        Z = self.xp.asarray(self.xsp.csr_matrix((data, indices, indptr), shape=shape) @ D)
+        return self.finish(Z, bias, relu, mask)
+
+    def finish(self, Z, bias=None, relu=False, mask=None):
+        """``Z + bias[:, None]``, its ReLU when ``relu``, kept where ``mask > 0``; in place."""
+        if bias is not None:
+            Z += bias[:, None]
+        if relu:
+            self.xp.maximum(Z, 0, out=Z)
+        if mask is not None:
+            Z *= mask > 0
+        return Z
 
     def sddmm(self, XT, dZT, indptr, indices, rows):
         """``(X^T dZ)`` at the CSR entries ``(rows, indices)``, in CSR order."""

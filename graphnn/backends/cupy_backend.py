@@ -56,7 +56,9 @@ class CupyBackend(ArrayBackend):
         )  # fmt: skip
         return out
 
-    def csr_times_dense(self, data, indices, indptr, shape, D, order=None):
+    def csr_times_dense(
+        self, data, indices, indptr, shape, D, order=None, bias=None, relu=False, mask=None
+    ):
         xp = self.xp
         if order is not None:
             data = data[order]
@@ -68,7 +70,7 @@ class CupyBackend(ArrayBackend):
             cuda_kernels.kernel("csr_dense", data.dtype)(
                 grid, (_BLOCK,), (indptr, indices, data, D, out, np.int32(batch))
             )
-        return out
+        return self.finish(out, bias, relu, mask)
 
     def sddmm(self, XT, dZT, indptr, indices, rows):
         return self._sddmm(XT, dZT, indptr, indices)

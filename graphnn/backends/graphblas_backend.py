@@ -16,12 +16,12 @@ from .. import kernels
 from ..errors import GraphnnError
 from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
 from ._topk import GROWTH_BLOCK, RunningTopK
-from .numba_backend import csr_times_dense, sddmm
+from .numba_backend import NumbaProducts
 
 _BINARY = {"plus": binary.plus, "times": binary.times, "min": binary.min, "max": binary.max}
 
 
-class GraphblasBackend(Backend):
+class GraphblasBackend(NumbaProducts, Backend):
     name = "graphblas"
     xp = np
 
@@ -30,12 +30,6 @@ class GraphblasBackend(Backend):
 
     def asnumpy(self, a):
         return np.asarray(a)
-
-    def csr_times_dense(self, data, indices, indptr, shape, D, order=None):
-        return csr_times_dense(data, indices, indptr, shape, D, order)
-
-    def sddmm(self, XT, dZT, indptr, indices, rows):
-        return sddmm(XT, dZT, indptr, indices)
 
     def matrix(self, W):
         if isinstance(W, gb.Matrix):

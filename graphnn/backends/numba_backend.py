@@ -14,20 +14,33 @@ from ._base import check_inner, check_mask
 from .array_backend import ArrayBackend
 
 
-def csr_times_dense(data, indices, indptr, shape, D, order=None):
-    """``M @ D`` for ``M`` given by its CSR arrays and ``shape`` (values ``data[order]`` when
-    ``order`` is given), ``D`` dense (batch last)."""
-    if order is not None:  # a gather here beats reaching the values through it in the kernel
-        data = data[order]
-    return kernels.rows_times_dense(D, indptr, indices, data, shape[0])
+class NumbaProducts:
+    """Training's products on the batch-tiled kernels of ``graphnn.kernels``: a prepared operand
+    is a :class:`graphnn.kernels.Blocked`, the bias, ReLU and its derivative are fused into the
+    products. Shared by the numba and graphblas backends."""
+
+    def prepare(self, D, like=None):
+        if isinstance(D, kernels.Blocked):
+            return D
+        return kernels.Blocked(D, like.width if like is not None else None)
+
+    def batch_sums(self, D):
+        if isinstance(D, kernels.Blocked):
+            return D.row_sums.astype(D.dtype)
+        return np.asarray(D).sum(axis=1)
+
+    def csr_times_dense(
+        self, data, indices, indptr, shape, D, order=None, bias=None, relu=False, mask=None
+    ):
+        if order is not None:  # a gather here beats reaching the values through it in the kernel
+            data = data[order]
+        return kernels.rows_times_dense(D, indptr, indices, data, shape[0], bias, relu, mask)
+
+    def sddmm(self, XT, dZT, indptr, indices, rows):
+        return kernels.sddmm(XT, dZT, indptr, indices)
 
 
-def sddmm(XT, dZT, indptr, indices, rows=None):
-    """``(X^T dZ)`` at the CSR entries ``(row, indices)`` of ``indptr``, in CSR order."""
-    return kernels.sddmm(XT, dZT, indptr, indices)
-
-
-class NumbaBackend(ArrayBackend):
+class NumbaBackend(NumbaProducts, ArrayBackend):
     def __init__(self):
         super().__init__("numba", np, sp)
 
@@ -46,9 +59,3 @@ class NumbaBackend(ArrayBackend):
         check_inner(Y.shape, W.shape, "relu_layer")
         Z = challenge_kernel.relu_layer(sp.csr_array(Y), sp.csr_array(W), bias, ymax)
         return sp.csr_matrix(Z)
-
-    def csr_times_dense(self, data, indices, indptr, shape, D, order=None):
-        return csr_times_dense(data, indices, indptr, shape, D, order)
-
-    def sddmm(self, XT, dZT, indptr, indices, rows):
-        return sddmm(XT, dZT, indptr, indices)

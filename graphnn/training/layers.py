@@ -98,26 +98,29 @@ class SparseLayer:
             shape=(self.n_in, self.n_out),
         )
 
-    def forward(self, XT):
+    def forward(self, XT, relu=False):
+        """``Z^T = W^T X^T + b``, through the ReLU when ``relu``."""
         _, _, _, to_csc, csc_indptr, csc_indices = self._dev
-        ZT = self.backend.csr_times_dense(
-            self.values, csc_indices, csc_indptr, (self.n_out, self.n_in), XT, order=to_csc
-        )
-        ZT += self.bias[:, None]
-        return ZT
+        return self.backend.csr_times_dense(
+            self.values, csc_indices, csc_indptr, (self.n_out, self.n_in), XT, order=to_csc,
+            bias=self.bias, relu=relu,
+        )  # fmt: skip
 
-    def backward(self, XT, dZT, need_input_grad=True):
-        """``(grads, dX^T)``: the value and bias gradients, and the input gradient."""
+    def backward(self, XT, dZT, need_input_grad=True, mask=None):
+        """``(grads, dX^T)``: the value and bias gradients, and the input gradient (kept where
+        ``mask > 0``: the ReLU's derivative, given the layer's input)."""
+        be = self.backend
+        dZT = be.prepare(dZT)
         indptr, indices, rows = self._dev[:3]
-        dvalues = self.backend.sddmm(XT, dZT, indptr, indices, rows)
-        grads = (dvalues, dZT.sum(axis=1))
-        return grads, (self.input_grad(dZT) if need_input_grad else None)
+        dvalues = be.sddmm(be.prepare(XT, like=dZT), dZT, indptr, indices, rows)
+        grads = (dvalues, be.batch_sums(dZT))
+        return grads, (self.input_grad(dZT, mask) if need_input_grad else None)
 
-    def input_grad(self, dZT):
-        """``dX^T = W dZ^T``."""
+    def input_grad(self, dZT, mask=None):
+        """``dX^T = W dZ^T``, kept where ``mask > 0``."""
         indptr, indices = self._dev[:2]
         return self.backend.csr_times_dense(
-            self.values, indices, indptr, (self.n_in, self.n_out), dZT
+            self.values, indices, indptr, (self.n_in, self.n_out), dZT, mask=mask
         )
 
 
@@ -148,14 +151,19 @@ class DenseLayer:
     def to_scipy(self):
         return sp.csr_array(self.backend.asnumpy(self.weight))
 
-    def forward(self, XT):
+    def forward(self, XT, relu=False):
         ZT = self.weight.T @ XT
         ZT += self.bias[:, None]
+        if relu:
+            self.backend.xp.maximum(ZT, 0, out=ZT)
         return ZT
 
-    def backward(self, XT, dZT, need_input_grad=True):
+    def backward(self, XT, dZT, need_input_grad=True, mask=None):
         grads = (XT @ dZT.T, dZT.sum(axis=1))
-        return grads, (self.input_grad(dZT) if need_input_grad else None)
+        return grads, (self.input_grad(dZT, mask) if need_input_grad else None)
 
-    def input_grad(self, dZT):
-        return self.weight @ dZT
+    def input_grad(self, dZT, mask=None):
+        dXT = self.weight @ dZT
+        if mask is not None:
+            dXT *= mask > 0
+        return dXT

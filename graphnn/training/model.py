@@ -232,9 +232,7 @@ class SparseMLP:
         seen = []
         for k, layer in enumerate(self.layers_):
             seen.append(A)
-            A = layer.forward(A)
-            if k < len(self.layers_) - 1:
-                dev.xp.maximum(A, 0, out=A)
+            A = layer.forward(A, relu=k < len(self.layers_) - 1)
         return A, seen
 
     def loss_and_grads(self, X, y):
@@ -273,12 +271,12 @@ class SparseMLP:
         for k in range(len(self.layers_) - 1, -1, -1):
             layer = self.layers_[k]
             signals[k] = (seen[k], dZ)
+            relu = seen[k] if k > 0 else None  # the ReLU's derivative: where its output > 0
             if want_grads:
-                grads[k], dA = layer.backward(seen[k], dZ, need_input_grad=k > 0)
+                grads[k], dA = layer.backward(seen[k], dZ, need_input_grad=k > 0, mask=relu)
             elif k > 0:
-                dA = layer.input_grad(dZ)
+                dA = layer.input_grad(dZ, mask=relu)
             if k > 0:
-                dA *= seen[k] > 0  # ReLU
                 dZ = dA
         return loss, grads if want_grads else None, correct, signals
 
