@@ -82,18 +82,16 @@ def _stack_array(typingctx, size, dtype):
 
 @functools.cache
 def _spmm_kernel(T):
-    """Rows ``lo..hi-1`` of ``out = M @ D`` for ``D`` in tiles of ``T``, with the epilogue."""
+    """Rows ``lo..hi-1`` of ``out = M @ D``, both in tiles of ``T``, with the epilogue and
+    each row's sum over the first ``n`` batch columns (the padding stays zero)."""
 
     @nb.njit(nogil=True, cache=True, fastmath=True)
-    def kernel(lo, hi, D, indptr, indices, data, bias, relu, mask, out):
+    def kernel(lo, hi, D, indptr, indices, data, bias, relu, mask, n, out, sums):
         one, four = np.uint64(1), np.uint64(4)
         acc = nb.carray(_stack_array(T, data.dtype), T)
-        rest = nb.carray(_stack_array(T, data.dtype), T)
-        n = out.shape[1]
         for t in range(D.shape[0]):
-            Dt = D[t]
-            c0 = t * T
-            width = min(T, n - c0)
+            Dt, Ot = D[t], out[t]
+            width = min(T, n - t * T)
             for j in range(lo, hi):
                 j = np.uint64(j)
                 for c in range(T):
@@ -113,20 +111,10 @@ def _spmm_kernel(T):
                     for c in range(T):
                         acc[c] += w0 * x0[c]
                     k += one
+                z = Ot[j]
                 b = bias[j]
-                z = out[j, c0 : c0 + width]
-                if width < T:  # the last tile: through a second array, so acc stays in registers
-                    for c in range(T):
-                        rest[c] = acc[c]
-                    if mask.size:
-                        m = mask[j, c0 : c0 + width]
-                        for c in range(width):
-                            z[c] = rest[c] if m[c] > 0 else 0
-                    else:
-                        for c in range(width):
-                            z[c] = max(rest[c] + b, 0) if relu else rest[c] + b
-                elif mask.size:
-                    m = mask[j, c0 : c0 + T]
+                if mask.size:
+                    m = mask[t, j]
                     for c in range(T):
                         z[c] = acc[c] if m[c] > 0 else 0
                 elif relu:
@@ -135,6 +123,12 @@ def _spmm_kernel(T):
                 else:
                     for c in range(T):
                         z[c] = acc[c] + b
+                for c in range(width, T):
+                    z[c] = 0
+                s = 0.0
+                for c in range(T):
+                    s += z[c]
+                sums[j] = s if t == 0 else sums[j] + s
 
     return kernel
 
@@ -212,28 +206,65 @@ def _to_tiles(lo, hi, X, out, sums):
         sums[i] = s
 
 
-class Blocked:
-    """A dense ``features x batch`` operand in batch tiles, ready for the products.
+@nb.njit(nogil=True, cache=True)
+def _from_tiles(lo, hi, tiles, out):
+    """Rows ``lo..hi-1`` of ``out`` (features x batch) from the tiles."""
+    T = tiles.shape[2]
+    n = out.shape[1]
+    for i in range(lo, hi):
+        x = out[i]
+        for t in range(tiles.shape[0]):
+            o = tiles[t, i]
+            c0 = t * T
+            for c in range(min(T, n - c0)):
+                x[c0 + c] = o[c]
 
-    ``tiles`` has shape ``(ceil(batch / T), features, T)`` (the last tile padded with zeros),
-    ``shape`` is the operand's, and ``row_sums`` the sum of each row (float64), computed in
-    the same pass: the bias gradient when the operand is a layer's output gradient.
+
+def _uniform(rows, cols):
+    """Work counts for rows of equal cost."""
+    return np.arange(rows + 1, dtype=np.int64) * max(cols, 1)
+
+
+class Blocked:
+    """A dense ``features x batch`` operand in batch tiles, as the products read and write it.
+
+    ``tiles`` has shape ``(ceil(batch / T), features, T)``, the last tile padded with zeros;
+    ``shape`` is the operand's (features, batch) and ``row_sums`` the sum of each row
+    (float64), made in the same pass as the tiles: the bias gradient when the operand is a
+    layer's output gradient. Build one from an array with :meth:`of`; :meth:`plain` gives the
+    array back.
     """
 
     __slots__ = ("tiles", "shape", "row_sums")
 
-    def __init__(self, X, T=None):
+    def __init__(self, tiles, batch, row_sums):
+        self.tiles, self.row_sums = tiles, row_sums
+        self.shape = (tiles.shape[1], batch)
+
+    @classmethod
+    def of(cls, X, T=None):
+        """``X`` (features x batch) in tiles of ``T`` batch columns (by default
+        :func:`tile_width`'s)."""
         X = np.asarray(X)
         if X.ndim != 2:
             raise ValueError(f"a dense operand must be 2-d (features x batch), got {X.shape}")
         rows, n = X.shape
         T = T or tile_width(rows, n, X.dtype.itemsize)
-        self.shape = X.shape
-        self.tiles = np.empty((-(-n // T), rows, T), X.dtype)
-        self.row_sums = np.empty(rows)
+        out = cls(np.empty((-(-n // T), rows, T), X.dtype), n, np.empty(rows))
         if rows:
-            bounds = np.arange(rows + 1, dtype=np.int64) * max(n, 1)
-            _parallel(_to_tiles, bounds, X, self.tiles, self.row_sums)
+            _parallel(_to_tiles, _uniform(rows, n), X, out.tiles, out.row_sums)
+        return out
+
+    def plain(self):
+        """The operand as a ``features x batch`` array."""
+        out = np.empty(self.shape, self.dtype)
+        if out.size:
+            _parallel(_from_tiles, _uniform(*self.shape), self.tiles, out)
+        return out
+
+    def retiled(self, T):
+        """The same operand in tiles of ``T`` (itself when they already are)."""
+        return self if T == self.width else Blocked.of(self.plain(), T)
 
     @property
     def dtype(self):
@@ -277,25 +308,30 @@ def _unsigned(indptr, indices):
 
 def rows_times_dense(D, indptr, indices, data, nrows, bias=None, relu=False, mask=None):
     """``M @ D`` for the CSR ``M`` (``nrows`` rows) given by its arrays and ``D`` dense with the
-    batch as its contiguous last axis (or a :class:`Blocked` of it); then ``+ bias`` (one value
-    per row) and the ReLU when ``relu``, or only where ``mask > 0`` (``mask`` shaped like the
-    result: the ReLU's derivative), fused into the writing of each row."""
-    if not isinstance(D, Blocked):
-        D = Blocked(np.asarray(D, dtype=data.dtype))
-    out = np.empty((nrows, D.shape[1]), data.dtype)
-    if out.size == 0:
-        return out
-    if bias is None:
-        bias = np.zeros(nrows, data.dtype)
-    bias = np.ascontiguousarray(bias, dtype=data.dtype)
-    mask = np.empty((0, 0), data.dtype) if mask is None else np.asarray(mask)
-    if mask.size and mask.shape != out.shape:
-        raise ValueError(f"mask has shape {mask.shape}, the product {out.shape}")
-    tiles = D.tiles if D.dtype == data.dtype else D.tiles.astype(data.dtype)
-    indptr, indices = _unsigned(indptr, indices)
-    kernel = _spmm_kernel(D.width)
-    _parallel(kernel, indptr, tiles, indptr, indices, data, bias, bool(relu), mask, out)
-    return out
+    batch as its contiguous last axis, or a :class:`Blocked` of it (the result is then one too,
+    in the same tiles); then ``+ bias`` (one value per row) and the ReLU when ``relu``, or only
+    where ``mask > 0`` (``mask`` shaped like the result, plain or tiled: the ReLU's
+    derivative), fused into the writing of each row."""
+    tiled = isinstance(D, Blocked)
+    if not tiled:
+        D = Blocked.of(np.asarray(D, dtype=data.dtype))
+    T, n = D.width, D.shape[1]
+    out = Blocked(np.empty((D.tiles.shape[0], nrows, T), data.dtype), n, np.zeros(nrows))
+    if out.tiles.size:
+        bias = np.zeros(nrows, data.dtype) if bias is None else bias
+        bias = np.ascontiguousarray(bias, dtype=data.dtype)
+        if mask is None:
+            mask = np.empty((0, 0, 0), data.dtype)
+        else:
+            if mask.shape != out.shape:
+                raise ValueError(f"mask has shape {mask.shape}, the product {out.shape}")
+            mask = (mask if isinstance(mask, Blocked) else Blocked.of(mask, T)).retiled(T).tiles
+        tiles = D.tiles.astype(data.dtype, copy=False)
+        indptr, indices = _unsigned(indptr, indices)
+        kernel = _spmm_kernel(T)
+        args = (tiles, indptr, indices, data, bias, bool(relu), mask, n, out.tiles, out.row_sums)
+        _parallel(kernel, indptr, *args)
+    return out if tiled else out.plain()
 
 
 def spmm_t(XT, W_csc):
@@ -314,12 +350,11 @@ def sddmm(A, BT, indptr, indices):
     indptr, indices = _unsigned(indptr, indices)
     if indices.size == 0 or A.shape[1] == 0:
         return np.zeros(indices.size, dtype)
-    if not isinstance(A, Blocked):
-        A = Blocked(np.asarray(A, dtype), BT.width if isinstance(BT, Blocked) else None)
     if not isinstance(BT, Blocked):
-        BT = Blocked(np.asarray(BT, dtype), A.width)
-    if A.width != BT.width:
-        raise ValueError(f"tile widths differ: {A.width} and {BT.width}")
+        BT = Blocked.of(np.asarray(BT, dtype), A.width if isinstance(A, Blocked) else None)
+    if not isinstance(A, Blocked):
+        A = Blocked.of(np.asarray(A, dtype), BT.width)
+    BT = BT.retiled(A.width)
     out = np.empty(indices.size, dtype)
     a, b = A.tiles.astype(dtype, copy=False), BT.tiles.astype(dtype, copy=False)
     _parallel(_sddmm_kernel(A.width), indptr, a, b, indptr, indices, out)

@@ -113,10 +113,15 @@ class Backend:
         """A numpy array from the backend's dense array."""
         raise NotImplementedError
 
-    def prepare(self, D, like=None):
+    def prepare(self, D, like=None, rows=None):
         """The dense operand ``D`` (features x batch) in the form the products below read
-        fastest; they take ``D`` itself too. Give ``like`` (a prepared operand) when both go
-        into one :meth:`sddmm`. By default ``D`` itself."""
+        fastest (by default ``D`` itself); they take ``D`` itself too, and give a prepared
+        result for a prepared operand. ``like``: an operand ``D`` will meet in one
+        :meth:`sddmm` or as a mask; ``rows``: the most rows of the operands it will meet."""
+        return D
+
+    def plain(self, D):
+        """A prepared operand as a ``features x batch`` array (a plain one as it is)."""
         return D
 
     def batch_sums(self, D):

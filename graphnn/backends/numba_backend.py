@@ -16,13 +16,21 @@ from .array_backend import ArrayBackend
 
 class NumbaProducts:
     """Training's products on the batch-tiled kernels of ``graphnn.kernels``: a prepared operand
-    is a :class:`graphnn.kernels.Blocked`, the bias, ReLU and its derivative are fused into the
-    products. Shared by the numba and graphblas backends."""
+    is a :class:`graphnn.kernels.Blocked`, a prepared operand in gives one out (in the same
+    tiles), and the bias, ReLU and its derivative are fused into the products. Shared by the
+    numba and graphblas backends."""
 
-    def prepare(self, D, like=None):
+    def prepare(self, D, like=None, rows=None):
+        T = like.width if isinstance(like, kernels.Blocked) else None
         if isinstance(D, kernels.Blocked):
-            return D
-        return kernels.Blocked(D, like.width if like is not None else None)
+            return D.retiled(T or D.width)
+        D = np.asarray(D)
+        if T is None:
+            T = kernels.tile_width(max(rows or 0, D.shape[0]), D.shape[1], D.dtype.itemsize)
+        return kernels.Blocked.of(D, T)
+
+    def plain(self, D):
+        return D.plain() if isinstance(D, kernels.Blocked) else D
 
     def batch_sums(self, D):
         if isinstance(D, kernels.Blocked):

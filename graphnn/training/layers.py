@@ -110,7 +110,7 @@ class SparseLayer:
         """``(grads, dX^T)``: the value and bias gradients, and the input gradient (kept where
         ``mask > 0``: the ReLU's derivative, given the layer's input)."""
         be = self.backend
-        dZT = be.prepare(dZT)
+        dZT = be.prepare(dZT, like=XT)
         indptr, indices, rows = self._dev[:3]
         dvalues = be.sddmm(be.prepare(XT, like=dZT), dZT, indptr, indices, rows)
         grads = (dvalues, be.batch_sums(dZT))
@@ -152,18 +152,19 @@ class DenseLayer:
         return sp.csr_array(self.backend.asnumpy(self.weight))
 
     def forward(self, XT, relu=False):
-        ZT = self.weight.T @ XT
+        ZT = self.weight.T @ self.backend.plain(XT)
         ZT += self.bias[:, None]
         if relu:
             self.backend.xp.maximum(ZT, 0, out=ZT)
         return ZT
 
     def backward(self, XT, dZT, need_input_grad=True, mask=None):
+        XT, dZT = self.backend.plain(XT), self.backend.plain(dZT)
         grads = (XT @ dZT.T, dZT.sum(axis=1))
         return grads, (self.input_grad(dZT, mask) if need_input_grad else None)
 
     def input_grad(self, dZT, mask=None):
-        dXT = self.weight @ dZT
+        dXT = self.weight @ self.backend.plain(dZT)
         if mask is not None:
-            dXT *= mask > 0
+            dXT *= self.backend.plain(mask) > 0
         return dXT

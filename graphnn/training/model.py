@@ -228,16 +228,16 @@ class SparseMLP:
         dev = get_backend(self.backend)
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise GraphnnError(f"inputs must have shape (samples, {self.sizes[0]}), got {X.shape}")
-        A = dev.asarray(np.ascontiguousarray(X.T))
+        A = dev.prepare(dev.asarray(np.ascontiguousarray(X.T)), rows=max(self.sizes))
         seen = []
         for k, layer in enumerate(self.layers_):
             seen.append(A)
             A = layer.forward(A, relu=k < len(self.layers_) - 1)
-        return A, seen
+        return dev.plain(A), seen
 
     def loss_and_grads(self, X, y):
         """Mean loss, per-layer gradients, and the number of correct predictions."""
-        loss, grads, correct, _ = self.backprop(X, y)
+        loss, grads, correct, _ = self.backprop(X, y, want_signals=False)
         return loss, grads, correct
 
     def _output_loss(self, logits, y):
@@ -261,16 +261,20 @@ class SparseMLP:
         dZ /= n
         return loss, correct, dZ
 
-    def backprop(self, X, y, want_grads=True):
+    def backprop(self, X, y, want_grads=True, want_signals=True):
         """Loss, gradients (or None), correct count, and per layer the pair
-        ``(X^T, dZ^T)``: what the layer saw and the loss gradient at its pre-activations."""
+        ``(X^T, dZ^T)``: what the layer saw and the loss gradient at its pre-activations
+        (or None without ``want_signals``)."""
         logits, seen = self.forward(X)
         loss, correct, dZ = self._output_loss(logits, y)
+        dev = get_backend(self.backend)
         grads = [None] * len(self.layers_)
         signals = [None] * len(self.layers_)
         for k in range(len(self.layers_) - 1, -1, -1):
             layer = self.layers_[k]
-            signals[k] = (seen[k], dZ)
+            dZ = dev.prepare(dZ, like=seen[k])
+            if want_signals:
+                signals[k] = (dev.plain(seen[k]), dev.plain(dZ))
             relu = seen[k] if k > 0 else None  # the ReLU's derivative: where its output > 0
             if want_grads:
                 grads[k], dA = layer.backward(seen[k], dZ, need_input_grad=k > 0, mask=relu)
@@ -278,7 +282,7 @@ class SparseMLP:
                 dA = layer.input_grad(dZ, mask=relu)
             if k > 0:
                 dZ = dA
-        return loss, grads if want_grads else None, correct, signals
+        return loss, grads if want_grads else None, correct, signals if want_signals else None
 
     def evaluate_loss(self, X, y):
         """Mean loss on ``(X, y)``, forward only."""
