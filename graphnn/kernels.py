@@ -33,6 +33,7 @@ import numba as nb
 import numpy as np
 from numba import types
 from numba.core import cgutils
+from llvmlite import ir
 from numba.extending import intrinsic
 
 __all__ = ["Blocked", "adam_update", "rows_times_dense", "sddmm", "spmm_t", "tile_width"]
@@ -80,6 +81,36 @@ def _stack_array(typingctx, size, dtype):
     return types.CPointer(dtype.dtype)(size, dtype), codegen
 
 
+@intrinsic
+def _prefetch(typingctx, flat, index):
+    """A hint to bring the cache line of ``flat[index]`` into L1 (no fault if out of range)."""
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(
+            context, builder, aryty, ary, [args[1]], wraparound=False, boundscheck=False
+        )
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        # read, high locality, data cache
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.none(flat, index), codegen
+
+
+@nb.njit(nogil=True, inline="always")
+def _prefetch_rows(flat, indices, k, T, line):
+    """Prefetch the tile rows of the four entries from ``k`` (``flat``: the tile, flattened;
+    ``line``: values per cache line)."""
+    for q in range(4):
+        r = np.uint64(indices[k + np.uint64(q)]) * np.uint64(T)
+        for c in range(0, T, line):
+            _prefetch(flat, r + np.uint64(c))
+
+
 @functools.cache
 def _spmm_kernel(T):
     """Rows ``lo..hi-1`` of ``out = M @ D``, both in tiles of ``T``, with the epilogue and
@@ -87,10 +118,13 @@ def _spmm_kernel(T):
 
     @nb.njit(nogil=True, cache=True, fastmath=True)
     def kernel(lo, hi, D, indptr, indices, data, bias, relu, mask, n, out, sums):
-        one, four = np.uint64(1), np.uint64(4)
+        one, four, eight = np.uint64(1), np.uint64(4), np.uint64(8)
         acc = nb.carray(_stack_array(T, data.dtype), T)
+        line = 64 // data.itemsize
+        last = indptr[np.uint64(hi)]
         for t in range(D.shape[0]):
             Dt, Ot = D[t], out[t]
+            flat = Dt.ravel()
             width = min(T, n - t * T)
             for j in range(lo, hi):
                 j = np.uint64(j)
@@ -98,6 +132,8 @@ def _spmm_kernel(T):
                     acc[c] = 0
                 k, end = indptr[j], indptr[j + one]
                 while k + four <= end:
+                    if k + eight <= last:  # the next four entries, this row's or the next's
+                        _prefetch_rows(flat, indices, k + four, T, line)
                     x0, x1 = Dt[indices[k]], Dt[indices[k + one]]
                     x2, x3 = Dt[indices[k + np.uint64(2)]], Dt[indices[k + np.uint64(3)]]
                     w0, w1 = data[k], data[k + one]
@@ -139,11 +175,14 @@ def _sddmm_kernel(T):
 
     @nb.njit(nogil=True, cache=True, fastmath=True)
     def kernel(lo, hi, A, B, indptr, indices, out):
-        one, four = np.uint64(1), np.uint64(4)
+        one, four, eight = np.uint64(1), np.uint64(4), np.uint64(8)
         a = nb.carray(_stack_array(T, A.dtype), T)
         zero = A.dtype.type(0)
+        line = 64 // A.itemsize
+        last = indptr[np.uint64(hi)]
         for t in range(A.shape[0]):
             At, Bt = A[t], B[t]
+            flat = Bt.ravel()
             for i in range(lo, hi):
                 i = np.uint64(i)
                 k, end = indptr[i], indptr[i + one]
@@ -153,6 +192,8 @@ def _sddmm_kernel(T):
                 for c in range(T):
                     a[c] = ai[c]
                 while k + four <= end:
+                    if k + eight <= last:
+                        _prefetch_rows(flat, indices, k + four, T, line)
                     b0, b1 = Bt[indices[k]], Bt[indices[k + one]]
                     b2, b3 = Bt[indices[k + np.uint64(2)]], Bt[indices[k + np.uint64(3)]]
                     s0 = s1 = s2 = s3 = zero
