@@ -144,6 +144,19 @@ class Backend:
         prepared alike."""
         raise NotImplementedError
 
+    def layer_backward(
+        self, XT, dZT, data, indptr, indices, rows, shape, input_grad=True, relu=False
+    ):
+        """A sparse layer's backward products for its CSR weight ``(data, indices, indptr)``
+        of ``shape``: the weight gradient (:meth:`sddmm`) and, when ``input_grad``, the input
+        gradient ``W dZ^T``, kept where ``XT > 0`` when ``relu`` (``XT`` the ReLU's output);
+        ``(dvalues, dXT or None)``."""
+        dvalues = self.sddmm(XT, dZT, indptr, indices, rows)
+        if not input_grad:
+            return dvalues, None
+        mask = XT if relu else None
+        return dvalues, self.csr_times_dense(data, indices, indptr, shape, dZT, mask=mask)
+
     # -- structural updates (redistribution, pruning) --------------------------------------
 
     def entry_keys(self, A):

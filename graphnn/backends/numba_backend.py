@@ -47,6 +47,12 @@ class NumbaProducts:
     def sddmm(self, XT, dZT, indptr, indices, rows):
         return kernels.sddmm(XT, dZT, indptr, indices)
 
+    def layer_backward(
+        self, XT, dZT, data, indptr, indices, rows, shape, input_grad=True, relu=False
+    ):
+        # one pass: each row of dZ read serves both products
+        return kernels.backward(XT, dZT, indptr, indices, data, input_grad, relu)
+
 
 class NumbaBackend(NumbaProducts, ArrayBackend):
     def __init__(self):

@@ -106,15 +106,18 @@ class SparseLayer:
             bias=self.bias, relu=relu,
         )  # fmt: skip
 
-    def backward(self, XT, dZT, need_input_grad=True, mask=None):
+    def backward(self, XT, dZT, need_input_grad=True, relu=False):
         """``(grads, dX^T)``: the value and bias gradients, and the input gradient (kept where
-        ``mask > 0``: the ReLU's derivative, given the layer's input)."""
+        ``XT > 0`` when ``relu``: the ReLU's derivative, the layer's input its output)."""
         be = self.backend
         dZT = be.prepare(dZT, like=XT)
+        XT = be.prepare(XT, like=dZT)
         indptr, indices, rows = self._dev[:3]
-        dvalues = be.sddmm(be.prepare(XT, like=dZT), dZT, indptr, indices, rows)
-        grads = (dvalues, be.batch_sums(dZT))
-        return grads, (self.input_grad(dZT, mask) if need_input_grad else None)
+        shape = (self.n_in, self.n_out)
+        dvalues, dXT = be.layer_backward(
+            XT, dZT, self.values, indptr, indices, rows, shape, need_input_grad, relu
+        )
+        return (dvalues, be.batch_sums(dZT)), dXT
 
     def input_grad(self, dZT, mask=None):
         """``dX^T = W dZ^T``, kept where ``mask > 0``."""
@@ -158,10 +161,12 @@ class DenseLayer:
             self.backend.xp.maximum(ZT, 0, out=ZT)
         return ZT
 
-    def backward(self, XT, dZT, need_input_grad=True, mask=None):
+    def backward(self, XT, dZT, need_input_grad=True, relu=False):
         XT, dZT = self.backend.plain(XT), self.backend.plain(dZT)
         grads = (XT @ dZT.T, dZT.sum(axis=1))
-        return grads, (self.input_grad(dZT, mask) if need_input_grad else None)
+        if not need_input_grad:
+            return grads, None
+        return grads, self.input_grad(dZT, XT if relu else None)
 
     def input_grad(self, dZT, mask=None):
         dXT = self.weight @ self.backend.plain(dZT)

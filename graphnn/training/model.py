@@ -275,11 +275,11 @@ class SparseMLP:
             dZ = dev.prepare(dZ, like=seen[k])
             if want_signals:
                 signals[k] = (dev.plain(seen[k]), dev.plain(dZ))
-            relu = seen[k] if k > 0 else None  # the ReLU's derivative: where its output > 0
+            # below the first layer the input is a ReLU's output: its derivative is input > 0
             if want_grads:
-                grads[k], dA = layer.backward(seen[k], dZ, need_input_grad=k > 0, mask=relu)
+                grads[k], dA = layer.backward(seen[k], dZ, need_input_grad=k > 0, relu=k > 0)
             elif k > 0:
-                dA = layer.input_grad(dZ, mask=relu)
+                dA = layer.input_grad(dZ, mask=seen[k])
             if k > 0:
                 dZ = dA
         return loss, grads if want_grads else None, correct, signals if want_signals else None
