@@ -64,11 +64,11 @@ def l2_bytes():
 
 
 def tile_width(rows, batch, itemsize):
-    """Batch columns per tile for an operand of ``rows`` rows: 256 bytes a row, halved when
-    that misses half the L2 but 128 bytes fit, and never much wider than the batch."""
-    size = _TILE_BYTES
-    if rows * size > l2_bytes() // 2 >= rows * size // 2:
-        size //= 2
+    """Batch columns per tile for an operand of ``rows`` rows: 256 bytes a row when the tile
+    fits half the L2, else 512 (a tile read from L3 or memory is bound by the latency of each
+    random row, and a random 512-byte row read at 2.1x the bytes per second of a 256-byte
+    one on this project's machine); never much wider than the batch."""
+    size = _TILE_BYTES if rows * _TILE_BYTES <= l2_bytes() // 2 else 2 * _TILE_BYTES
     T = size // itemsize
     while T > _MIN_TILE and T >= 2 * batch:
         T //= 2
@@ -120,13 +120,13 @@ def _prefetch_rows(flat, indices, k, T, line):
 
 
 @functools.cache
-def _spmm_kernel(T):
+def _spmm_kernel(T, AHEAD):
     """Rows ``lo..hi-1`` of ``out = M @ D``, both in tiles of ``T``, with the epilogue and
     each row's sum over the first ``n`` batch columns (the padding stays zero)."""
 
     @nb.njit(nogil=True, cache=True, fastmath=True)
     def kernel(lo, hi, D, indptr, indices, data, bias, relu, mask, n, out, sums):
-        one, four, eight = np.uint64(1), np.uint64(4), np.uint64(8)
+        one, four, ahead = np.uint64(1), np.uint64(4), np.uint64(AHEAD)
         acc = nb.carray(_stack_array(T, data.dtype), T)
         line = 64 // data.itemsize
         last = indptr[np.uint64(hi)]
@@ -140,8 +140,8 @@ def _spmm_kernel(T):
                     acc[c] = 0
                 k, end = indptr[j], indptr[j + one]
                 while k + four <= end:
-                    if k + eight <= last:  # the next four entries, this row's or the next's
-                        _prefetch_rows(flat, indices, k + four, T, line)
+                    if k + ahead + four <= last:  # four entries ahead, this row's or a next
+                        _prefetch_rows(flat, indices, k + ahead, T, line)
                     x0, x1 = Dt[indices[k]], Dt[indices[k + one]]
                     x2, x3 = Dt[indices[k + np.uint64(2)]], Dt[indices[k + np.uint64(3)]]
                     w0, w1 = data[k], data[k + one]
@@ -181,7 +181,7 @@ SDDMM_ONLY, INPUT_GRAD, RELU_INPUT_GRAD = 0, 1, 2
 
 
 @functools.cache
-def _backward_kernel(T, mode):
+def _backward_kernel(T, mode, AHEAD):
     """A layer's backward products over the rows ``lo..hi-1`` of its CSR weight: the weight
     gradient ``dW[k] = sum over tiles of X[t, i] . dZ[t, indices[k]]`` and, unless ``mode`` is
     ``SDDMM_ONLY``, the input gradient ``dX[t, i] = sum_k w_k dZ[t, indices[k]]`` (kept where
@@ -191,7 +191,7 @@ def _backward_kernel(T, mode):
 
     @nb.njit(nogil=True, cache=True, fastmath=True)
     def kernel(lo, hi, X, dZ, indptr, indices, data, n, dW, dX, sums):
-        one, four, eight = np.uint64(1), np.uint64(4), np.uint64(8)
+        one, four, ahead = np.uint64(1), np.uint64(4), np.uint64(AHEAD)
         a = nb.carray(_stack_array(T, X.dtype), T)
         acc = nb.carray(_stack_array(T, X.dtype), T)
         zero = X.dtype.type(0)
@@ -211,8 +211,8 @@ def _backward_kernel(T, mode):
                     a[c] = xi[c]
                     acc[c] = 0
                 while k + four <= end:
-                    if k + eight <= last:
-                        _prefetch_rows(flat, indices, k + four, T, line)
+                    if k + ahead + four <= last:
+                        _prefetch_rows(flat, indices, k + ahead, T, line)
                     b0, b1 = Zt[indices[k]], Zt[indices[k + one]]
                     b2, b3 = Zt[indices[k + np.uint64(2)]], Zt[indices[k + np.uint64(3)]]
                     s0 = s1 = s2 = s3 = zero
@@ -308,6 +308,14 @@ def _from_tiles(lo, hi, tiles, out):
             c0 = t * T
             for c in range(min(T, n - c0)):
                 x[c0 + c] = o[c]
+
+
+AHEAD = [4, 16]
+
+
+def _ahead(D):
+    """How many entries ahead a kernel prefetches the rows of the tiled operand ``D``."""
+    return AHEAD[0] if D.tiles[0].nbytes <= l2_bytes() // 2 else AHEAD[1]
 
 
 def _uniform(rows, cols):
@@ -418,7 +426,7 @@ def rows_times_dense(D, indptr, indices, data, nrows, bias=None, relu=False, mas
             mask = (mask if isinstance(mask, Blocked) else Blocked.of(mask, T)).retiled(T).tiles
         tiles = D.tiles.astype(data.dtype, copy=False)
         indptr, indices = _unsigned(indptr, indices)
-        kernel = _spmm_kernel(T)
+        kernel = _spmm_kernel(T, _ahead(D))
         args = (tiles, indptr, indices, data, bias, bool(relu), mask, n, out.tiles, out.row_sums)
         _parallel(kernel, indptr, *args)
     return out if tiled else out.plain()
@@ -481,7 +489,7 @@ def backward(XT, dZT, indptr, indices, data, input_grad=True, relu=False):
         x, z = X.tiles.astype(dtype, copy=False), dZ.tiles.astype(dtype, copy=False)
         data = np.asarray(data, dtype)
         args = (x, z, indptr, indices, data, n, dW, dX.tiles, dX.row_sums)
-        _parallel(_backward_kernel(T, mode), indptr, *args)
+        _parallel(_backward_kernel(T, mode, _ahead(dZ)), indptr, *args)
     if not input_grad:
         return dW, None
     return dW, (dX if tiled else dX.plain())
@@ -506,11 +514,30 @@ def adam_update(p, g, m, v, b1, b2, step, eps):
     bias-corrected learning rate), split over the kernel threads."""
     t = p.dtype.type
     args = (p, g, m, v, t(b1), t(b2), t(1 - b1), t(1 - b2), t(step), t(eps))
-    n, threads = p.size, nb.get_num_threads()
+    _in_ranges(_adam, p.size, *args)
+
+
+@nb.njit(nogil=True, cache=True)
+def _take(lo, hi, data, order, out):
+    for k in range(lo, hi):
+        out[k] = data[order[k]]
+
+
+def take(data, order):
+    """``data[order]`` for a permutation ``order`` (int64), split over the kernel threads."""
+    out = np.empty(order.size, data.dtype)
+    _in_ranges(_take, order.size, data, np.asarray(order, np.int64).view(np.uint64), out)
+    return out
+
+
+def _in_ranges(kernel, n, *args):
+    """``kernel(lo, hi, *args)`` over ``0..n-1`` in equal ranges taken by the pool's threads
+    (one call for less than 65,536)."""
+    threads = nb.get_num_threads()
     if threads == 1 or n < 1 << 16:
-        _adam(0, n, *args)
+        kernel(0, n, *args)
         return
     bounds = np.linspace(0, n, 4 * threads + 1).astype(np.int64)
-    jobs = [_pool(threads).submit(_adam, lo, hi, *args) for lo, hi in zip(bounds, bounds[1:])]
+    jobs = [_pool(threads).submit(kernel, lo, hi, *args) for lo, hi in zip(bounds, bounds[1:])]
     for job in jobs:
         job.result()

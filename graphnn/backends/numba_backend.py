@@ -41,7 +41,7 @@ class NumbaProducts:
         self, data, indices, indptr, shape, D, order=None, bias=None, relu=False, mask=None
     ):
         if order is not None:  # a gather here beats reaching the values through it in the kernel
-            data = data[order]
+            data = kernels.take(data, order)
         return kernels.rows_times_dense(D, indptr, indices, data, shape[0], bias, relu, mask)
 
     def sddmm(self, XT, dZT, indptr, indices, rows):
