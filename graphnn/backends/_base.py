@@ -138,6 +138,21 @@ class Backend:
         (a layer's output), or kept only where ``mask > 0`` (the ReLU's derivative)."""
         raise NotImplementedError
 
+    def finish(self, Z, bias=None, relu=False, mask=None):
+        """``Z + bias[:, None]``, its ReLU when ``relu``, kept where ``mask > 0``; in place on
+        a plain ``Z``."""
+        if bias is not None:
+            Z += bias[:, None]
+        if relu:
+            self.xp.maximum(Z, 0, out=Z)
+        if mask is not None:
+            Z *= self.plain(mask) > 0
+        return Z
+
+    # the density from which a sparse layer's products are faster as BLAS products over a
+    # zero-filled copy of its weight (None: never; the reference backend stays the spec)
+    dense_crossover = None
+
     def sddmm(self, XT, dZT, indptr, indices, rows):
         """``X^T dZ`` at the CSR entries ``(rows, indices)`` only, in CSR order: the weight
         gradient of a sparse layer (no dense gradient is formed). ``XT`` and ``dZT`` plain or

@@ -231,16 +231,6 @@ class ArrayBackend(Backend):
         Z = self.xp.asarray(self.xsp.csr_matrix((data, indices, indptr), shape=shape) @ D)
         return self.finish(Z, bias, relu, mask)
 
-    def finish(self, Z, bias=None, relu=False, mask=None):
-        """``Z + bias[:, None]``, its ReLU when ``relu``, kept where ``mask > 0``; in place."""
-        if bias is not None:
-            Z += bias[:, None]
-        if relu:
-            self.xp.maximum(Z, 0, out=Z)
-        if mask is not None:
-            Z *= mask > 0
-        return Z
-
     def sddmm(self, XT, dZT, indptr, indices, rows):
         """``(X^T dZ)`` at the CSR entries ``(rows, indices)``, in CSR order."""
         return gather_dot(self.xp, XT, dZT, rows, indices)

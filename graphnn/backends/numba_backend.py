@@ -20,6 +20,10 @@ class NumbaProducts:
     tiles), and the bias, ReLU and its derivative are fused into the products. Shared by the
     numba and graphblas backends."""
 
+    # a 4096 x 4096 layer, batch 512, forward and backward, against numpy's BLAS over a
+    # zero-filled copy (2 cores, AVX-512): 0.90x its time at density 0.3, 1.13x at 0.4
+    dense_crossover = 0.35
+
     def prepare(self, D, like=None, rows=None):
         T = like.width if isinstance(like, kernels.Blocked) else None
         if isinstance(D, kernels.Blocked):

@@ -98,8 +98,25 @@ class SparseLayer:
             shape=(self.n_in, self.n_out),
         )
 
+    @property
+    def dense_products(self):
+        """Whether the products run as BLAS products over a zero-filled copy of the weight
+        (the layer's density reaches its backend's measured ``dense_crossover``); the weight
+        gradient is still taken at the edges only."""
+        crossover = self.backend.dense_crossover
+        return crossover is not None and self.nnz >= crossover * self.n_in * self.n_out
+
+    def _dense(self):
+        """The weight as a dense array, zero where there is no edge."""
+        W = self.backend.xp.zeros((self.n_in, self.n_out), self.values.dtype)
+        W[self._dev[2], self._dev[1]] = self.values
+        return W
+
     def forward(self, XT, relu=False):
         """``Z^T = W^T X^T + b``, through the ReLU when ``relu``."""
+        be = self.backend
+        if self.dense_products:
+            return be.finish(self._dense().T @ be.plain(XT), self.bias, relu)
         _, _, _, to_csc, csc_indptr, csc_indices = self._dev
         return self.backend.csr_times_dense(
             self.values, csc_indices, csc_indptr, (self.n_out, self.n_in), XT, order=to_csc,
@@ -110,6 +127,11 @@ class SparseLayer:
         """``(grads, dX^T)``: the value and bias gradients, and the input gradient (kept where
         ``XT > 0`` when ``relu``: the ReLU's derivative, the layer's input its output)."""
         be = self.backend
+        if self.dense_products:
+            XT, dZT = be.plain(XT), be.plain(dZT)
+            dvalues = (XT @ dZT.T)[self._dev[2], self._dev[1]]
+            dXT = self.input_grad(dZT, XT if relu else None) if need_input_grad else None
+            return (dvalues, dZT.sum(axis=1)), dXT
         dZT = be.prepare(dZT, like=XT)
         XT = be.prepare(XT, like=dZT)
         indptr, indices, rows = self._dev[:3]
@@ -121,6 +143,8 @@ class SparseLayer:
 
     def input_grad(self, dZT, mask=None):
         """``dX^T = W dZ^T``, kept where ``mask > 0``."""
+        if self.dense_products:
+            return self.backend.finish(self._dense() @ self.backend.plain(dZT), mask=mask)
         indptr, indices = self._dev[:2]
         return self.backend.csr_times_dense(
             self.values, indices, indptr, (self.n_in, self.n_out), dZT, mask=mask

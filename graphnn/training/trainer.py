@@ -169,6 +169,15 @@ def fit(
                 log(f"resumed from {checkpoint / CHECKPOINT} after epoch {start}")
     n = len(data.y_train)
     dev = get_backend(model.backend)
+    if log:
+        for k, layer in enumerate(model.layers_):
+            if layer.sparse and layer.dense_products:
+                log(
+                    f"layer {k + 1} ({layer.n_in} x {layer.n_out}, density "
+                    f"{layer.nnz / (layer.n_in * layer.n_out):.3g}): BLAS products over a "
+                    f"zero-filled copy of its weight (the {dev.name} backend's measured "
+                    f"crossover is density {dev.dense_crossover})"
+                )
     step = start * -(-n // cfg.batch_size)
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
