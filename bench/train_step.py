@@ -1,5 +1,6 @@
 """Training steps and epochs of 784-4096-4096-10 (batch 512, Adam): graphnn's sparse layers
-against PyTorch dense and PyTorch with torch.sparse CSR weights, side by side in one process.
+against PyTorch dense and PyTorch with torch.sparse CSR weights, side by side in one process,
+and against what the machine's dense GEMM does on the same shapes.
 
     python bench/train_step.py [--repeat 5] [--densities 0.1,0.03,0.01] [--dtype float32]
                                [--backends numba,graphblas] [--busy] [--crossover]
@@ -11,16 +12,24 @@ alike; the medians are printed with the ratio to PyTorch dense. ``torch.sparse``
 sparse layer a PyTorch user has today: ``torch.sparse.mm`` with the transposed CSR weight
 forward and for the input gradient, ``torch.sparse.sampled_addmm`` for the weight gradient at
 the structure, Adam on the stored values (the same structure and arithmetic as graphnn).
+``gemm`` is the machine's limit: the three dense products of every layer of an epoch (forward,
+input gradient, weight gradient) as bare ``torch.mm`` calls, timed in the same rounds. Each
+model's rate is the multiply-adds of its three products (a sparse layer's at its edges, no
+input gradient for the first layer) per second of its whole epoch, and its share of ``gemm``'s.
+The header names the CPU, its widest vector ISA and its L2.
 Peak memory: each model built and stepped in a fresh child process (Linux's resident
 high-water mark, reset before the model is built, minus the resident memory at that point).
 --busy repeats graphnn and PyTorch dense beside one spinning process; --crossover times one
 step of graphnn against dense at growing densities (where dense BLAS wins on this machine).
 
-Goals (issue): an epoch at density 0.1 at least 2.5x faster than PyTorch dense, at 0.03 at
-least 6x; beside a busy process at most 1.5x slower than quiet.
+Goals (issue): on any x86 CPU, quiet, median of 3: graphnn's rate at density 0.1 at least 30%
+of gemm's, at 0.01 at least 15%; epochs 3x, 8x and 15x faster than PyTorch dense at 0.1, 0.03
+and 0.01, at least 1.5x faster than torch.sparse at each; beside a busy process at most 1.5x
+slower than quiet.
 """
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -173,6 +182,60 @@ def torch_sparse_epoch(density, dtype):
     return epoch
 
 
+def gemm_epoch(dtype):
+    """The dense products of one epoch of PyTorch dense, as bare ``torch.mm`` calls."""
+    import torch
+
+    tdtype = getattr(torch, dtype)
+    g = torch.Generator().manual_seed(0)
+    shapes = []
+    for a, b in zip(SIZES[:-1], SIZES[1:]):
+        X, W = torch.rand(BATCH, a, generator=g), torch.rand(a, b, generator=g)
+        dZ = torch.rand(BATCH, b, generator=g)
+        shapes.append([t.to(tdtype) for t in (X, W, dZ)])
+
+    def epoch(steps=SAMPLES // BATCH):
+        for _ in range(steps):
+            for X, W, dZ in shapes:
+                torch.mm(X, W)  # forward
+                torch.mm(dZ, W.T)  # input gradient
+                torch.mm(X.T, dZ)  # weight gradient
+
+    return epoch
+
+
+def multiply_adds(name):
+    """Multiply-adds per epoch of a model's three products (``gemm`` counts as dense)."""
+    _, _, density = name.partition(":")
+    if not density:
+        nnz = [a * b for a, b in zip(SIZES[:-1], SIZES[1:])]
+    else:
+        from graphnn.training import SparseMLP
+
+        nnz = [layer.nnz for layer in SparseMLP(SIZES, density=float(density)).build(0).layers_]
+    return (3 * sum(nnz) - nnz[0]) * SAMPLES
+
+
+def cpu_line():
+    """The CPU's model, its widest vector ISA and its L2, from /proc/cpuinfo and sysfs."""
+    from graphnn.kernels import l2_bytes
+
+    model, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{model}, {isa}, L2 {l2_bytes() >> 10} KiB a core"
+
+
 def child_memory(which, dtype):
     """Peak memory of building and stepping one model, in a fresh process."""
     out = subprocess.run(
@@ -185,8 +248,10 @@ def child_memory(which, dtype):
 
 
 def make(which, dtype, device="cpu"):
-    """``torch``, ``torch.sparse:D``, ``graphnn:D`` or ``graphnn-BACKEND:D``."""
+    """``gemm``, ``torch``, ``torch.sparse:D``, ``graphnn:D`` or ``graphnn-BACKEND:D``."""
     name, _, density = which.partition(":")
+    if name == "gemm":
+        return gemm_epoch(dtype)
     if name == "torch":
         return torch_epoch(dtype, device)
     if name == "torch.sparse":
@@ -237,7 +302,10 @@ def main():
     where = "GPU" if gpu else f"{torch.get_num_threads()} threads"
     print(f"{'-'.join(map(str, SIZES))}, batch {BATCH}, {args.dtype}, {where}; one epoch = "
           f"{SAMPLES // BATCH} steps; median of {args.repeat} interleaved rounds")  # fmt: skip
-    names = ["torch"]
+    if not gpu:
+        print(f"{cpu_line()}; {time.strftime('%Y-%m-%d')}, load {os.getloadavg()[0]:.2f}")
+    names = [] if gpu else ["gemm"]
+    names.append("torch")
     for d in densities:
         if gpu:
             names.append(f"graphnn-cupy:{d}")
@@ -247,13 +315,24 @@ def main():
     epochs = {n: make(n, args.dtype, "cuda" if gpu else "cpu") for n in names}
     med = rounds(epochs, args.repeat)
     dense_memory = None if gpu else child_memory("torch", args.dtype)
-    for name in names:
+    rate = {name: multiply_adds(name) / med[name] / 1e9 for name in names}
+    if not gpu:
+        print(f"  {'gemm':<22}{med['gemm']:8.3f} s/epoch {rate['gemm']:8.1f} GFMA/s: the "
+              f"dense products alone, the machine's limit")  # fmt: skip
+    for name in names[1:] if not gpu else names:
+        share = f" {rate[name] / rate['gemm']:4.0%} of gemm" if not gpu else ""
         mem = ""
         if not gpu:
             m = dense_memory if name == "torch" else child_memory(name, args.dtype)
             mem = f"  peak +{m:7.1f} MiB ({m / dense_memory:4.2f}x dense)"
         print(f"  {name:<22}{med[name]:8.3f} s/epoch {med[name] * 1e3 * BATCH / SAMPLES:8.1f} "
-              f"ms/step  {med['torch'] / med[name]:6.2f}x dense speed{mem}")  # fmt: skip
+              f"ms/step {rate[name]:6.1f} GFMA/s{share}  {med['torch'] / med[name]:6.2f}x "
+              f"dense speed{mem}")  # fmt: skip
+    for d in densities:
+        ours = med.get(f"graphnn-numba:{d}")
+        if ours and not gpu:
+            print(f"  density {d}: graphnn {med[f'torch.sparse:{d}'] / ours:4.2f}x torch.sparse's"
+                  " speed")  # fmt: skip
     if args.busy and not gpu:
         pick = {n: epochs[n] for n in names if n == "torch" or n.startswith("graphnn-numba")}
         neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
