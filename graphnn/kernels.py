@@ -387,7 +387,7 @@ def _parallel(kernel, work, *args):
     if threads == 1 or rows < 2:
         kernel(0, rows, *args)
         return
-    parts = min(rows, 4 * threads)
+    parts = min(rows, 8 * threads)
     work = np.asarray(work, np.int64) + np.arange(rows + 1)
     cuts = np.searchsorted(work, np.linspace(0, work[-1], parts + 1)[1:-1])
     bounds = np.unique(np.concatenate([[0], cuts, [rows]]))
@@ -537,7 +537,7 @@ def _in_ranges(kernel, n, *args):
     if threads == 1 or n < 1 << 16:
         kernel(0, n, *args)
         return
-    bounds = np.linspace(0, n, 4 * threads + 1).astype(np.int64)
+    bounds = np.linspace(0, n, 8 * threads + 1).astype(np.int64)
     jobs = [_pool(threads).submit(kernel, lo, hi, *args) for lo, hi in zip(bounds, bounds[1:])]
     for job in jobs:
         job.result()
