@@ -236,6 +236,33 @@ def cpu_line():
     return f"{model}, {isa}, L2 {l2_bytes() >> 10} KiB a core"
 
 
+def kernel_vectors(dtype):
+    """What the forward kernel's loop compiles to on this machine: the packed multiply-adds by
+    register width, read from a fresh (uncached) compilation's assembly."""
+    import re
+
+    import numba
+
+    from graphnn import kernels
+
+    T = kernels.tile_width(4096, BATCH, np.dtype(dtype).itemsize)
+    forward = kernels._rows_kernel(T, 4, True, False, kernels.PLUS_BIAS)
+    fresh = numba.njit(nogil=True, fastmath=True)(forward.py_func)
+    D = kernels.Blocked.of(np.ones((8, BATCH), dtype))
+    ptr, idx = np.array([0, 1], np.uint64), np.zeros(1, np.uint32)
+    one, bias, none = (
+        np.ones(1, dtype),
+        np.zeros(1, dtype),
+        np.empty((D.tiles.shape[0], 0, T), dtype),
+    )
+    out = kernels.Blocked.of(np.ones((1, BATCH), dtype))
+    fresh(0, 1, D.tiles, ptr, idx, one, none, bias, BATCH, out.tiles, out.row_sums, one[:0])
+    asm = "".join(fresh.inspect_asm().values())
+    counts = {w: len(re.findall(rf"vfmadd\w+p[sd]\s+[^\n]*%{w}mm", asm)) for w in "xyz"}
+    bits = {"x": 128, "y": 256, "z": 512}
+    return ", ".join(f"{n} on {bits[w]}-bit" for w, n in counts.items() if n) or "none"
+
+
 def child_memory(which, dtype):
     """Peak memory of building and stepping one model, in a fresh process."""
     out = subprocess.run(
@@ -304,6 +331,7 @@ def main():
           f"{SAMPLES // BATCH} steps; median of {args.repeat} interleaved rounds")  # fmt: skip
     if not gpu:
         print(f"{cpu_line()}; {time.strftime('%Y-%m-%d')}, load {os.getloadavg()[0]:.2f}")
+        print(f"graphnn's forward kernel: packed multiply-adds {kernel_vectors(args.dtype)}")
     names = [] if gpu else ["gemm"]
     names.append("torch")
     for d in densities:

@@ -1,27 +1,31 @@
 """Multi-threaded CPU kernels for training's products, with the batch as the contiguous axis.
 
-The dense operand of a product (``features x batch``) is first copied into **batch tiles**:
+The dense operand of a product (``features x batch``) is kept in **batch tiles**:
 ``(tiles, features, T)``, tile ``t`` holding batch columns ``t*T .. t*T+T-1`` of every row, the
-last one padded with zeros (:class:`Blocked`). A product then runs tile by tile, so what a
-stored entry reads is one ``T``-wide row of the tile (256 bytes) out of a tile that stays in the
-core's L2 cache, where without tiles every entry streamed a whole 2 KB row of an operand that
-did not fit there. ``T`` comes from the L2 size (:func:`tile_width`) and is a compile-time
+last one padded with zeros (:class:`Blocked`); a model's activations stay in tiles from layer to
+layer. A product runs tile by tile, so what a stored entry reads is one ``T``-wide row of the
+tile (256 bytes) out of a tile that stays in the core's L2 cache, where without tiles every
+entry streamed a whole 2 KB row of an operand that did not fit there. ``T`` comes from the L2
+size (:func:`tile_width`; 512-byte rows where the tile cannot fit) and is a compile-time
 constant of each kernel, so a row's ``T`` partial sums are an array on the stack that LLVM keeps
 in vector registers: each stored entry is a broadcast and ``T / lanes`` packed fused
-multiply-adds from L1 (ymm on AVX2 and, by LLVM's own preference, on AVX-512: forcing 512-bit
-vectors measured slower in most cases here). Indices are unsigned so that numba emits no
-negative-index wraparound.
+multiply-adds (ymm on AVX2 and, by LLVM's own tuning, on AVX-512: forcing 512-bit vectors
+changed nothing in these memory-bound loops). The rows of the entries four ahead (eight where
+the tile misses the L2) are prefetched, across row ends. Indices are unsigned so that numba
+emits no negative-index wraparound.
+
+The products fuse the passes around them: the forward product adds the bias and applies the
+ReLU as it writes each row, the input gradient keeps only where the ReLU's output was positive,
+and every tiled result carries its row sums (the bias gradient). A layer's two backward products
+read each row of ``dZ`` once for both where that measured faster (:func:`backward`).
 
 Each kernel is a single-threaded, GIL-free numba function over a range of output rows; a small
-pool of Python threads (as many as ``numba.get_num_threads()``) takes the ranges, four per
+pool of Python threads (as many as ``numba.get_num_threads()``) takes the ranges, eight per
 thread, split so that each holds about the same number of stored entries. Nothing spins between
 calls and a thread that a busy neighbour slows simply takes fewer ranges. Each output entry is
 written by one range in a fixed order, so results do not depend on the thread count.
-
-The products fuse the passes around them: the forward product adds the bias and applies the
-ReLU as it writes each row, the input gradient multiplies by the ReLU's derivative, and the
-copy into tiles sums every row (the bias gradient). ``bench/train_step.py`` times them inside
-whole training epochs against PyTorch dense and torch.sparse. (The Graph Challenge layer is
+``bench/train_step.py`` times them inside whole training epochs against the machine's dense
+GEMM, PyTorch dense and torch.sparse. (The Graph Challenge layer is
 ``graphnn.challenge_kernel``.)
 """
 
@@ -43,6 +47,7 @@ __all__ = [
     "rows_times_dense",
     "sddmm",
     "spmm_t",
+    "take",
     "tile_width",
 ]
 
@@ -119,151 +124,106 @@ def _prefetch_rows(flat, indices, k, T, line):
             _prefetch(flat, r + np.uint64(c))
 
 
+# what a row kernel writes after its product: the product plus the bias, the ReLU of that, or
+# the product where the row operand is positive (the ReLU's derivative, the operand its output)
+PLUS_BIAS, RELU, WHERE_POSITIVE = 0, 1, 2
+
+
 @functools.cache
-def _spmm_kernel(T, AHEAD):
-    """Rows ``lo..hi-1`` of ``out = M @ D``, both in tiles of ``T``, with the epilogue and
-    each row's sum over the first ``n`` batch columns (the padding stays zero)."""
+def _rows_kernel(T, lookahead, product, dots, epilogue):
+    """A pass over the rows ``lo..hi-1`` of a CSR matrix ``(indptr, indices, data)``, all
+    operands in tiles of ``T``, that reads the row ``indices[k]`` of ``D`` once for each stored
+    entry ``k`` and with it computes
+
+    * ``product``: ``out[t, i] = sum_k data[k] D[t, indices[k]]``, then the ``epilogue``
+      (``bias`` one value per row; ``R`` for ``WHERE_POSITIVE``), the padding kept zero, and
+      each row's sum in ``sums``;
+    * ``dots``: ``dW[k] = sum over tiles of R[t, i] . D[t, indices[k]]``, the product's
+      values at the entries.
+
+    A layer's forward product is ``product`` over the CSC of its weight with ``D = X``; its
+    backward products are ``product`` and ``dots`` over its CSR with ``D = dZ``, ``R = X``."""
+    uses_r = dots or epilogue == WHERE_POSITIVE
 
     @nb.njit(nogil=True, cache=True, fastmath=True)
-    def kernel(lo, hi, D, indptr, indices, data, bias, relu, mask, n, out, sums):
-        one, four, ahead = np.uint64(1), np.uint64(4), np.uint64(AHEAD)
-        acc = nb.carray(_stack_array(T, data.dtype), T)
-        line = 64 // data.itemsize
+    def kernel(lo, hi, D, indptr, indices, data, R, bias, n, out, sums, dW):
+        one, four, ahead = np.uint64(1), np.uint64(4), np.uint64(lookahead)
+        two, three = np.uint64(2), np.uint64(3)
+        a = nb.carray(_stack_array(T, D.dtype), T)  # the row of R
+        acc = nb.carray(_stack_array(T, D.dtype), T)  # the row of the product
+        zero = D.dtype.type(0)
+        line = 64 // D.itemsize
         last = indptr[np.uint64(hi)]
         for t in range(D.shape[0]):
-            Dt, Ot = D[t], out[t]
+            Dt = D[t]
             flat = Dt.ravel()
-            width = min(T, n - t * T)
-            for j in range(lo, hi):
-                j = np.uint64(j)
-                for c in range(T):
-                    acc[c] = 0
-                k, end = indptr[j], indptr[j + one]
-                while k + four <= end:
-                    if k + ahead + four <= last:  # four entries ahead, this row's or a next
-                        _prefetch_rows(flat, indices, k + ahead, T, line)
-                    x0, x1 = Dt[indices[k]], Dt[indices[k + one]]
-                    x2, x3 = Dt[indices[k + np.uint64(2)]], Dt[indices[k + np.uint64(3)]]
-                    w0, w1 = data[k], data[k + one]
-                    w2, w3 = data[k + np.uint64(2)], data[k + np.uint64(3)]
-                    for c in range(T):
-                        acc[c] += (w0 * x0[c] + w1 * x1[c]) + (w2 * x2[c] + w3 * x3[c])
-                    k += four
-                while k < end:
-                    x0 = Dt[indices[k]]
-                    w0 = data[k]
-                    for c in range(T):
-                        acc[c] += w0 * x0[c]
-                    k += one
-                z = Ot[j]
-                b = bias[j]
-                if mask.size:
-                    m = mask[t, j]
-                    for c in range(T):
-                        z[c] = acc[c] if m[c] > 0 else 0
-                elif relu:
-                    for c in range(T):
-                        z[c] = max(acc[c] + b, 0)
-                else:
-                    for c in range(T):
-                        z[c] = acc[c] + b
-                for c in range(width, T):
-                    z[c] = 0
-                s = 0.0
-                for c in range(T):
-                    s += z[c]
-                sums[j] = s if t == 0 else sums[j] + s
-
-    return kernel
-
-
-SDDMM_ONLY, INPUT_GRAD, RELU_INPUT_GRAD = 0, 1, 2
-
-
-@functools.cache
-def _backward_kernel(T, mode, AHEAD):
-    """A layer's backward products over the rows ``lo..hi-1`` of its CSR weight: the weight
-    gradient ``dW[k] = sum over tiles of X[t, i] . dZ[t, indices[k]]`` and, unless ``mode`` is
-    ``SDDMM_ONLY``, the input gradient ``dX[t, i] = sum_k w_k dZ[t, indices[k]]`` (kept where
-    ``X > 0`` for ``RELU_INPUT_GRAD``) with each row's sum. Both read the same rows of ``dZ``,
-    so each is read once for the two."""
-    with_dx, masked = mode != SDDMM_ONLY, mode == RELU_INPUT_GRAD
-
-    @nb.njit(nogil=True, cache=True, fastmath=True)
-    def kernel(lo, hi, X, dZ, indptr, indices, data, n, dW, dX, sums):
-        one, four, ahead = np.uint64(1), np.uint64(4), np.uint64(AHEAD)
-        a = nb.carray(_stack_array(T, X.dtype), T)
-        acc = nb.carray(_stack_array(T, X.dtype), T)
-        zero = X.dtype.type(0)
-        line = 64 // X.itemsize
-        last = indptr[np.uint64(hi)]
-        for t in range(X.shape[0]):
-            Xt, Zt = X[t], dZ[t]
-            flat = Zt.ravel()
             width = min(T, n - t * T)
             for i in range(lo, hi):
                 i = np.uint64(i)
                 k, end = indptr[i], indptr[i + one]
-                if k == end and not with_dx:
+                if k == end and not product:
                     continue
-                xi = Xt[i]
+                if uses_r:
+                    ri = R[t, i]
+                    for c in range(T):
+                        a[c] = ri[c]
                 for c in range(T):
-                    a[c] = xi[c]
                     acc[c] = 0
                 while k + four <= end:
-                    if k + ahead + four <= last:
+                    if k + ahead + four <= last:  # entries ahead, this row's or a next one's
                         _prefetch_rows(flat, indices, k + ahead, T, line)
-                    b0, b1 = Zt[indices[k]], Zt[indices[k + one]]
-                    b2, b3 = Zt[indices[k + np.uint64(2)]], Zt[indices[k + np.uint64(3)]]
+                    b0, b1 = Dt[indices[k]], Dt[indices[k + one]]
+                    b2, b3 = Dt[indices[k + two]], Dt[indices[k + three]]
+                    w0, w1, w2, w3 = data[k], data[k + one], data[k + two], data[k + three]
                     s0 = s1 = s2 = s3 = zero
-                    if with_dx:
-                        w0, w1 = data[k], data[k + one]
-                        w2, w3 = data[k + np.uint64(2)], data[k + np.uint64(3)]
+                    if product and dots:
                         for c in range(T):
                             acc[c] += (w0 * b0[c] + w1 * b1[c]) + (w2 * b2[c] + w3 * b3[c])
                             s0 += a[c] * b0[c]
                             s1 += a[c] * b1[c]
                             s2 += a[c] * b2[c]
                             s3 += a[c] * b3[c]
+                    elif product:
+                        for c in range(T):
+                            acc[c] += (w0 * b0[c] + w1 * b1[c]) + (w2 * b2[c] + w3 * b3[c])
                     else:
                         for c in range(T):
                             s0 += a[c] * b0[c]
                             s1 += a[c] * b1[c]
                             s2 += a[c] * b2[c]
                             s3 += a[c] * b3[c]
-                    if t == 0:
-                        dW[k], dW[k + one] = s0, s1
-                        dW[k + np.uint64(2)], dW[k + np.uint64(3)] = s2, s3
-                    else:
+                    if dots and t == 0:
+                        dW[k], dW[k + one], dW[k + two], dW[k + three] = s0, s1, s2, s3
+                    elif dots:
                         dW[k] += s0
                         dW[k + one] += s1
-                        dW[k + np.uint64(2)] += s2
-                        dW[k + np.uint64(3)] += s3
+                        dW[k + two] += s2
+                        dW[k + three] += s3
                     k += four
                 while k < end:
-                    b0 = Zt[indices[k]]
+                    b0 = Dt[indices[k]]
+                    w0 = data[k]
                     s0 = zero
-                    if with_dx:
-                        w0 = data[k]
-                        for c in range(T):
+                    for c in range(T):
+                        if product:
                             acc[c] += w0 * b0[c]
+                        if dots:
                             s0 += a[c] * b0[c]
-                    else:
-                        for c in range(T):
-                            s0 += a[c] * b0[c]
-                    if t == 0:
-                        dW[k] = s0
-                    else:
-                        dW[k] += s0
+                    if dots:
+                        dW[k] = s0 if t == 0 else dW[k] + s0
                     k += one
-                if with_dx:
-                    z = dX[t, i]
-                    if masked:
+                if product:
+                    z = out[t, i]
+                    b = bias[i]
+                    if epilogue == WHERE_POSITIVE:
                         for c in range(T):
                             z[c] = acc[c] if a[c] > 0 else 0
+                    elif epilogue == RELU:
+                        for c in range(T):
+                            z[c] = max(acc[c] + b, 0)
                     else:
                         for c in range(T):
-                            z[c] = acc[c]
+                            z[c] = acc[c] + b
                     for c in range(width, T):
                         z[c] = 0
                     s = 0.0
@@ -272,6 +232,24 @@ def _backward_kernel(T, mode, AHEAD):
                     sums[i] = s if t == 0 else sums[i] + s
 
     return kernel
+
+
+def _run_rows(M, D, n_rows, *, product, dots=False, epilogue=PLUS_BIAS, R=None, bias=None):
+    """:func:`_rows_kernel` over the rows of ``M = (indptr, indices, data)`` with the tiled
+    ``D`` (and ``R``, of ``n_rows`` rows, in the same tiles); returns the tiled product (with
+    its row sums; empty without ``product``) and ``dW`` (empty without ``dots``)."""
+    indptr, indices, data = M
+    T, n, dtype = D.width, D.shape[1], D.dtype
+    tiles = D.tiles.shape[0]
+    out = Blocked(np.empty((tiles, n_rows if product else 0, T), dtype), n, np.zeros(n_rows))
+    dW = np.zeros(indices.size if dots else 0, dtype)
+    r = np.empty((tiles, 0, T), dtype) if R is None else R.retiled(T).astype(dtype).tiles
+    bias = np.zeros(n_rows, dtype) if bias is None else np.ascontiguousarray(bias, dtype)
+    if tiles and n_rows:
+        kernel = _rows_kernel(T, _ahead(D), product, dots, epilogue)
+        args = (D.tiles, indptr, indices, data, r, bias, n, out.tiles, out.row_sums, dW)
+        _parallel(kernel, indptr, *args)
+    return out, dW
 
 
 @nb.njit(nogil=True, cache=True)
@@ -310,12 +288,11 @@ def _from_tiles(lo, hi, tiles, out):
                 x[c0 + c] = o[c]
 
 
-AHEAD = [4, 16]
-
-
 def _ahead(D):
-    """How many entries ahead a kernel prefetches the rows of the tiled operand ``D``."""
-    return AHEAD[0] if D.tiles[0].nbytes <= l2_bytes() // 2 else AHEAD[1]
+    """How many entries ahead a kernel prefetches the rows of the tiled operand ``D``: four
+    from the L2 (1.2-1.6x over none at 4096 x 4096), eight from beyond (300,000 x 300,000 at
+    epsilon 20: 1.1x over four, sixteen or more slower again)."""
+    return 4 if D.tiles[0].nbytes <= l2_bytes() // 2 else 8
 
 
 def _uniform(rows, cols):
@@ -364,6 +341,12 @@ class Blocked:
         """The same operand in tiles of ``T`` (itself when they already are)."""
         return self if T == self.width else Blocked.of(self.plain(), T)
 
+    def astype(self, dtype):
+        """The same operand with values of ``dtype`` (itself when they already are)."""
+        if self.dtype == dtype:
+            return self
+        return Blocked(self.tiles.astype(dtype), self.shape[1], self.row_sums)
+
     @property
     def dtype(self):
         return self.tiles.dtype
@@ -411,24 +394,15 @@ def rows_times_dense(D, indptr, indices, data, nrows, bias=None, relu=False, mas
     where ``mask > 0`` (``mask`` shaped like the result, plain or tiled: the ReLU's
     derivative), fused into the writing of each row."""
     tiled = isinstance(D, Blocked)
-    if not tiled:
-        D = Blocked.of(np.asarray(D, dtype=data.dtype))
-    T, n = D.width, D.shape[1]
-    out = Blocked(np.empty((D.tiles.shape[0], nrows, T), data.dtype), n, np.zeros(nrows))
-    if out.tiles.size:
-        bias = np.zeros(nrows, data.dtype) if bias is None else bias
-        bias = np.ascontiguousarray(bias, dtype=data.dtype)
-        if mask is None:
-            mask = np.empty((0, 0, 0), data.dtype)
-        else:
-            if mask.shape != out.shape:
-                raise ValueError(f"mask has shape {mask.shape}, the product {out.shape}")
-            mask = (mask if isinstance(mask, Blocked) else Blocked.of(mask, T)).retiled(T).tiles
-        tiles = D.tiles.astype(data.dtype, copy=False)
-        indptr, indices = _unsigned(indptr, indices)
-        kernel = _spmm_kernel(T, _ahead(D))
-        args = (tiles, indptr, indices, data, bias, bool(relu), mask, n, out.tiles, out.row_sums)
-        _parallel(kernel, indptr, *args)
+    D = D if tiled else Blocked.of(np.asarray(D, dtype=data.dtype))
+    D = D.astype(data.dtype)
+    if mask is not None:
+        if mask.shape != (nrows, D.shape[1]):
+            raise ValueError(f"mask has shape {mask.shape}, the product {(nrows, D.shape[1])}")
+        mask = mask if isinstance(mask, Blocked) else Blocked.of(mask, D.width)
+    epilogue = WHERE_POSITIVE if mask is not None else RELU if relu else PLUS_BIAS
+    M = (*_unsigned(indptr, indices), data)
+    out, _ = _run_rows(M, D, nrows, product=True, epilogue=epilogue, R=mask, bias=bias)
     return out if tiled else out.plain()
 
 
@@ -473,23 +447,17 @@ def backward(XT, dZT, indptr, indices, data, input_grad=True, relu=False):
     sums when ``XT`` is one, else plain (None without ``input_grad``)."""
     tiled = isinstance(XT, Blocked)
     dtype = np.result_type(XT.dtype, dZT.dtype)
-    indptr, indices = _unsigned(indptr, indices)
-    rows = indptr.size - 1
     X, dZ = _same_tiles(XT, dZT, dtype)
-    T, n = X.width, X.shape[1]
-    if input_grad and not _fuse(indices.size, rows, dZ):
-        dW = backward(X, dZ, indptr, indices, data, input_grad=False)[0]
-        dX = rows_times_dense(dZ, indptr, indices, data, rows, mask=X if relu else None)
-        return dW, (dX if tiled else dX.plain())
-    dW = np.zeros(indices.size, dtype)
-    dX = Blocked(np.empty((X.tiles.shape[0], rows if input_grad else 0, T), dtype), n,
-                 np.zeros(rows))  # fmt: skip
-    if X.tiles.size or (input_grad and dX.tiles.size):
-        mode = (RELU_INPUT_GRAD if relu else INPUT_GRAD) if input_grad else SDDMM_ONLY
-        x, z = X.tiles.astype(dtype, copy=False), dZ.tiles.astype(dtype, copy=False)
-        data = np.asarray(data, dtype)
-        args = (x, z, indptr, indices, data, n, dW, dX.tiles, dX.row_sums)
-        _parallel(_backward_kernel(T, mode, _ahead(dZ)), indptr, *args)
+    X, dZ = X.astype(dtype), dZ.astype(dtype)
+    M = (*_unsigned(indptr, indices), np.asarray(data, dtype))
+    rows = M[0].size - 1
+    epilogue = WHERE_POSITIVE if relu else PLUS_BIAS
+    if input_grad and _fuse(M[1].size, rows, dZ):
+        dX, dW = _run_rows(M, dZ, rows, product=True, dots=True, epilogue=epilogue, R=X)
+    else:
+        dW = _run_rows(M, dZ, rows, product=False, dots=True, R=X)[1]
+        if input_grad:
+            dX = _run_rows(M, dZ, rows, product=True, epilogue=epilogue, R=X)[0]
     if not input_grad:
         return dW, None
     return dW, (dX if tiled else dX.plain())
