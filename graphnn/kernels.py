@@ -373,7 +373,12 @@ def _parallel(kernel, work, *args):
     parts = min(rows, 8 * threads)
     work = np.asarray(work, np.int64) + np.arange(rows + 1)
     cuts = np.searchsorted(work, np.linspace(0, work[-1], parts + 1)[1:-1])
-    bounds = np.unique(np.concatenate([[0], cuts, [rows]]))
+    _in_pool(kernel, np.unique(np.concatenate([[0], cuts, [rows]])), threads, *args)
+
+
+def _in_pool(kernel, bounds, threads, *args):
+    """``kernel(lo, hi, *args)`` for each range between consecutive ``bounds``, taken by the
+    pool's ``threads``; returns when all are done."""
     jobs = [_pool(threads).submit(kernel, lo, hi, *args) for lo, hi in zip(bounds, bounds[1:])]
     for job in jobs:
         job.result()
@@ -505,7 +510,4 @@ def _in_ranges(kernel, n, *args):
     if threads == 1 or n < 1 << 16:
         kernel(0, n, *args)
         return
-    bounds = np.linspace(0, n, 8 * threads + 1).astype(np.int64)
-    jobs = [_pool(threads).submit(kernel, lo, hi, *args) for lo, hi in zip(bounds, bounds[1:])]
-    for job in jobs:
-        job.result()
+    _in_pool(kernel, np.linspace(0, n, 8 * threads + 1).astype(np.int64), threads, *args)

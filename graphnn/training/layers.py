@@ -179,11 +179,7 @@ class DenseLayer:
         return sp.csr_array(self.backend.asnumpy(self.weight))
 
     def forward(self, XT, relu=False):
-        ZT = self.weight.T @ self.backend.plain(XT)
-        ZT += self.bias[:, None]
-        if relu:
-            self.backend.xp.maximum(ZT, 0, out=ZT)
-        return ZT
+        return self.backend.finish(self.weight.T @ self.backend.plain(XT), self.bias, relu)
 
     def backward(self, XT, dZT, need_input_grad=True, relu=False):
         XT, dZT = self.backend.plain(XT), self.backend.plain(dZT)
@@ -193,7 +189,4 @@ class DenseLayer:
         return grads, self.input_grad(dZT, XT if relu else None)
 
     def input_grad(self, dZT, mask=None):
-        dXT = self.weight @ self.backend.plain(dZT)
-        if mask is not None:
-            dXT *= self.backend.plain(mask) > 0
-        return dXT
+        return self.backend.finish(self.weight @ self.backend.plain(dZT), mask=mask)
