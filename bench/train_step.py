@@ -246,7 +246,7 @@ def kernel_vectors(dtype):
     from graphnn import kernels
 
     T = kernels.tile_width(4096, BATCH, np.dtype(dtype).itemsize)
-    forward = kernels._rows_kernel(T, 4, True, False, kernels.PLUS_BIAS)
+    forward = kernels._rows_kernel(T, 4, True, False, kernels.PLUS_BIAS, False)
     fresh = numba.njit(nogil=True, fastmath=True)(forward.py_func)
     D = kernels.Blocked.of(np.ones((8, BATCH), dtype))
     ptr, idx = np.array([0, 1], np.uint64), np.zeros(1, np.uint32)
@@ -256,7 +256,8 @@ def kernel_vectors(dtype):
         np.empty((D.tiles.shape[0], 0, T), dtype),
     )
     out = kernels.Blocked.of(np.ones((1, BATCH), dtype))
-    fresh(0, 1, D.tiles, ptr, idx, one, none, bias, BATCH, out.tiles, out.row_sums, one[:0])
+    sums = np.zeros((1, 0))
+    fresh(0, 1, 0, 1, D.tiles, ptr, idx, one, none, bias, BATCH, out.tiles, sums, one[:0])
     asm = "".join(fresh.inspect_asm().values())
     counts = {w: len(re.findall(rf"vfmadd\w+p[sd]\s+[^\n]*%{w}mm", asm)) for w in "xyz"}
     bits = {"x": 128, "y": 256, "z": 512}

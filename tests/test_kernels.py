@@ -58,7 +58,7 @@ def test_products_match_dense(dtype, batch, tiled, name):
         np.testing.assert_allclose(dw, want_dw, **tol)
         want_dx = (Wd @ D) * (X > 0) if relu else Wd @ D
         np.testing.assert_allclose(plain(dx), want_dx, **tol)
-        if tiled:  # the bias gradient of the layer below: the row sums, made in the pass
+        if tiled:  # the bias gradient of the layer below: the row sums (in the pass or after)
             np.testing.assert_allclose(dx.row_sums, want_dx.sum(axis=1), **tol)
 
 
