@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from graphnn.datasets import builtin_digits, find_idx, read_idx
 from graphnn.errors import FormatError, GraphnnError
-from graphnn.io import atomic_write
+from graphnn.io import atomic_write, read_problem_manifest
 from topologies._validate import as_rng, positive_int
 from topologies.kronecker import challenge_layers
 
@@ -248,13 +248,8 @@ def read_problem(directory):
     path = directory / "problem.json"
     if not path.exists():
         raise GraphnnError(f"{directory}: no problem.json (not a 'challenge generate' folder)")
-    try:
-        manifest = json.loads(path.read_text())
-        digests = manifest["sha256"]
-        for key in ("neurons", "layers", "images", "seed", "bias"):
-            manifest[key]  # noqa: B018 (present)
-    except (ValueError, KeyError, TypeError) as e:
-        raise FormatError(f"{path}: bad problem manifest ({type(e).__name__}: {e})") from None
+    manifest = read_problem_manifest(path)
+    digests = manifest["sha256"]
     recorded = manifest.get("settings_sha256")  # absent in problems written before it existed
     if recorded is not None and recorded != _settings_digest(manifest):
         raise FormatError(

@@ -21,8 +21,65 @@ __all__ = ["Network"]
 _DTYPES = (np.float32, np.float64)
 
 
+def _check_values(values, where, what="weight"):
+    """Real, finite values (a NaN or infinite weight or bias is damage, not data)."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "biuf":
+        raise GraphnnError(f"{where}: {what}s must be real numbers, got {values.dtype}")
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        bad = np.flatnonzero(~np.isfinite(values.ravel()))
+        raise GraphnnError(
+            f"{where}: {bad.size} {what}(s) not finite (the first {values.ravel()[bad[0]]} at "
+            f"position {bad[0]})"
+        )
+
+
+def _check_index(a, name, where):
+    a = np.asarray(a)
+    if a.ndim != 1 or a.dtype.kind not in "iu":
+        raise GraphnnError(
+            f"{where}: {name} must be a 1-d array of integers, got {a.dtype} of shape {a.shape}"
+        )
+    return a
+
+
+def check_sparse(W, where):
+    """Check a scipy sparse matrix's arrays before any compiled routine reads them: ``indptr``
+    of ``rows + 1`` non-decreasing offsets from 0 to the entry count, every index inside the
+    shape, finite values. Vectorised: a few passes over the arrays."""
+    rows, cols = W.shape
+    if W.format in ("csr", "csc"):
+        indptr = _check_index(W.indptr, "indptr", where)
+        indices = _check_index(W.indices, "indices", where)
+        major, minor = (rows, cols) if W.format == "csr" else (cols, rows)
+        if indptr.size != major + 1:
+            raise GraphnnError(f"{where}: indptr has {indptr.size} offsets, expected {major + 1}")
+        if indptr[0] != 0 or indptr[-1] != indices.size or indices.size != np.size(W.data):
+            raise GraphnnError(
+                f"{where}: indptr runs {indptr[0]}..{indptr[-1]} over {indices.size} indices "
+                f"and {np.size(W.data)} values (it must run 0..the entry count)"
+            )
+        step = np.diff(indptr)
+        if (step < 0).any():
+            raise GraphnnError(f"{where}: indptr decreases at offset {np.argmax(step < 0) + 1}")
+        pairs = [("index", indices, minor)]
+    elif W.format == "coo":
+        row, col = (_check_index(a, n, where) for a, n in ((W.row, "row"), (W.col, "col")))
+        if not row.size == col.size == np.size(W.data):
+            raise GraphnnError(f"{where}: row, col and data lengths differ")
+        pairs = [("row", row, rows), ("column", col, cols)]
+    else:  # dok, lil, dia, bsr: built through scipy's own checks
+        return check_sparse(W.tocoo(), where)
+    for what, idx, bound in pairs:
+        if idx.size and (idx.min() < 0 or idx.max() >= bound):
+            k = int(np.argmax((idx < 0) | (idx >= bound)))
+            raise GraphnnError(f"{where}: {what} {idx[k]} of entry {k} is outside 0..{bound - 1}")
+    _check_values(W.data, where)
+
+
 def _as_csr(W, dtype, where):
-    """Canonical CSR copy of a scipy, graphblas, numpy or cupy matrix."""
+    """Canonical CSR copy of a scipy, graphblas, numpy or cupy matrix, checked first (see
+    :func:`check_sparse`)."""
     if type(W).__module__.startswith("graphblas"):
         import graphblas as gb
 
@@ -30,11 +87,15 @@ def _as_csr(W, dtype, where):
     elif type(W).__module__.startswith("cupy"):
         W = W.get()
     if sp.issparse(W):
+        if any(n < 0 for n in W.shape):
+            raise DimensionMismatch(f"{where}: shape {W.shape} is negative")
+        check_sparse(W, where)
         W = sp.csr_array(W, dtype=dtype, copy=True)
     else:
         A = np.asarray(W)
         if A.ndim != 2:
             raise DimensionMismatch(f"{where}: a layer must be 2-D, got {A.ndim}-D")
+        _check_values(A, where)
         W = sp.csr_array(A.astype(dtype, copy=False))
     W.sum_duplicates()
     W.sort_indices()
@@ -54,7 +115,12 @@ def full_csr(A):
 
 
 def _as_bias(b, width, dtype, where):
-    b = np.asarray(b, dtype=dtype)
+    try:
+        b = np.asarray(b)
+    except (TypeError, ValueError) as e:  # ragged nested lists
+        raise GraphnnError(f"{where}: bias must be numbers ({e})") from None
+    _check_values(b, where, "bias")
+    b = b.astype(dtype)
     if b.ndim == 0:
         return b.copy()
     if b.shape != (width,):

@@ -12,6 +12,7 @@ from challenge import io
 from challenge.inference import compare_categories, infer
 
 from ..errors import GraphnnError
+from ..io import read_problem_manifest
 from ._common import (
     CHECK_FAILED,
     SUCCESS,
@@ -298,10 +299,7 @@ def _problem_images(args, truth):
         return args.images_count, True
     manifest = args.images.parent / "problem.json"
     if manifest.exists():
-        try:
-            return int(json.loads(manifest.read_text())["images"]), True
-        except (ValueError, KeyError, TypeError) as e:
-            raise GraphnnError(f"{manifest}: bad problem manifest ({e})") from None
+        return read_problem_manifest(manifest)["images"], True
     return (int(truth.max()) if truth is not None and truth.size else None), False
 
 

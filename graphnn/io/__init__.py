@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import FormatError, GraphnnError
 from ._atomic import atomic_write, read_bytes
-from ._manifest import FORMAT_VERSION
+from ._manifest import FORMAT_VERSION, read_problem_manifest
 from ._mtx import layer_numbers
 from ._mtx import load_mtx as _load_mtx
 from ._mtx import save_mtx as _save_mtx
@@ -40,6 +40,7 @@ __all__ = [
     "atomic_write",
     "read_bytes",
     "NPZ_ERRORS",
+    "read_problem_manifest",
 ]
 
 FORMATS = ("npz", "mtx", "tsv")

@@ -6,7 +6,7 @@ import scipy.io
 import scipy.sparse as sp
 
 from ..errors import FormatError, GraphnnError
-from ..network import Network
+from ..network import Network, check_sparse
 from ._atomic import atomic_write
 from ._manifest import read_manifest, write_manifest
 
@@ -45,12 +45,19 @@ def layer_numbers(directory):
 
 
 def read_mtx_layer(path, what="layer"):
+    """A Matrix Market file as a CSR array of real, finite values (a complex field, a NaN or
+    an integer beyond 64 bits is refused, naming the file)."""
     try:
-        return sp.csr_array(scipy.io.mmread(path))
-    except (ValueError, IndexError, OSError, EOFError) as e:
+        A = sp.csr_array(scipy.io.mmread(path))
+    except (ValueError, IndexError, OSError, EOFError, OverflowError) as e:
         if isinstance(e, FileNotFoundError):
             raise
         raise FormatError(f"{path}: bad Matrix Market {what} file ({e})") from None
+    try:
+        check_sparse(A, str(path))
+    except GraphnnError as e:
+        raise FormatError(str(e)) from None
+    return A
 
 
 def load_mtx(directory):

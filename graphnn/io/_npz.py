@@ -9,7 +9,9 @@ import scipy.sparse as sp
 
 from ..errors import FormatError, GraphnnError
 from ..network import Network, full_csr
+from . import _fields as F
 from ._atomic import atomic_write
+from ._fields import member
 from ._manifest import FORMAT_VERSION
 
 # what np.load and the zip reader raise on a damaged or incomplete archive
@@ -52,7 +54,7 @@ def load_npz(path):
             if "format_version" in z.files:
                 return _native(z, path)
             if "identity" in z.files:
-                return _checkpoint(z)
+                return checkpoint_network(z, path)
         except NPZ_ERRORS as e:
             raise FormatError(f"{path}: damaged or incomplete ({type(e).__name__}: {e})") from None
         except GraphnnError as e:
@@ -60,50 +62,73 @@ def load_npz(path):
     raise FormatError(f"{path}: neither a graphnn network nor a training checkpoint")
 
 
+def _csr(field, prefix, names, shape, path):
+    """A CSR array from the members ``prefix + name`` for (values, indices, indptr), the index
+    members checked to be integers (scipy would cast floats); the rest is checked by
+    :class:`~graphnn.Network`."""
+    data, indices, indptr = (field(prefix + name) for name in names)
+    for name, a in zip(names[1:], (indices, indptr)):
+        F.index_array(a, f"{path}: {prefix + name}")
+    return sp.csr_array((data, indices, indptr), shape=tuple(shape))
+
+
 def _native(z, path):
-    version = int(z["format_version"])
+    field = lambda name: member(z, name, path)  # noqa: E731
+    version = F.integer(field("format_version"), f"{path}: format_version")
     if version > FORMAT_VERSION:
         raise FormatError(
             f"{path}: format version {version} is newer than this graphnn reads "
             f"({FORMAT_VERSION}); upgrade graphnn"
         )
-    sizes = [int(n) for n in z["sizes"]]
-    layers = [
-        sp.csr_array(
-            (z[f"layer{k}_data"], z[f"layer{k}_indices"], z[f"layer{k}_indptr"]),
-            shape=(sizes[k], sizes[k + 1]),
-        )
-        for k in range(len(sizes) - 1)
-    ]
+    sizes = F.integers(field("sizes"), f"{path}: sizes")
+    if len(sizes) < 2:
+        raise FormatError(f"{path}: sizes must list at least two widths, got {sizes}")
+    layers = [_csr(field, f"layer{k}_", ("data", "indices", "indptr"), sizes[k : k + 2], path)
+              for k in range(len(sizes) - 1)]  # fmt: skip
     return Network(
         layers,
-        biases=[z[f"bias{k}"] for k in range(len(layers))],
-        activations=[str(a) for a in z["activations"]],
-        dtype=str(z["dtype"]),
-        metadata=json.loads(str(z["metadata"])),
+        biases=[field(f"bias{k}") for k in range(len(layers))],
+        activations=F.texts(field("activations"), f"{path}: activations"),
+        dtype=F.text(field("dtype"), f"{path}: dtype"),
+        metadata=F.json_object(field("metadata"), f"{path}: metadata"),
     )
 
 
-def _checkpoint(z):
-    identity = json.loads(str(z["identity"]))
+def checkpoint_fields(z, path):
+    """The checked scalar members of a training checkpoint: ``(identity, epoch, history)``;
+    ``identity["sizes"]`` a list of at least two widths."""
+    field = lambda name: member(z, name, path)  # noqa: E731
+    identity = F.json_object(field("identity"), f"{path}: identity")
+    sizes = F.integers(identity.get("sizes"), f"{path}: identity.sizes")
+    if len(sizes) < 2:
+        raise FormatError(f"{path}: identity.sizes must list at least two widths, got {sizes}")
+    epoch = F.integer(field("epoch"), f"{path}: epoch")
+    history = F.sequence(F.json_text(field("history"), f"{path}: history"), f"{path}: history")
+    return identity, epoch, history
+
+
+def checkpoint_network(z, path):
+    """The network of a training checkpoint ``z`` (read from ``path``), every array checked."""
+    identity, epoch, _ = checkpoint_fields(z, path)
     sizes = identity["sizes"]
+    field = lambda name: member(z, name, path)  # noqa: E731
     layers, biases, dense = [], [], []
     for k in range(len(sizes) - 1):
         shape = (sizes[k], sizes[k + 1])
         if f"model/L{k}_weight" in z.files:
-            layers.append(full_csr(z[f"model/L{k}_weight"]))
+            layers.append(full_csr(field(f"model/L{k}_weight")))
             dense.append(k)
         else:
-            parts = (z[f"model/L{k}_values"], z[f"model/L{k}_indices"], z[f"model/L{k}_indptr"])
-            layers.append(sp.csr_array(parts, shape=shape))
-        biases.append(z[f"model/L{k}_bias"])
+            parts = ("values", "indices", "indptr")
+            layers.append(_csr(field, f"model/L{k}_", parts, shape, path))
+        biases.append(field(f"model/L{k}_bias"))
     last = "softmax" if identity.get("loss", "softmax") == "softmax" else "sigmoid"
-    meta = {"source": "checkpoint", "epoch": int(z["epoch"]), "dense_layers": dense}
+    meta = {"source": "checkpoint", "epoch": epoch, "dense_layers": dense}
     meta["training"] = identity
     return Network(
         layers,
         biases=biases,
         activations=["relu"] * (len(layers) - 1) + [last],
-        dtype=identity.get("dtype", "float32"),
+        dtype=F.text(identity.get("dtype", "float32"), f"{path}: identity.dtype"),
         metadata=meta,
     )

@@ -7,7 +7,6 @@ line to name the first bad line.
 """
 
 import gzip
-import json
 import re
 import tarfile
 import zlib
@@ -19,7 +18,7 @@ import scipy.sparse as sp
 from ..errors import FormatError, GraphnnError
 from ..network import Network
 from ._atomic import atomic_write, read_bytes
-from ._manifest import read_manifest, write_manifest
+from ._manifest import read_manifest, read_problem_manifest, write_manifest
 from ._mtx import read_mtx_layer
 from ._parse import BAD_COUNT, SLOW, parse_numeric
 
@@ -251,10 +250,7 @@ def _problem_bias(path, n_neurons):
     for d in (path, path.parent) if path.is_dir() else (path.parent,):
         manifest = d / "problem.json"
         if manifest.exists():
-            try:
-                return float(json.loads(manifest.read_text())["bias"])
-            except (ValueError, KeyError, TypeError) as e:
-                raise FormatError(f"{manifest}: bad problem manifest ({e})") from None
+            return read_problem_manifest(manifest)["bias"]
     return OFFICIAL_BIAS.get(n_neurons)
 
 

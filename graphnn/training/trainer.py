@@ -9,8 +9,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ..backends import get_backend
-from ..errors import GraphnnError
+from ..errors import FormatError, GraphnnError
 from ..io import NPZ_ERRORS, atomic_write
+from ..io import _fields as F
+from ..io._npz import checkpoint_fields, checkpoint_network
 from ._resources import peak_memory_mb
 from .data import augment_affine
 from .model import SparseMLP
@@ -75,7 +77,8 @@ def _save_checkpoint(directory, model, optimizer, epoch, history, identity, init
 
 def read_checkpoint(path):
     """A checkpoint's parts: ``identity`` (the settings), ``model``, ``initial`` (the weights
-    at the start of training) and ``optim`` arrays, ``epoch`` and ``history``."""
+    at the start of training) and ``optim`` arrays, ``epoch`` and ``history``; every field and
+    the weights checked (a damaged checkpoint is refused, naming the file)."""
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT
@@ -83,17 +86,26 @@ def read_checkpoint(path):
         raise GraphnnError(f"{path}: no such checkpoint")
     try:
         with np.load(path, allow_pickle=False) as z:
+            identity, epoch, history = checkpoint_fields(z, path)
+            checkpoint_network(z, path)
             part = lambda prefix: {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}  # noqa: E731
             return {
-                "identity": json.loads(str(z["identity"])),
+                "identity": identity,
                 "model": part("model/"),
                 "initial": part("init/"),
                 "optim": part("optim/"),
-                "epoch": int(z["epoch"]),
-                "history": json.loads(str(z["history"])),
+                "epoch": epoch,
+                "history": history,
             }
     except NPZ_ERRORS as e:
         raise GraphnnError(f"{path}: not a readable graphnn training checkpoint ({e})") from None
+    except GraphnnError as e:
+        raise FormatError(_naming(path, e)) from None
+
+
+def _naming(path, error):
+    """An error's message, starting with ``path`` unless it names it already."""
+    return str(error) if str(path) in str(error) else f"{path}: {error}"
 
 
 def _load_checkpoint(directory, model, optimizer, identity):
@@ -103,6 +115,8 @@ def _load_checkpoint(directory, model, optimizer, identity):
     try:
         return _restore(path, model, optimizer, identity)
     except NPZ_ERRORS as e:
+        if isinstance(e, GraphnnError):
+            raise FormatError(_naming(path, e)) from None
         raise GraphnnError(
             f"{path}: damaged or incomplete checkpoint ({type(e).__name__}: {e})"
         ) from None
@@ -110,20 +124,44 @@ def _load_checkpoint(directory, model, optimizer, identity):
 
 def _restore(path, model, optimizer, identity):
     with np.load(path, allow_pickle=False) as z:
-        saved = json.loads(str(z["identity"]))
+        saved, epoch, history = checkpoint_fields(z, path)
         if saved != identity:
             diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
             raise GraphnnError(
                 f"{path}: the checkpoint was made with other settings ({', '.join(diff)}); "
                 "resume with the same ones or use another --checkpoint directory"
             )
-        model.load_state_arrays({k[6:]: z[k] for k in z.files if k.startswith("model/")})
-        optimizer.load_state_arrays(
-            {k[6:]: z[k] for k in z.files if k.startswith("optim/")},
-            get_backend(model.backend).asarray,
-        )
+        checkpoint_network(z, path)  # the weights: structure, finite values, shapes
+        state = {k[6:]: z[k] for k in z.files if k.startswith("optim/")}
+        weights = {k[6:]: z[k] for k in z.files if k.startswith("model/")}
+        _check_optimizer_state(state, weights, len(saved["sizes"]) - 1, optimizer.slots, path)
+        model.load_state_arrays(weights)
+        optimizer.load_state_arrays(state, get_backend(model.backend).asarray)
         initial = {k[5:]: z[k] for k in z.files if k.startswith("init/")}
-        return int(z["epoch"]), json.loads(str(z["history"])), initial
+        return epoch, history, initial
+
+
+def _check_optimizer_state(state, weights, n_layers, slots, path):
+    """Every state array the optimiser keeps (``slots``) for every parameter of the
+    checkpoint's ``weights`` (its ``model/`` arrays), of the parameter's shape and finite:
+    resuming with any of it fresh would not continue the run exactly."""
+    F.integer(state.get("t"), f"{path}: optim/t")
+    for i in range(n_layers):
+        params = (weights.get(f"L{i}_values", weights.get(f"L{i}_weight")), weights[f"L{i}_bias"])
+        for j, shape in enumerate(p.shape for p in params):
+            for slot in slots:
+                key = f"{i}_{j}_{slot}"
+                if key not in state:
+                    raise FormatError(
+                        f"{path}: optimiser state optim/{key} is missing: the run cannot resume "
+                        "exactly (start it again in a fresh --checkpoint directory)"
+                    )
+                a = state[key]
+                if a.dtype.kind != "f" or a.shape != shape or not np.isfinite(a).all():
+                    raise FormatError(
+                        f"{path}: optimiser state optim/{key} must be {shape} finite numbers, "
+                        f"got {a.dtype} {a.shape}"
+                    )
 
 
 def _identity(model, data, cfg):

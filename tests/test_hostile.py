@@ -1,0 +1,263 @@
+"""Hostile input made in the tests: damaged network arrays, non-finite values, fields of the
+wrong type. Each must give one error line naming the file (exit 2 on the command line), never
+a crash of the interpreter, a traceback or an answer."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from graphnn import Network
+from graphnn.cli import main as cli
+from graphnn.errors import GraphnnError
+from graphnn.io import load, save_npz
+
+
+def _one_line(capsys, rc, *words, progress=False):
+    """The error: exit 2, one line (after the run's progress lines when ``progress``)."""
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "Traceback" not in err, err
+    assert err.count("\n") == 1 or progress, err
+    err = err.splitlines()[-1]
+    assert err.startswith("graphnn"), err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+@pytest.fixture
+def npz(tmp_path):
+    """A saved 6-5-4 network and a function writing a copy with some arrays replaced."""
+    rng = np.random.default_rng(0)
+    layers = [
+        sp.random(6, 5, density=0.5, random_state=1),
+        sp.random(5, 4, density=0.5, random_state=2),
+    ]
+    net = Network(layers, biases=[rng.standard_normal(5), rng.standard_normal(4)])
+    path = tmp_path / "net.npz"
+    save_npz(net, path)
+
+    def damaged(**arrays):
+        with np.load(path) as z:
+            parts = {k: z[k] for k in z.files}
+        parts.update(arrays)
+        out = tmp_path / "damaged.npz"
+        np.savez_compressed(out, **parts)
+        return out
+
+    damaged.net = net
+    return damaged
+
+
+def _indices(npz, bump):
+    with np.load(npz()) as z:
+        indices = z["layer0_indices"].copy()
+    bump(indices)
+    return indices
+
+
+DAMAGE = {
+    "index past the width": lambda f: {
+        "layer0_indices": _indices(f, lambda a: a.__setitem__(0, 5))
+    },
+    "negative index": lambda f: {"layer0_indices": _indices(f, lambda a: a.__setitem__(-1, -1))},
+    "indptr not monotone": lambda f: {"layer0_indptr": np.array([0, 3, 1, 5, 6, 8, 15])},
+    "indptr past the data": lambda f: {"layer0_indptr": np.array([0, 3, 4, 5, 6, 8, 40])},
+    "indptr too short": lambda f: {"layer0_indptr": np.array([0, 15])},
+    "float indices": lambda f: {"layer0_indices": _indices(f, lambda a: None).astype(float)},
+    "NaN weight": lambda f: {"layer1_data": np.full(10, np.nan)},
+    "infinite bias": lambda f: {"bias1": np.array([1.0, np.inf, 0.0, 0.0])},
+    "complex weights": lambda f: {"layer1_data": np.ones(10, complex)},
+    "sizes 0-d": lambda f: {"sizes": np.array(6)},
+    "sizes negative": lambda f: {"sizes": np.array([6, -5, 4])},
+    "activations 0-d": lambda f: {"activations": np.array("relu")},
+    "metadata a list": lambda f: {"metadata": np.array("[1, 2]")},
+    "metadata not JSON": lambda f: {"metadata": np.array("{oops")},
+    "dtype unknown": lambda f: {"dtype": np.array("int8")},
+    "format_version text": lambda f: {"format_version": np.array("one")},
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_damaged_npz_is_refused_by_name(npz, case):
+    with np.load(npz()) as z:  # the fixture's network really has these shapes
+        assert z["layer0_indptr"].size == 7 and z["layer1_data"].size == 10
+    path = npz(**DAMAGE[case](npz))
+    with pytest.raises(GraphnnError, match="damaged.npz"):
+        load(path)
+
+
+@pytest.mark.parametrize("case", ["index past the width", "indptr not monotone", "NaN weight"])
+@pytest.mark.parametrize(
+    "argv",
+    [["topo", "analyze", "{f}"], ["convert", "{f}", "{out}"], ["evaluate", "{f}"]],
+)
+def test_damaged_npz_on_the_command_line(npz, tmp_path, capsys, case, argv):
+    path = npz(**DAMAGE[case](npz))
+    argv = [a.format(f=path, out=tmp_path / "out.npz") for a in argv]
+    _one_line(capsys, cli(argv), "damaged.npz")
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_a_damaged_index_never_crashes_the_interpreter(npz, tmp_path):
+    """The case that used to end in a segmentation fault, in a child process so that a crash
+    would show as its exit status."""
+    path = npz(layer0_indices=_indices(npz, lambda a: a.__setitem__(0, 10**6)))
+    argv = [sys.executable, "-m", "graphnn.cli", "topo", "analyze", str(path)]
+    run = subprocess.run(argv, capture_output=True, text=True)
+    assert run.returncode == 2, run.stderr
+    assert "outside 0..4" in run.stderr
+
+
+def test_network_refuses_damaged_arrays_before_scipy_reads_them():
+    W = sp.csr_array((np.ones(2), np.array([0, 7]), np.array([0, 1, 2])), shape=(2, 3))
+    with pytest.raises(GraphnnError, match="layer 1: index 7 of entry 1 is outside 0..2"):
+        Network([W])
+    C = sp.csc_array((np.ones(2), np.array([0, 1]), np.array([0, 2, 1, 2])), shape=(2, 3))
+    with pytest.raises(GraphnnError, match="indptr decreases"):
+        Network([C])
+    with pytest.raises(GraphnnError, match="not finite"):
+        Network([np.array([[1.0, np.nan]])])
+    with pytest.raises(GraphnnError, match="bias"):
+        Network([np.eye(2)], biases=[["a", "b"]])
+
+
+MANIFEST_DAMAGE = {
+    "n_layers a string": {"n_layers": "2"},
+    "n_layers a float": {"n_layers": 2.5},
+    "biases not numbers": {"biases": [["a"] * 5, [0] * 4]},
+    "biases non-finite": {"biases": [[0] * 5, [float("nan")] * 4]},
+    "activations a number": {"activations": 3},
+    "metadata a list": {"metadata": [1]},
+    "dtype a list": {"dtype": ["float32"]},
+    "format_version a string": {"format_version": "1"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(MANIFEST_DAMAGE))
+@pytest.mark.parametrize("fmt", ["mtx", "tsv"])
+def test_network_json_fields_are_typed(npz, tmp_path, capsys, case, fmt):
+    net = npz.net if fmt == "mtx" else Network([np.eye(5)] * 2, biases=[np.zeros(5)] * 2)
+    folder = tmp_path / fmt
+    from graphnn.io import save
+
+    save(net, folder, fmt)
+    manifest = json.loads((folder / "network.json").read_text())
+    manifest.update(MANIFEST_DAMAGE[case])
+    (folder / "network.json").write_text(json.dumps(manifest))
+    with pytest.raises(GraphnnError, match="network.json"):
+        load(folder)
+    _one_line(capsys, cli(["topo", "analyze", str(folder)]), "network.json")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A one-epoch training checkpoint, and a function writing a copy with members replaced
+    or removed (``None``)."""
+    folder = tmp_path_factory.mktemp("ck")
+    assert cli(["train", "--epochs", "1", "--checkpoint", str(folder / "ck")]) == 0
+    path = folder / "ck" / "checkpoint.npz"
+
+    def damaged(name="bad", **members):
+        with np.load(path) as z:
+            parts = {k: z[k] for k in z.files}
+        for key, value in members.items():
+            key = key.replace("__", "/")
+            if value is None:
+                del parts[key]
+            else:
+                parts[key] = value
+        out = folder / name / "checkpoint.npz"
+        out.parent.mkdir(exist_ok=True)
+        np.savez(out, **parts)
+        return out
+
+    return damaged
+
+
+CHECKPOINT_DAMAGE = {
+    "identity a list": {"identity": np.array("[1]")},
+    "identity sizes text": {"identity": np.array('{"sizes": "64-10"}')},
+    "history an object": {"history": np.array('{"a": 1}')},
+    "epoch negative": {"epoch": np.array(-1)},
+    "epoch a float": {"epoch": np.array(1.5)},
+    "weights NaN": {"model__L0_values": None},  # replaced below with NaN of the right size
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHECKPOINT_DAMAGE))
+def test_damaged_checkpoint_is_refused_by_every_reader(checkpoint, capsys, case):
+    members = dict(CHECKPOINT_DAMAGE[case])
+    if case == "weights NaN":
+        with np.load(checkpoint()) as z:
+            members["model__L0_values"] = np.full_like(z["model/L0_values"], np.nan)
+    path = checkpoint(case.replace(" ", "-"), **members)
+    with pytest.raises(GraphnnError, match=case.replace(" ", "-")):
+        load(path)
+    _one_line(capsys, cli(["evaluate", str(path)]), str(path.parent))
+    rc = cli(["train", "--epochs", "2", "--checkpoint", str(path.parent), "--resume"])
+    _one_line(capsys, rc, str(path.parent), progress=True)
+
+
+def test_resuming_refuses_missing_optimiser_state(checkpoint, capsys):
+    path = checkpoint("no-state", optim__1_0_v=None)
+    rc = cli(["train", "--epochs", "2", "--checkpoint", str(path.parent), "--resume"])
+    _one_line(capsys, rc, "optim/1_0_v", "missing", progress=True)
+    intact = checkpoint("intact")
+    assert cli(["train", "--epochs", "2", "--checkpoint", str(intact.parent), "--resume"]) == 0
+
+
+@pytest.fixture(scope="module")
+def problem(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("problem") / "p"
+    argv = ["challenge", "generate", "--neurons", "1024", "--nlayers", "2", "--images", "20"]
+    assert cli([*argv, "--out", str(folder)]) == 0
+    return folder
+
+
+PROBLEM_DAMAGE = {
+    "images a string": {"images": "20"},
+    "layers a float": {"layers": 2.0},
+    "neurons zero": {"neurons": 0},
+    "bias a list": {"bias": [-0.3]},
+    "sha256 a list": {"sha256": ["abc"]},
+    "sha256 digest a number": {"sha256": {"images.tsv": 5}},
+    "layer_files a string": {"layer_files": "yes"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(PROBLEM_DAMAGE))
+def test_problem_json_fields_are_typed(problem, tmp_path, capsys, case):
+    import shutil
+
+    copy = tmp_path / "p"
+    shutil.copytree(problem, copy)
+    manifest = json.loads((copy / "problem.json").read_text())
+    manifest.update(PROBLEM_DAMAGE[case])
+    (copy / "problem.json").write_text(json.dumps(manifest))
+    field = case.split()[0]
+    rc = cli(["challenge", "run", "--problem", str(copy), "--out", str(tmp_path / "c.tsv")])
+    _one_line(capsys, rc, "problem.json", field)
+    assert not (tmp_path / "c.tsv").exists()
+
+
+MTX_DAMAGE = {
+    "complex field": ("complex", "1 1 1.0 2.0", "real numbers"),
+    "integer beyond 64 bits": ("integer", "1 1 99999999999999999999999", "out of range"),
+    "NaN value": ("real", "1 1 nan", "not finite"),
+    "row past the shape": ("real", "3 1 1.0", "out of bounds"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MTX_DAMAGE))
+def test_damaged_matrix_market_layer_names_the_file(tmp_path, capsys, case):
+    field, entry, words = MTX_DAMAGE[case]
+    folder = tmp_path / "net"
+    folder.mkdir()
+    text = f"%%MatrixMarket matrix coordinate {field} general\n2 2 1\n{entry}\n"
+    (folder / "layer001.mtx").write_text(text)
+    _one_line(capsys, cli(["topo", "analyze", str(folder)]), "layer001.mtx", words)
