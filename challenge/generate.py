@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import scipy.sparse as sp
 
 from graphnn.datasets import builtin_digits, find_idx, read_idx
 from graphnn.errors import FormatError, GraphnnError
-from graphnn.io import atomic_write, read_problem_manifest
+from graphnn.io import atomic_folder, atomic_write, read_problem_manifest
 from topologies._validate import as_rng, positive_int
 from topologies.kronecker import challenge_layers
 
@@ -180,48 +181,54 @@ def problem_paths(directory, n_neurons, n_layers):
     }
 
 
+_PROBLEM_FILE = re.compile(
+    r"^(neuron\d+|sparse-images-\d+\.tsv|neuron\d+-l\d+-categories\.tsv|problem\.json)$"
+)
+
+
 def write_problem(problem, directory, progress=False, layers=True):
-    """Write ``problem`` in the official formats (layers, images, truth) plus ``problem.json``.
+    """Write ``problem`` in the official formats (layers, images, truth) plus ``problem.json``,
+    as a whole: into a temporary folder that takes the place of ``directory`` at the end (an
+    earlier problem there stays intact until then; a folder holding other files is refused).
 
     ``layers=False`` writes no layer files: a reader regenerates them from the manifest's seed
     (``challenge run --problem`` does).
     """
     from tqdm import tqdm
 
-    paths = problem_paths(directory, problem.n_neurons, problem.n_layers)
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    written = [paths["images"], paths["truth"]]
-    if layers:
-        paths["layers"].mkdir(parents=True, exist_ok=True)
-        bar = tqdm(
-            problem.layers(),
-            total=problem.n_layers,
-            desc="writing layers",
-            unit="layer",
-            disable=not progress,
-            leave=False,
-        )
-        for k, W in enumerate(bar, start=1):
-            write_layer(W, paths["layers"] / f"n{problem.n_neurons}-l{k}.tsv")
-            written.append(paths["layers"] / f"n{problem.n_neurons}-l{k}.tsv")
-    write_images(problem.images, paths["images"])
-    write_truth(problem.truth, paths["truth"])
-    root = Path(directory)
-    manifest = {
-        "neurons": problem.n_neurons,
-        "layers": problem.n_layers,
-        "images": problem.images.shape[0],
-        "seed": problem.seed,
-        "bias": problem.bias,
-        "categories": int(problem.truth.size),
-        "layer_files": bool(layers),
-        "generator": "graphnn challenge generate",
-        "sha256": {str(p.relative_to(root)): _sha256(p) for p in written},
-    }
-    manifest["settings_sha256"] = _settings_digest(manifest)
-    with atomic_write(paths["manifest"], "w") as f:
-        json.dump(manifest, f, indent=2)
-    return paths
+    with atomic_folder(directory, lambda p: _PROBLEM_FILE.match(p.name)) as tmp:
+        paths = problem_paths(tmp, problem.n_neurons, problem.n_layers)
+        written = [paths["images"], paths["truth"]]
+        if layers:
+            paths["layers"].mkdir()
+            bar = tqdm(
+                problem.layers(),
+                total=problem.n_layers,
+                desc="writing layers",
+                unit="layer",
+                disable=not progress,
+                leave=False,
+            )
+            for k, W in enumerate(bar, start=1):
+                write_layer(W, paths["layers"] / f"n{problem.n_neurons}-l{k}.tsv")
+                written.append(paths["layers"] / f"n{problem.n_neurons}-l{k}.tsv")
+        write_images(problem.images, paths["images"])
+        write_truth(problem.truth, paths["truth"])
+        manifest = {
+            "neurons": problem.n_neurons,
+            "layers": problem.n_layers,
+            "images": problem.images.shape[0],
+            "seed": problem.seed,
+            "bias": problem.bias,
+            "categories": int(problem.truth.size),
+            "layer_files": bool(layers),
+            "generator": "graphnn challenge generate",
+            "sha256": {str(p.relative_to(tmp)): _sha256(p) for p in written},
+        }
+        manifest["settings_sha256"] = _settings_digest(manifest)
+        with atomic_write(paths["manifest"], "w") as f:
+            json.dump(manifest, f, indent=2)
+    return problem_paths(directory, problem.n_neurons, problem.n_layers)
 
 
 def _sha256(path):

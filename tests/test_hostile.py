@@ -261,3 +261,69 @@ def test_damaged_matrix_market_layer_names_the_file(tmp_path, capsys, case):
     text = f"%%MatrixMarket matrix coordinate {field} general\n2 2 1\n{entry}\n"
     (folder / "layer001.mtx").write_text(text)
     _one_line(capsys, cli(["topo", "analyze", str(folder)]), "layer001.mtx", words)
+
+
+def _tree(folder):
+    """Every file under ``folder`` with its bytes, and every temporary beside it."""
+    files = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    return files, sorted(p.name for p in folder.parent.glob(f".{folder.name}*"))
+
+
+@pytest.mark.parametrize("fmt", ["mtx", "tsv"])
+def test_a_failed_overwrite_leaves_the_earlier_folder_exactly(npz, tmp_path, monkeypatch, fmt):
+    from graphnn.io import _mtx, save, tsv
+
+    earlier = Network([sp.random(8, 8, density=0.3, random_state=k) for k in range(3)])
+    folder = tmp_path / "net"
+    save(earlier, folder, fmt)
+    before = _tree(folder)
+    module, name = (_mtx.scipy.io, "mmwrite") if fmt == "mtx" else (tsv, "write_layer")
+    real, calls = getattr(module, name), []
+
+    def fail_on_the_second(*a, **k):  # a disk that fills half-way
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(*a, **k)
+
+    monkeypatch.setattr(module, name, fail_on_the_second)
+    longer = Network([sp.random(8, 8, density=0.5, random_state=9 + k) for k in range(4)])
+    with pytest.raises(OSError):
+        save(longer, folder, fmt)
+    assert _tree(folder) == before
+    assert load(folder).nnz == earlier.nnz
+    monkeypatch.setattr(module, name, real)
+    shorter = Network([sp.random(8, 8, density=0.5, random_state=20)])
+    save(shorter, folder, fmt)  # an overwrite with fewer layers leaves none of the earlier
+    assert load(folder).nnz == shorter.nnz and _tree(folder)[1] == []
+
+
+def test_a_folder_of_other_files_is_not_replaced(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"jpeg")
+    net = tmp_path / "net.npz"
+    save_npz(Network([np.eye(3)]), net)
+    rc = cli(["convert", str(net), str(folder), "--format", "mtx", "--overwrite"])
+    _one_line(capsys, rc, "holiday.jpg")
+    assert [p.name for p in folder.iterdir()] == ["holiday.jpg"]
+
+
+def test_sigterm_during_generate_leaves_no_temporary_and_the_earlier_problem(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "p"
+    base = [sys.executable, "-m", "graphnn.cli", "challenge", "generate", "--neurons", "1024"]
+    assert (
+        subprocess.run([*base, "--nlayers", "2", "--images", "10", "--out", str(out)]).returncode
+        == 0
+    )
+    before = _tree(out)
+    run = subprocess.Popen([*base, "--nlayers", "480", "--images", "2000", "--out", str(out),
+                            "--overwrite"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(4)  # into the writing
+    run.send_signal(signal.SIGTERM)
+    err = run.communicate(timeout=60)[1]
+    assert run.returncode != 0 and "Traceback" not in err, err
+    assert _tree(out) == before

@@ -6,10 +6,13 @@ Exit codes: 0 success, 1 a check failed (e.g. categories differ from the truth),
 """
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from .._version import __version__
 from ..errors import GraphnnError
@@ -51,6 +54,25 @@ def _fail(prog, message, code=USAGE_ERROR):
     return code
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM unwinds the command like Ctrl-C, so that every atomic write removes its
+    temporary file or folder (the default action would end the process where it stands);
+    the handler before is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def main(argv=None):
     """Entry point of the ``graphnn`` console script; returns the exit code."""
     parser = _top_parser()
@@ -66,8 +88,9 @@ def main(argv=None):
         return _fail("graphnn", f'unknown command "{ns.command}"{hint}')
     prog = f"graphnn {ns.command}"
     try:
-        module = importlib.import_module(f"{__name__}.{ns.command}")
-        return module.main(ns.args, prog=prog)
+        with _terminate_as_interrupt():
+            module = importlib.import_module(f"{__name__}.{ns.command}")
+            return module.main(ns.args, prog=prog)
     except SystemExit as e:  # argparse's --help and usage errors
         return e.code
     except GraphnnError as e:

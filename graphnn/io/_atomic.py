@@ -1,12 +1,16 @@
-"""Atomic writes that respect the umask, and reading (optionally gzipped) bytes."""
+"""Atomic writes of files and of whole folders that respect the umask, and reading
+(optionally gzipped) bytes."""
 
 import contextlib
+import ctypes
+import errno
 import gzip
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-from ..errors import FormatError
+from ..errors import FormatError, GraphnnError
 
 
 def _umask():
@@ -26,12 +30,12 @@ def _alive(pid):
 
 
 def _remove_stale(path):
-    """Temporary files of ``path`` left by killed runs (their process is gone)."""
+    """Temporary files or folders of ``path`` left by killed runs (their process is gone)."""
     for tmp in path.parent.glob(f".{path.name}.*.tmp"):
         pid = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+                shutil.rmtree(tmp) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink()
 
 
 @contextlib.contextmanager
@@ -58,6 +62,65 @@ def atomic_write(path, mode="wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a, b):
+    """Swap the paths ``a`` and ``b`` in one step (Linux ``renameat2(RENAME_EXCHANGE)``);
+    False where the system or file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_cwd = -100
+    if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    if ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(b))
+
+
+@contextlib.contextmanager
+def atomic_folder(path, ours):
+    """Write a folder as a whole: yield a fresh temporary folder beside ``path`` to fill; on
+    success it takes the place of ``path`` in one step (the earlier folder, if any, removed
+    after). On an exception, or a signal the caller turns into one, the temporary folder is
+    removed and ``path`` is exactly as it was.
+
+    ``ours(entry)`` tells whether an entry of an existing ``path`` belongs to the kind of
+    folder being written; a folder holding anything else is refused rather than replaced
+    (it is not this kind of folder, and its files are not ours to remove)."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise GraphnnError(f"{path} is a file, not a folder: give a folder")
+        foreign = sorted(p.name for p in path.iterdir() if not ours(p))
+        if foreign:
+            raise GraphnnError(
+                f"{path} holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, "
+                "which this folder would not: give a new or empty folder"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path)
+    tmp = Path(
+        tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    )
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())
+        yield tmp
+        if not path.exists():
+            os.rename(tmp, path)
+        elif not _exchange(tmp, path):  # two renames: the briefest gap, never a mixed folder
+            old = tmp.with_name(tmp.name[: -len(".tmp")] + ".old.tmp")
+            os.rename(path, old)
+            os.rename(tmp, path)
+            tmp = old
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)  # the earlier folder, now under the temporary name
 
 
 def read_bytes(path):

@@ -7,28 +7,25 @@ import scipy.sparse as sp
 
 from ..errors import FormatError, GraphnnError
 from ..network import Network, check_sparse
-from ._atomic import atomic_write
-from ._manifest import read_manifest, write_manifest
+from ._atomic import atomic_folder
+from ._manifest import MANIFEST, read_manifest, write_manifest
 
 _NAME = re.compile(r"^layer(\d+)\.mtx$")
 
 
 def save_mtx(net, directory):
-    """Write ``layer001.mtx`` ... and ``network.json`` (biases, activations, dtype, metadata).
+    """Write ``layer001.mtx`` ... and ``network.json`` (biases, activations, dtype, metadata)
+    as a whole: into a temporary folder that takes the place of ``directory`` at the end, so
+    that an earlier network there (of any length) stays intact until then.
 
     Explicit zeros are written as entries, so the structure survives the round trip.
     """
-    directory.mkdir(parents=True, exist_ok=True)
     width = max(3, len(str(len(net))))
-    written = set()
-    for k, W in enumerate(net.layers, start=1):
-        written.add(f"layer{k:0{width}d}.mtx")
-        with atomic_write(directory / f"layer{k:0{width}d}.mtx") as f:
-            scipy.io.mmwrite(f, sp.coo_array(W), field="real", precision=17)
-    write_manifest(net, directory)
-    for path in layer_numbers(directory).values():  # an earlier network's layers: not ours
-        if path.name not in written:
-            path.unlink()
+    with atomic_folder(directory, lambda p: bool(_NAME.match(p.name)) or p.name == MANIFEST) as tmp:
+        for k, W in enumerate(net.layers, start=1):
+            with open(tmp / f"layer{k:0{width}d}.mtx", "wb") as f:
+                scipy.io.mmwrite(f, sp.coo_array(W), field="real", precision=17)
+        write_manifest(net, tmp)
 
 
 def layer_numbers(directory):

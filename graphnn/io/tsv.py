@@ -17,8 +17,8 @@ import scipy.sparse as sp
 
 from ..errors import FormatError, GraphnnError
 from ..network import Network
-from ._atomic import atomic_write, read_bytes
-from ._manifest import read_manifest, read_problem_manifest, write_manifest
+from ._atomic import atomic_folder, atomic_write, read_bytes
+from ._manifest import MANIFEST, read_manifest, read_problem_manifest, write_manifest
 from ._mtx import read_mtx_layer
 from ._parse import BAD_COUNT, SLOW, parse_numeric
 
@@ -290,14 +290,11 @@ def save_challenge(net, directory):
             f"format 'tsv' is the challenge layout, for square layers of one width; this "
             f"network has widths {'-'.join(map(str, net.sizes))}: use npz or mtx"
         )
-    directory.mkdir(parents=True, exist_ok=True)
-    written = {f"n{n}-l{k}.tsv" for k in range(1, len(net) + 1)}
-    for k, W in enumerate(net.layers, start=1):
-        write_layer(W, directory / f"n{n}-l{k}.tsv", value_fmt="%.17g")
-    write_manifest(net, directory)
-    for path in directory.iterdir():  # an earlier network's layers: not ours
-        if LAYER_NAME.search(path.name) and path.name not in written:
-            path.unlink()
+    ours = lambda p: bool(LAYER_NAME.search(p.name)) or p.name == MANIFEST  # noqa: E731
+    with atomic_folder(directory, ours) as tmp:  # an earlier network intact until the end
+        for k, W in enumerate(net.layers, start=1):
+            write_layer(W, tmp / f"n{n}-l{k}.tsv", value_fmt="%.17g")
+        write_manifest(net, tmp)
 
 
 def format_triples(rows, cols, values, value_fmt):
