@@ -327,3 +327,42 @@ def test_sigterm_during_generate_leaves_no_temporary_and_the_earlier_problem(tmp
     err = run.communicate(timeout=60)[1]
     assert run.returncode != 0 and "Traceback" not in err, err
     assert _tree(out) == before
+
+
+@pytest.fixture
+def live_pid():
+    """The pid of another live process (a sleeping child)."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield child.pid
+    child.kill()
+    child.wait()
+
+
+def _writers(tmp_path, problem):
+    """Commands and the output each writes."""
+    net = tmp_path / "net.npz"
+    save_npz(Network([sp.random(64, 64, density=0.1, random_state=0)]), net)
+    return {
+        "challenge run": (["challenge", "run", "--problem", str(problem), "--out", "{out}"], "c.tsv"),
+        "challenge generate": (["challenge", "generate", "--neurons", "1024", "--nlayers", "1",
+                                "--images", "5", "--out", "{out}"], "gen"),
+        "topo generate": (["topo", "generate", "ertl", "--layers", "8-8", "--density", "0.5",
+                           "--out", "{out}"], "t.npz"),
+        "convert": (["convert", str(net), "{out}", "--format", "mtx"], "m"),
+        "train": (["train", "--epochs", "1", "--limit", "200", "--checkpoint", "{out}"], "ck"),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command", ["challenge run", "challenge generate", "topo generate", "convert", "train"]
+)
+def test_one_writer_per_output(tmp_path, capsys, problem, live_pid, command):
+    argv, name = _writers(tmp_path, problem)[command]
+    out = tmp_path / name
+    argv = [a.format(out=out) for a in argv]
+    (tmp_path / f".{name}.claim").write_text(str(live_pid))  # another run writes it now
+    _one_line(capsys, cli(argv), f"pid {live_pid}")
+    assert not out.exists()
+    (tmp_path / f".{name}.claim").write_text("999999999")  # a killed run's claim: taken over
+    assert cli(argv) == 0, capsys.readouterr().err
+    assert out.exists() and not (tmp_path / f".{name}.claim").exists()

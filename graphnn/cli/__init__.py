@@ -16,7 +16,14 @@ import threading
 
 from .._version import __version__
 from ..errors import GraphnnError
-from ._common import CHECK_FAILED, INTERRUPTED, SUCCESS, USAGE_ERROR, ArgumentParser
+from ._common import (
+    CHECK_FAILED,
+    INTERRUPTED,
+    SUCCESS,
+    USAGE_ERROR,
+    ArgumentParser,
+    output_claims,
+)
 
 __all__ = ["main", "COMMANDS", "ArgumentParser", "SUCCESS", "CHECK_FAILED", "USAGE_ERROR"]
 
@@ -88,7 +95,7 @@ def main(argv=None):
         return _fail("graphnn", f'unknown command "{ns.command}"{hint}')
     prog = f"graphnn {ns.command}"
     try:
-        with _terminate_as_interrupt():
+        with _terminate_as_interrupt(), output_claims():
             module = importlib.import_module(f"{__name__}.{ns.command}")
             return module.main(ns.args, prog=prog)
     except SystemExit as e:  # argparse's --help and usage errors

@@ -3,12 +3,15 @@ vocabulary of arguments (``--layers`` = widths, ``--network`` = a network path, 
 the main output, ``--data-dir``, ``--seed``, ``--backend``, ``--json``)."""
 
 import argparse
+import contextlib
+import contextvars
 import math
 import os
 import re
 from pathlib import Path
 
 from ..errors import GraphnnError
+from ..io import claim
 
 SUCCESS, CHECK_FAILED, USAGE_ERROR, INTERRUPTED = 0, 1, 2, 130
 
@@ -151,10 +154,36 @@ def add_overwrite(p):
     )
 
 
+_CLAIMS = contextvars.ContextVar("claims", default=None)
+
+
+@contextlib.contextmanager
+def output_claims():
+    """The span of one command: the outputs it claims (:func:`claim_output`) are released at
+    its end."""
+    with contextlib.ExitStack() as stack:
+        reset = _CLAIMS.set(stack)
+        try:
+            yield
+        finally:
+            _CLAIMS.reset(reset)
+
+
+def claim_output(path, flag):
+    """Claim ``path`` (the value of ``flag``) for this command until it ends: a second run
+    writing the same path fails at once, naming this one's pid."""
+    stack = _CLAIMS.get()
+    if stack is not None:
+        try:
+            stack.enter_context(claim(path))
+        except GraphnnError as e:
+            raise GraphnnError(f"{flag} {e}") from None
+
+
 def check_output(path, flag, overwrite=False, inputs=None):
     """Before any work: ``path`` (the value of ``flag``) is none of ``inputs`` (``{path:
     label}``), its folder exists and is writable, and it does not exist yet (unless
-    ``overwrite``)."""
+    ``overwrite``); then it is claimed for this command (:func:`claim_output`)."""
     path = Path(path)
     label = (inputs or {}).get(path.resolve())
     if label is not None:
@@ -164,14 +193,18 @@ def check_output(path, flag, overwrite=False, inputs=None):
         raise GraphnnError(f"{flag} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise GraphnnError(f"{flag} {path}: the folder {folder} is not writable")
+    claim_output(path, flag)
     if path.exists() and not overwrite:
         raise GraphnnError(f"{flag} {path} exists: give another path, or --overwrite")
 
 
 def check_folder(path, flag, overwrite=False):
     """Before any work: the output folder ``path`` is new or empty (unless ``overwrite``), so
-    that no earlier run's files are mixed with this one's."""
+    that no earlier run's files are mixed with this one's; then it is claimed for this
+    command (:func:`claim_output`)."""
     path = Path(path)
+    if path.parent.is_dir():
+        claim_output(path, flag)
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise GraphnnError(f"{flag} {path} is not empty: give another folder, or --overwrite")
 

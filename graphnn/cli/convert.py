@@ -4,7 +4,7 @@ from pathlib import Path
 
 from ..errors import GraphnnError
 from ..io import FORMATS, infer_format, load, save
-from ._common import SUCCESS, ArgumentParser, run
+from ._common import SUCCESS, ArgumentParser, claim_output, run
 
 
 def _parser(prog):
@@ -33,6 +33,8 @@ def convert(src, out, fmt, overwrite=False):
     fmt = infer_format(out, fmt)
     if out.exists() and out.resolve() == src.resolve():
         raise GraphnnError(f"OUT {out} is IN: give another path")
+    if out.resolve().parent.is_dir():
+        claim_output(out, "OUT")
     if out.exists() and not overwrite and (out.is_file() or any(out.iterdir())):
         raise GraphnnError(f"OUT {out} exists: give another path, or --overwrite to replace it")
     net = load(src)

@@ -20,6 +20,7 @@ from ._common import (
     add_overwrite,
     add_seed,
     check_outputs,
+    claim_output,
     finite,
     ints,
     run,
@@ -172,6 +173,8 @@ def _main(args):
     if args.resume and args.checkpoint is None:
         raise GraphnnError("--resume needs --checkpoint DIR")
     if args.checkpoint is not None:
+        if args.checkpoint.resolve().parent.is_dir():
+            claim_output(args.checkpoint, "--checkpoint")
         exists = (args.checkpoint / CHECKPOINT).exists()
         if args.resume and not exists:
             raise GraphnnError(f"--resume: {args.checkpoint} holds no {CHECKPOINT} to resume")

@@ -18,7 +18,7 @@ directory). Every write is atomic: an interrupted run never leaves a half-writte
 from pathlib import Path
 
 from ..errors import FormatError, GraphnnError
-from ._atomic import atomic_folder, atomic_write, read_bytes
+from ._atomic import atomic_folder, atomic_write, claim, read_bytes
 from ._manifest import FORMAT_VERSION, read_problem_manifest
 from ._mtx import layer_numbers
 from ._mtx import load_mtx as _load_mtx
@@ -39,6 +39,7 @@ __all__ = [
     "iter_layers",
     "atomic_write",
     "atomic_folder",
+    "claim",
     "read_bytes",
     "NPZ_ERRORS",
     "read_problem_manifest",

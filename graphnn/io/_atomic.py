@@ -64,6 +64,45 @@ def atomic_write(path, mode="wb"):
         raise
 
 
+@contextlib.contextmanager
+def claim(path):
+    """Hold ``path`` as this process's output while the block runs: a claim file
+    ``.{name}.claim`` beside it, made with an exclusive create and holding the pid. A claim
+    held by another live process is refused at once, naming it; one left by a killed run
+    (its process gone) is taken over. The claim is removed on leaving the block."""
+    path = Path(path)
+    token = path.parent / f".{path.name}.claim"
+    for _ in range(2):
+        try:
+            fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~_umask())
+        except FileExistsError:
+            try:
+                owner = int(token.read_text() or -1)
+            except (OSError, ValueError):
+                owner = -1  # being written this instant, or damaged: decided on the next try
+            if owner == os.getpid():  # this process's own claim: nested, not a second writer
+                yield
+                return
+            if owner > 0 and _alive(owner):
+                raise GraphnnError(
+                    f"{path} is being written by another graphnn run (pid {owner}): wait for "
+                    "it to finish, or choose another output"
+                ) from None
+            with contextlib.suppress(FileNotFoundError):
+                token.unlink()  # a killed run's
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        break
+    else:
+        raise GraphnnError(f"{path}: cannot claim it as an output ({token} keeps coming back)")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            token.unlink()
+
+
 _RENAME_EXCHANGE = 2
 
 
