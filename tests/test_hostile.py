@@ -343,7 +343,8 @@ def _writers(tmp_path, problem):
     net = tmp_path / "net.npz"
     save_npz(Network([sp.random(64, 64, density=0.1, random_state=0)]), net)
     return {
-        "challenge run": (["challenge", "run", "--problem", str(problem), "--out", "{out}"], "c.tsv"),
+        "challenge run": (["challenge", "run", "--problem", str(problem), "--out", "{out}"],
+                          "c.tsv"),
         "challenge generate": (["challenge", "generate", "--neurons", "1024", "--nlayers", "1",
                                 "--images", "5", "--out", "{out}"], "gen"),
         "topo generate": (["topo", "generate", "ertl", "--layers", "8-8", "--density", "0.5",
