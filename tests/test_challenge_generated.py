@@ -71,7 +71,7 @@ def test_images_are_binary_and_sized(problem):
 
 
 def test_written_problem_reads_back_and_runs(problem, tmp_path, capsys):
-    paths = write_problem(problem, tmp_path)
+    paths = write_problem(problem, tmp_path / "problem")
     layers = read_layers(paths["layers"], N, L)
     assert all((a != b).nnz == 0 for a, b in zip(layers, problem.layers()))
     assert (read_images(paths["images"], N) != problem.images).nnz == 0
@@ -80,7 +80,7 @@ def test_written_problem_reads_back_and_runs(problem, tmp_path, capsys):
     args = [
         "run",
         "--network",
-        str(tmp_path),
+        str(tmp_path / "problem"),
         "--images",
         str(paths["images"]),
         "--neurons",

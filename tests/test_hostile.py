@@ -367,3 +367,30 @@ def test_one_writer_per_output(tmp_path, capsys, problem, live_pid, command):
     (tmp_path / f".{name}.claim").write_text("999999999")  # a killed run's claim: taken over
     assert cli(argv) == 0, capsys.readouterr().err
     assert out.exists() and not (tmp_path / f".{name}.claim").exists()
+
+
+def test_outputs_never_lie_inside_an_input_folder(tmp_path, capsys, problem, checkpoint):
+    import shutil
+
+    prob = tmp_path / "prob"
+    shutil.copytree(problem, prob)
+    ck = checkpoint("inside").parent
+    layer = prob / "neuron1024" / "n1024-l2.tsv"
+    images = prob / "sparse-images-1024.tsv"
+    before = {p: p.read_bytes() for p in [*prob.rglob("*.tsv"), ck / "checkpoint.npz"]}
+    cases = [
+        (["challenge", "run", "--problem", str(prob), "--out", str(layer), "--overwrite"],
+         "lies inside"),
+        (["challenge", "run", "--network", str(prob), "--images", str(images), "--out",
+          str(layer), "--overwrite"], "--network"),
+        (["convert", str(ck), str(ck / "checkpoint.npz"), "--overwrite"], "IN"),
+        (["prune", "--from", str(ck), "--sparsity", "0.5", "--out", str(ck / "checkpoint.npz"),
+          "--overwrite"], "--from"),
+        (["train", "--epochs", "1", "--checkpoint", str(ck), "--resume", "--metrics-out",
+          str(ck / "checkpoint.npz"), "--overwrite"], "--checkpoint"),
+        (["convert", str(ck / "checkpoint.npz"), str(tmp_path), "--format", "mtx", "--overwrite"],
+         "holds"),
+    ]  # fmt: skip
+    for argv, words in cases:
+        _one_line(capsys, cli(argv), words, progress=argv[0] == "train")
+    assert {p: p.read_bytes() for p in before} == before

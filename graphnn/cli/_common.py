@@ -180,14 +180,26 @@ def claim_output(path, flag):
             raise GraphnnError(f"{flag} {e}") from None
 
 
+def apart(path, flag, other, label):
+    """Refuse an output ``path`` that is ``other`` (an input or an earlier output, ``label``
+    its flag), lies inside it (a folder) or holds it: writing it could change the other."""
+    p, o = Path(path).resolve(), Path(other).resolve()
+    if p == o:
+        raise GraphnnError(f"{flag} {path} is the input {label}: give another path")
+    if o in p.parents:
+        raise GraphnnError(f"{flag} {path} lies inside {label} {other}: give a path outside it")
+    if p in o.parents:
+        raise GraphnnError(f"{flag} {path} holds {label} {other}: give another path")
+
+
 def check_output(path, flag, overwrite=False, inputs=None):
     """Before any work: ``path`` (the value of ``flag``) is none of ``inputs`` (``{path:
-    label}``), its folder exists and is writable, and it does not exist yet (unless
-    ``overwrite``); then it is claimed for this command (:func:`claim_output`)."""
+    label}``), nor inside one or holding one; its folder exists and is writable; it does not
+    exist yet (unless ``overwrite``); then it is claimed for this command
+    (:func:`claim_output`)."""
     path = Path(path)
-    label = (inputs or {}).get(path.resolve())
-    if label is not None:
-        raise GraphnnError(f"{flag} {path} is the input {label}: give another path")
+    for taken, label in (inputs or {}).items():
+        apart(path, flag, taken, label)
     folder = path.resolve().parent
     if not folder.is_dir():
         raise GraphnnError(f"{flag} {path}: the folder {folder} does not exist")
@@ -211,12 +223,14 @@ def check_folder(path, flag, overwrite=False):
 
 def check_outputs(args, flags, inputs=()):
     """:func:`check_output` for the output ``flags`` of ``args``, against its ``inputs``
-    (flags, or ``PATH`` for the positional ``path``) and one another."""
+    (flags, ``PATH`` for the positional ``path``, or ``{flag: path}`` where the flag's
+    destination has another name) and one another."""
 
     def value(flag):
         return getattr(args, flag.lstrip("-").replace("-", "_").lower(), None)
 
-    taken = {Path(value(f)).resolve(): f for f in inputs if value(f) is not None}
+    given = inputs if isinstance(inputs, dict) else {f: value(f) for f in inputs}
+    taken = {Path(v).resolve(): f for f, v in given.items() if v is not None}
     for flag in flags:
         if value(flag) is not None:
             check_output(value(flag), flag, getattr(args, "overwrite", False), taken)

@@ -452,7 +452,9 @@ def cmd_run(args):
     if args.layers is not None:
         print("note: --layers is deprecated, use --network", file=sys.stderr)
         args.network = args.layers
-    check_outputs(args, ["--out", "--plot"], inputs=["--network", "--images", "--truth"])
+    check_outputs(
+        args, ["--out", "--plot"], inputs=["--network", "--problem", "--images", "--truth"]
+    )
     source = _layer_source(args)
     _check_sizes(args)
     bias = _bias(args)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from ..errors import GraphnnError
 from ..io import FORMATS, infer_format, load, save
-from ._common import SUCCESS, ArgumentParser, claim_output, run
+from ._common import SUCCESS, ArgumentParser, apart, claim_output, run
 
 
 def _parser(prog):
@@ -31,8 +31,7 @@ def _parser(prog):
 
 def convert(src, out, fmt, overwrite=False):
     fmt = infer_format(out, fmt)
-    if out.exists() and out.resolve() == src.resolve():
-        raise GraphnnError(f"OUT {out} is IN: give another path")
+    apart(out, "OUT", src, "IN")
     if out.resolve().parent.is_dir():
         claim_output(out, "OUT")
     if out.exists() and not overwrite and (out.is_file() or any(out.iterdir())):

@@ -96,7 +96,7 @@ def main(argv, prog="graphnn prune"):
 
 
 def _main(args):
-    check_outputs(args, ["--out", "--metrics-out"])
+    check_outputs(args, ["--out", "--metrics-out"], inputs={"--from": args.source})
     amount, flag = (args.sparsity, "--sparsity")
     if args.neurons is not None:
         amount, flag = args.neurons, "--neurons"
