@@ -269,4 +269,15 @@ def read_problem(directory):
             raise FormatError(f"{f}: missing from the problem (listed in {path.name})")
         if _sha256(f) != digest:
             raise FormatError(f"{f}: changed since it was generated (its digest differs)")
+    layers = problem_paths(directory, manifest["neurons"], manifest["layers"])["layers"]
+    if layers.is_dir():  # its layer count is the manifest's: no file beyond it is read
+        stray = [
+            p for p in sorted(layers.iterdir()) if str(p.relative_to(directory)) not in digests
+        ]
+        if stray:
+            raise FormatError(
+                f"{stray[0]}: not part of the problem ({path.name} lists its "
+                f"{manifest['layers'] if manifest['layer_files'] else 'no'} layer files): "
+                "remove it or generate the problem again"
+            )
     return manifest

@@ -394,3 +394,70 @@ def test_outputs_never_lie_inside_an_input_folder(tmp_path, capsys, problem, che
     for argv, words in cases:
         _one_line(capsys, cli(argv), words, progress=argv[0] == "train")
     assert {p: p.read_bytes() for p in before} == before
+
+
+def _challenge_folder(tmp_path, n_layers=3):
+    from graphnn.io import save
+
+    folder = tmp_path / "net"
+    save(Network([sp.random(16, 16, density=0.3, random_state=k) for k in range(n_layers)]),
+         folder, "tsv")  # fmt: skip
+    (folder / "network.json").unlink()  # a bare challenge folder: its files say it all
+    return folder
+
+
+def _ambiguous(tmp_path, case):
+    """A challenge folder or archive damaged by ``case``; the file names the error must give."""
+    import tarfile
+
+    folder = _challenge_folder(tmp_path)
+    layer1 = (folder / "n16-l1.tsv").read_bytes()
+    if case == "two formats for one layer":
+        (folder / "n16-l1.mtx").write_text(
+            "%%MatrixMarket matrix coordinate real general\n16 16 0\n"
+        )
+        return folder, ["n16-l1.mtx", "n16-l1.tsv"]
+    if case == "two layouts":
+        (folder / "neuron16").mkdir()
+        (folder / "neuron16" / "n16-l1.tsv").write_bytes(layer1)
+        return folder, ["n16-l1.tsv", "neuron16"]
+    if case == "stray layer beyond a gap":
+        (folder / "n16-l5.tsv").write_bytes(layer1)
+        return folder, ["n16-l5.tsv", "layer 4"]
+    if case == "empty layer file":
+        (folder / "n16-l2.tsv").write_bytes(b"")
+        return folder, ["n16-l2.tsv", "empty"]
+    archive = tmp_path / "net.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for k in (1, 2, 3):
+            tar.add(folder / f"n16-l{k}.tsv", f"neuron16/n16-l{k}.tsv")
+        tar.add(folder / "n16-l2.tsv", "n16-l2.tsv")  # case: two members for one layer
+    return archive, ["n16-l2.tsv", "layer 2"]
+
+
+AMBIGUOUS = ["two formats for one layer", "two layouts", "stray layer beyond a gap",
+             "empty layer file", "two archive members for one layer"]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", AMBIGUOUS)
+def test_nothing_is_guessed(tmp_path, capsys, case):
+    path, words = _ambiguous(tmp_path, case)
+    with pytest.raises(GraphnnError) as e:
+        load(path)
+    assert all(w in str(e.value) for w in words), e.value
+    _one_line(capsys, cli(["topo", "analyze", str(path)]), *words)
+
+
+def test_a_manifest_fixes_the_layer_count(tmp_path, capsys, problem):
+    import shutil
+
+    folder = _challenge_folder(tmp_path)
+    assert load(folder).sizes == [16] * 4  # three layers, no manifest: all three
+    prob = tmp_path / "prob"
+    shutil.copytree(problem, prob)
+    extra = prob / "neuron1024" / "n1024-l3.tsv"
+    extra.write_bytes((prob / "neuron1024" / "n1024-l2.tsv").read_bytes())
+    rc = cli(["challenge", "run", "--problem", str(prob), "--out", str(tmp_path / "c.tsv")])
+    _one_line(capsys, rc, "n1024-l3.tsv", "not part of the problem")
+    with pytest.raises(GraphnnError, match="describes 2 layers"):
+        load(prob)

@@ -185,9 +185,7 @@ def _main(args):
                 f"--checkpoint {args.checkpoint} holds a run already: --resume to continue it, "
                 "--overwrite to start afresh there, or another folder"
             )
-    check_outputs(
-        args, ["--out", "--metrics-out", "--plot"], inputs=["--topology", "--checkpoint"]
-    )
+    check_outputs(args, ["--out", "--metrics-out", "--plot"], inputs=["--topology", "--checkpoint"])
     # every setting is checked before the (possibly long) dataset load
     if args.limit is not None and args.limit < 1:
         raise GraphnnError(f"--limit must be at least 1, got {args.limit}")

@@ -83,7 +83,11 @@ def check_ids(ids, name, what, upper=None):
 
 
 def parse_layer(raw, name, n_neurons):
-    """A layer ``row col value`` file as an (N x N) CSR array."""
+    """A layer ``row col value`` file as an (N x N) CSR array; an empty file is refused (a
+    layer without edges is a truncated file here, never a network: :func:`save_challenge`
+    writes none)."""
+    if not raw.strip():
+        raise FormatError(f"{name}: empty layer file (no edges): damaged or truncated")
     t = parse_table(raw, name, 3)
     rows = check_ids(t[:, 0], name, "row", n_neurons)
     cols = check_ids(t[:, 1], name, "column", n_neurons)
@@ -125,16 +129,52 @@ def read_truth(path):
 
 def layer_files(directory, n_neurons):
     """{k: path} of the ``n{N}-l{k}.tsv`` (or ``.mtx``) files in ``directory`` or its
-    ``neuron{N}`` subdirectory."""
+    ``neuron{N}`` subdirectory. Nothing is guessed: layers both in the folder and in the
+    subfolder, or two files for one layer, are an error naming both."""
     directory = Path(directory)
-    if (directory / f"neuron{n_neurons}").is_dir():
-        directory = directory / f"neuron{n_neurons}"
+    top = _layers_in(directory, n_neurons)
+    sub = directory / f"neuron{n_neurons}"
+    if sub.is_dir():
+        inner = _layers_in(sub, n_neurons)
+        if top and inner:
+            first = top[min(top)]
+            raise FormatError(
+                f"{directory}: layers both here ({first.name} ...) and in {sub.name}/: two "
+                "layouts in one folder; keep one"
+            )
+        return sub, inner
+    return directory, top
+
+
+def _layers_in(directory, n_neurons):
     found = {}
-    for p in directory.iterdir():
+    for p in sorted(directory.iterdir()):
         m = LAYER_NAME.search(p.name)
         if m and int(m.group(1)) == n_neurons:
-            found.setdefault(int(m.group(2)), p)
-    return directory, found
+            k = int(m.group(2))
+            if k in found:
+                raise FormatError(
+                    f"{directory}: {found[k].name} and {p.name} are both layer {k}; keep one"
+                )
+            found[k] = p
+    return found
+
+
+def _consecutive(numbers, path, name):
+    """L for layer numbers that must run 1..L: a gap or a stray layer beyond it is an error
+    naming it (``name(k)`` the file of layer ``k``)."""
+    if 1 not in numbers:
+        raise FormatError(f"{path}: layer 1 ({name(1)}) is missing")
+    n_layers = 0
+    while n_layers + 1 in numbers:
+        n_layers += 1
+    stray = sorted(k for k in numbers if k > n_layers)
+    if stray:
+        raise FormatError(
+            f"{path}: {name(stray[0])} is there but layer {n_layers + 1} is missing: remove the "
+            "stray layer or restore the missing one"
+        )
+    return n_layers
 
 
 def _drain(tar):
@@ -163,7 +203,10 @@ def iter_tar_layers(path, n_neurons, n_layers):
                 widths.add(int(m.group(1)))
                 if int(m.group(1)) != n_neurons or int(m.group(2)) > n_layers:
                     continue
-                pending[int(m.group(2))] = (member.name, tar.extractfile(member).read())
+                k = int(m.group(2))
+                if k < want or k in pending:
+                    raise FormatError(f"{path}: two members for layer {k} ({member.name})")
+                pending[k] = (member.name, tar.extractfile(member).read())
                 while want in pending:
                     member_name, raw = pending.pop(want)
                     yield parse_layer(raw, f"{path}:{member_name}", n_neurons)
@@ -202,17 +245,19 @@ def discover(path):
     for name in names:
         m = LAYER_NAME.search(name)
         if m:
-            found.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
+            layers = found.setdefault(int(m.group(1)), {})
+            k = int(m.group(2))
+            if k in layers:
+                raise FormatError(f"{path}: {layers[k]} and {name} are both layer {k}; keep one")
+            layers[k] = name
     if not found:
         raise FormatError(f"{path}: no n{{N}}-l{{k}}.tsv layer files")
     if len(found) > 1:
         raise FormatError(f"{path}: layers of several widths {sorted(found)}")
-    n_neurons, ks = found.popitem()
-    n_layers = 0
-    while n_layers + 1 in ks:
-        n_layers += 1
-    if n_layers == 0:
-        raise FormatError(f"{path}: layer 1 (n{n_neurons}-l1.tsv) is missing")
+    n_neurons, layers = found.popitem()
+    if path.is_dir():
+        layers = layer_files(path, n_neurons)[1]  # one layout, one file a layer
+    n_layers = _consecutive(layers, path, lambda k: layers.get(k, f"n{n_neurons}-l{k}.tsv"))
     return n_neurons, n_layers
 
 
@@ -244,13 +289,19 @@ def iter_layers(path, n_neurons, n_layers):
             yield parse_layer(f.read_bytes(), str(f), n_neurons)
 
 
-def _problem_bias(path, n_neurons):
-    """The bias of a challenge network: a generated problem's ``problem.json``, else the
-    official value for N, else None."""
+def _problem_bias(path, n_neurons, n_layers):
+    """The bias of a challenge network: a generated problem's ``problem.json`` (whose layer
+    count must be the folder's), else the official value for N, else None."""
     for d in (path, path.parent) if path.is_dir() else (path.parent,):
         manifest = d / "problem.json"
         if manifest.exists():
-            return read_problem_manifest(manifest)["bias"]
+            m = read_problem_manifest(manifest)
+            if m["layers"] != n_layers:
+                raise FormatError(
+                    f"{manifest}: describes {m['layers']} layers but {path} holds layers "
+                    f"1..{n_layers}: remove the stray files or generate the problem again"
+                )
+            return m["bias"]
     return OFFICIAL_BIAS.get(n_neurons)
 
 
@@ -269,7 +320,7 @@ def load_challenge(path):
             "are there: remove the stale files or the manifest"
         )
     if not kwargs:
-        bias = _problem_bias(path, n_neurons)
+        bias = _problem_bias(path, n_neurons, n_layers)
         kwargs = {
             "biases": 0.0 if bias is None else bias,
             "activations": "relu:32",
@@ -289,6 +340,12 @@ def save_challenge(net, directory):
         raise GraphnnError(
             f"format 'tsv' is the challenge layout, for square layers of one width; this "
             f"network has widths {'-'.join(map(str, net.sizes))}: use npz or mtx"
+        )
+    empty = [k for k, W in enumerate(net.layers, start=1) if W.nnz == 0]
+    if empty:
+        raise GraphnnError(
+            f"format 'tsv' cannot hold layer {empty[0]}: it has no edges, and an empty layer "
+            "file reads as a truncated one; use npz or mtx"
         )
     ours = lambda p: bool(LAYER_NAME.search(p.name)) or p.name == MANIFEST  # noqa: E731
     with atomic_folder(directory, ours) as tmp:  # an earlier network intact until the end
