@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from graphnn import challenge_kernel as kernel
+from graphnn._system import available_memory
 from graphnn.errors import GraphnnError
 
 from .inference import InferenceResult, checked_layers
@@ -35,16 +36,24 @@ from .inference import InferenceResult, checked_layers
 __all__ = ["infer_batched", "default_memory_limit"]
 
 
+def check_settings(dtype, memory_limit, threads):
+    """``(dtype, memory_limit, threads)`` checked, the defaults filled in: float32 or
+    float64, at least 1 MiB, at least one thread."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise GraphnnError(f"dtype must be float32 or float64, got {dtype}")
+    memory_limit = default_memory_limit() if memory_limit is None else int(memory_limit)
+    if memory_limit < 1 << 20:
+        raise GraphnnError(f"memory_limit must be at least 1 MiB, got {memory_limit} bytes")
+    threads = default_threads() if threads is None else int(threads)
+    if threads < 1:
+        raise GraphnnError(f"threads must be at least 1, got {threads}")
+    return dtype, memory_limit, threads
+
+
 def default_memory_limit():
-    """Half the memory available now (``MemAvailable``), or 4 GiB where it cannot be read."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024 // 2
-    except OSError:
-        pass
-    return 4 << 30
+    """Half the memory available now (``MemAvailable``; 4 GiB where it cannot be read)."""
+    return available_memory() // 2
 
 
 def default_threads():
@@ -126,15 +135,7 @@ def infer_batched(
         65536x120 (300 and 3,000 images); at 1,024 the accumulator fits L1 and it gains
         nothing (1.05x).
     """
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise GraphnnError(f"dtype must be float32 or float64, got {dtype}")
-    memory_limit = default_memory_limit() if memory_limit is None else int(memory_limit)
-    if memory_limit < 1 << 20:
-        raise GraphnnError(f"memory_limit must be at least 1 MiB, got {memory_limit} bytes")
-    threads = default_threads() if threads is None else int(threads)
-    if threads < 1:
-        raise GraphnnError(f"threads must be at least 1, got {threads}")
+    dtype, memory_limit, threads = check_settings(dtype, memory_limit, threads)
     images = sp.csr_array(images)
     n_images, n = images.shape
     ymax = np.inf if ymax is None else float(ymax)

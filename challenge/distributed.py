@@ -6,6 +6,7 @@ so layers are streamed or regenerated per worker rather than shipped. The catego
 union of the blocks' categories, identical to a single-process run.
 """
 
+import threading
 import time
 
 import numpy as np
@@ -13,14 +14,40 @@ import scipy.sparse as sp
 
 from graphnn.errors import BackendUnavailable, GraphnnError
 
+from .batched import check_settings
 from .inference import InferenceResult, infer
 
 __all__ = ["infer_distributed"]
 
 
-def _run_block(source, images, offset, bias, ymax, backend):
-    r = infer(source, images, bias, ymax=ymax, backend=backend)
+def _run_block(source, images, offset, bias, ymax, backend, settings):
+    r = infer(source, images, bias, ymax=ymax, backend=backend, **settings)
     return r.categories + offset, r.seconds, r.read_seconds, r.edges, r.n_layers
+
+
+CONNECT_SECONDS = 10.0
+
+
+def _connect(Client, scheduler, seconds):
+    """A client of the scheduler at ``scheduler``, or an error within about ``seconds``: the
+    connection is made in a daemon thread, since a server that accepts but never speaks Dask
+    (an HTTP server, a silent listener) holds Dask's own timeout off indefinitely."""
+    done = {}
+
+    def connect():
+        try:
+            done["client"] = Client(scheduler, timeout=f"{seconds:g}s")
+        except Exception as e:  # OSError, TimeoutError, ValueError for a malformed address
+            done["error"] = e
+
+    thread = threading.Thread(target=connect, daemon=True, name="graphnn-dask-connect")
+    thread.start()
+    thread.join(seconds + 5)
+    if "client" in done:
+        return done["client"]
+    e = done.get("error")
+    reason = f"{type(e).__name__}: {e}" if e else f"no Dask scheduler answered in {seconds:g} s"
+    raise GraphnnError(f"scheduler {scheduler}: cannot connect ({reason})")
 
 
 def _client(workers, scheduler):
@@ -31,12 +58,7 @@ def _client(workers, scheduler):
             "workers and scheduler need Dask distributed: pip install 'graphnn[dist]'"
         ) from None
     if scheduler is not None:
-        try:
-            return Client(scheduler, timeout="10s"), None
-        except Exception as e:  # OSError, TimeoutError, ValueError for a malformed address
-            raise GraphnnError(
-                f"scheduler {scheduler}: cannot connect ({type(e).__name__}: {e})"
-            ) from None
+        return _connect(Client, scheduler, CONNECT_SECONDS), None
     cluster = LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
     )
@@ -81,6 +103,9 @@ def infer_distributed(
     workers=2,
     scheduler=None,
     worker_timeout=60.0,
+    dtype=None,
+    memory_limit=None,
+    threads=None,
 ):
     """Run :func:`challenge.inference.infer` on image blocks over a Dask cluster.
 
@@ -89,7 +114,12 @@ def infer_distributed(
     call ``source`` (see the paths it reads). ``seconds`` in the result is the slowest block's
     inference time, ``read_seconds`` its reading time. A cluster without workers for
     ``worker_timeout`` seconds (at the start or during the run) is an error, not a hang.
+    ``dtype``, ``memory_limit`` and ``threads`` are each worker's, as :func:`infer` takes
+    them (checked here first).
     """
+    if backend == "numba":  # checked here, before any worker starts
+        check_settings(dtype or "float64", memory_limit, threads)
+    settings = {"dtype": dtype, "memory_limit": memory_limit, "threads": threads}
     if scheduler is None and (not isinstance(workers, int) or workers < 1):
         raise GraphnnError(f"workers must be an integer >= 1, got {workers!r}")
     images = sp.csr_array(images)
@@ -105,7 +135,9 @@ def infer_distributed(
         n_blocks = max(1, min(len(client.nthreads()), images.shape[0]))
         bounds = np.linspace(0, images.shape[0], n_blocks + 1).astype(int)
         futures = [
-            client.submit(_run_block, source, images[lo:hi], lo, bias, ymax, backend, pure=False)
+            client.submit(
+                _run_block, source, images[lo:hi], lo, bias, ymax, backend, settings, pure=False
+            )
             for lo, hi in zip(bounds[:-1], bounds[1:])
         ]
         blocks = _gather(client, futures, worker_timeout)

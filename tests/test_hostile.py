@@ -461,3 +461,91 @@ def test_a_manifest_fixes_the_layer_count(tmp_path, capsys, problem):
     _one_line(capsys, rc, "n1024-l3.tsv", "not part of the problem")
     with pytest.raises(GraphnnError, match="describes 2 layers"):
         load(prob)
+
+
+def _official_run(shared_data, *flags):
+    network = shared_data / "neuron1024.tar.gz"
+    images = shared_data / "sparse-images-1024_subset.tsv"
+    return ["challenge", "run", "--network", str(network), "--images", str(images),
+            "--nlayers", "3", *flags]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "flags,words",
+    [(["--threads", "0"], "--threads"), (["--memory-limit", "1K"], "--memory-limit")],
+)
+def test_settings_are_checked_with_workers_too(shared_data, capsys, flags, words):
+    pytest.importorskip("dask.distributed")
+    _one_line(capsys, cli(_official_run(shared_data, "--workers", "1", *flags)), words)
+
+
+def test_a_server_that_does_not_speak_dask_ends_in_bounded_time(shared_data, capsys, monkeypatch):
+    import socket
+    import threading
+    import time
+
+    pytest.importorskip("dask.distributed")
+    import challenge.distributed
+
+    monkeypatch.setattr(challenge.distributed, "CONNECT_SECONDS", 1.0)
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    t = time.perf_counter()
+    rc = cli(_official_run(shared_data, "--scheduler", address))
+    assert time.perf_counter() - t < 30
+    _one_line(capsys, rc, "--scheduler", "cannot connect")
+    server.close()
+
+
+def test_inflated_and_declared_sizes_beyond_memory_are_refused(tmp_path, capsys, monkeypatch):
+    import gzip
+
+    import graphnn._system
+
+    monkeypatch.setattr(graphnn._system, "available_memory", lambda: 64 << 20)  # 64 MiB here
+    bomb = tmp_path / "images.tsv.gz"
+    bomb.write_bytes(gzip.compress(b"1\t1\t1\n" + b" " * (80 << 20)))  # 80 kB, 80 MiB inflated
+    from graphnn.io.tsv import read_images
+
+    with pytest.raises(GraphnnError, match="images.tsv.gz: decompressed"):
+        read_images(bomb, 1024)
+    huge = tmp_path / "net"
+    huge.mkdir()
+    (huge / "layer001.mtx").write_text(
+        "%%MatrixMarket matrix coordinate real general\n1000000000000 2 1\n1 1 1.0\n"
+    )
+    _one_line(capsys, cli(["topo", "analyze", str(huge)]), "layer001.mtx", "declared shape")
+    far = tmp_path / "far.tsv"
+    far.write_text("1\t1\t1.0\n2000000000\t1\t1.0\n")
+    with pytest.raises(GraphnnError, match="far.tsv: line 2: image id 2000000000"):
+        read_images(far, 1024)
+
+
+def test_datasets_refuse_non_finite_pixels_and_fractional_labels(tmp_path, capsys):
+    import struct
+
+    def idx(path, array, code):
+        header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(
+            f">{array.ndim}I", *array.shape
+        )
+        path.write_bytes(header + array.astype(array.dtype.newbyteorder(">")).tobytes())
+
+    rng = np.random.default_rng(0)
+    images = rng.random((20, 28, 28)).astype(np.float32)
+    images[3, 5, 5] = np.nan
+    for stem, x in (("train-images-idx3-ubyte", images), ("t10k-images-idx3-ubyte", images)):
+        idx(tmp_path / stem, x, 0x0D)
+    labels = rng.integers(0, 10, 20).astype(np.float32)
+    for stem in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
+        idx(tmp_path / stem, labels, 0x0D)
+    argv = ["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1"]
+    _one_line(capsys, cli(argv), "image 3", "not finite", progress=True)
+    images[3, 5, 5] = 0.5
+    for stem in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
+        idx(tmp_path / stem, images, 0x0D)
+    labels[7] = 3.5
+    for stem in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
+        idx(tmp_path / stem, labels, 0x0D)
+    _one_line(capsys, cli(argv), "label 3.5", progress=True)

@@ -398,6 +398,8 @@ def _layer_source(args):
 
 
 def _execute(source, images, bias, args, progress):
+    if args.threads is not None and args.threads < 1:
+        raise GraphnnError(f"--threads must be at least 1, got {args.threads}")
     if getattr(args, "workers", None) is not None or getattr(args, "scheduler", None) is not None:
         from challenge.distributed import infer_distributed
 
@@ -408,9 +410,10 @@ def _execute(source, images, bias, args, progress):
             backend=args.backend,
             workers=args.workers,
             scheduler=args.scheduler,
+            dtype=args.dtype,
+            memory_limit=args.memory_limit,
+            threads=args.threads,
         )
-    if args.threads is not None and args.threads < 1:
-        raise GraphnnError(f"--threads must be at least 1, got {args.threads}")
     return infer(
         source, images, bias, backend=args.backend, dtype=args.dtype,
         memory_limit=args.memory_limit, threads=args.threads, progress=progress,

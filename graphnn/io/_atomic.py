@@ -4,12 +4,13 @@
 import contextlib
 import ctypes
 import errno
-import gzip
 import os
 import shutil
 import tempfile
+import zlib
 from pathlib import Path
 
+from .. import _system
 from ..errors import FormatError, GraphnnError
 
 
@@ -162,13 +163,39 @@ def atomic_folder(path, ours):
     shutil.rmtree(tmp, ignore_errors=True)  # the earlier folder, now under the temporary name
 
 
+def check_size(size, path, what="its contents"):
+    """Refuse to read ``size`` bytes for ``path`` where they would not fit the memory
+    available (half of it: the parsed values need room too), naming the file."""
+    budget = _system.available_memory() // 2
+    if size > budget:
+        raise FormatError(
+            f"{path}: {what} would take {size / 2**30:.1f} GiB, more than the "
+            f"{budget / 2**30:.1f} GiB this machine can spare now: damaged, or too large here"
+        )
+
+
 def read_bytes(path):
-    """The bytes of ``path``, decompressed when it ends in ``.gz``."""
+    """The bytes of ``path``, decompressed when it ends in ``.gz`` (in pieces, stopping at
+    once where the decompressed size outgrows the memory available: a small file that
+    inflates to gigabytes is refused, not read)."""
     path = Path(path)
     data = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise FormatError(f"{path}: not a readable gzip file ({e})") from None
-    return data
+    if path.suffix != ".gz":
+        return data
+    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    parts, size, rest = [], 0, data
+    try:
+        while rest:
+            part = inflate.decompress(rest, 1 << 24)
+            size += len(part)
+            check_size(size, path, "decompressed, it")
+            parts.append(part)
+            rest = inflate.unconsumed_tail
+            if inflate.eof:  # a next gzip member, as gzip.decompress reads them
+                rest = inflate.unused_data
+                inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if rest else inflate
+        if not inflate.eof:
+            raise EOFError("the stream ends before its end marker")
+    except (zlib.error, EOFError) as e:
+        raise FormatError(f"{path}: not a readable gzip file ({e})") from None
+    return b"".join(parts)

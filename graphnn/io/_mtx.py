@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from ..errors import FormatError, GraphnnError
 from ..network import Network, check_sparse
-from ._atomic import atomic_folder
+from ._atomic import atomic_folder, check_size
 from ._manifest import MANIFEST, read_manifest, write_manifest
 
 _NAME = re.compile(r"^layer(\d+)\.mtx$")
@@ -45,7 +45,11 @@ def read_mtx_layer(path, what="layer"):
     """A Matrix Market file as a CSR array of real, finite values (a complex field, a NaN or
     an integer beyond 64 bits is refused, naming the file)."""
     try:
+        rows, cols, entries = scipy.io.mminfo(path)[:3]
+        check_size(8 * (rows + 1) + 16 * entries, path, "its declared shape")
         A = sp.csr_array(scipy.io.mmread(path))
+    except FormatError:
+        raise
     except (ValueError, IndexError, OSError, EOFError, OverflowError) as e:
         if isinstance(e, FileNotFoundError):
             raise

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from ..errors import FormatError, GraphnnError
 from ..network import Network
-from ._atomic import atomic_folder, atomic_write, read_bytes
+from ._atomic import atomic_folder, atomic_write, check_size, read_bytes
 from ._manifest import MANIFEST, read_manifest, read_problem_manifest, write_manifest
 from ._mtx import read_mtx_layer
 from ._parse import BAD_COUNT, SLOW, parse_numeric
@@ -110,6 +110,7 @@ def read_images(path, n_neurons):
     rows = check_ids(t[:, 0], name, "image", MAX_IMAGES)
     cols = check_ids(t[:, 1], name, "pixel", n_neurons)
     n_images = int(rows.max()) + 1 if rows.size else 0
+    check_size(8 * n_images, f"{name}: line {int(np.argmax(rows)) + 1}", f"image id {n_images}")
     Y = sp.csr_array((t[:, 2], (rows, cols)), shape=(n_images, n_neurons))
     Y.sum_duplicates()
     return Y
@@ -206,6 +207,7 @@ def iter_tar_layers(path, n_neurons, n_layers):
                 k = int(m.group(2))
                 if k < want or k in pending:
                     raise FormatError(f"{path}: two members for layer {k} ({member.name})")
+                check_size(member.size, f"{path}:{member.name}", "the layer")
                 pending[k] = (member.name, tar.extractfile(member).read())
                 while want in pending:
                     member_name, raw = pending.pop(want)

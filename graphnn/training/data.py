@@ -130,6 +130,9 @@ def _idx(name, data_dir, stem):
 
 
 def _check_labels(y, n_classes, where):
+    if y.dtype.kind == "f" and not (np.isfinite(y) & (y == np.floor(y))).all():
+        bad = y[~(np.isfinite(y) & (y == np.floor(y)))][0]
+        raise FormatError(f"{where}: label {bad} is not a whole number")
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         bad = y[(y < 0) | (y >= n_classes)][0]
         raise FormatError(f"{where}: label {bad} is out of range 0..{n_classes - 1}")
@@ -148,6 +151,9 @@ def _load_images(name, data_dir, val_fraction, rng, limit):
     for x, y, which in ((train_x, train_y, "train"), (test_x, test_y, "test")):
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise FormatError(f"{name} {which}: images {x.shape} and labels {y.shape} disagree")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            image = int(np.argmax(~np.isfinite(x.reshape(len(x), -1)).all(axis=1)))
+            raise FormatError(f"{name} {which}: image {image} has a pixel that is not finite")
     shape = train_x.shape[1:]
     flat = lambda a: (a.reshape(len(a), -1) / 255.0).astype(np.float32)  # noqa: E731
     Xtr, ytr = flat(train_x)[:limit], _check_labels(train_y, 10, f"{name} train")[:limit]
