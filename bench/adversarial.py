@@ -1,20 +1,67 @@
-"""The adversarial sweep: 42 damaged inputs and user mistakes through the command line.
+"""The adversarial sweep: damaged inputs and user mistakes through the command line.
 
     python bench/adversarial.py [--data DIR]
 
-Not a speed bench: each case must exit 2 with exactly one error line and no traceback, and
-leave its inputs and earlier outputs byte-identical. Fixtures (a trained model and checkpoint,
-damaged copies of the official files) are made in a temporary folder. Prints each failure and
-the count that pass; exits 1 when any fails.
+Not a speed bench: each case must exit 2 with exactly one error line and no traceback (never
+a crash: a segmentation fault is exit -11), and leave its inputs and earlier outputs
+byte-identical. Fixtures (a trained model and checkpoint, damaged copies of them and of the
+official files, folders with two layouts, another run's claim on an output) are made in a
+temporary folder. Prints each failure and the count that pass; exits 1 when any fails.
+``tests/test_hostile.py`` runs it.
 """
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
+
+
+def _npz_with(source, target, **changes):
+    """A copy of the npz ``source`` with some members replaced."""
+    with np.load(source) as z:
+        parts = {k: z[k] for k in z.files}
+    parts.update(changes)
+    np.savez_compressed(target, **parts)
+
+
+def _hostile_fixtures(D):
+    """The fixtures of the hostile-input classes, in the current folder (made after t.npz,
+    m.npz and ck exist); returns the pid of a live process that claims ``claimed.npz``."""
+    with np.load("m.npz") as z:
+        indices, data = z["layer0_indices"].copy(), z["layer0_data"]
+    indices[0] = 10**6
+    _npz_with("m.npz", "index.npz", layer0_indices=indices)
+    _npz_with("m.npz", "nanweight.npz", layer0_data=np.full_like(data, np.nan))
+    _npz_with("m.npz", "sizes0d.npz", sizes=np.array(5))
+    subprocess.run(G + ["convert", "t.npz", "mtxnet", "--format", "mtx"], capture_output=True)
+    manifest = json.loads(open("mtxnet/network.json").read())
+    manifest["n_layers"] = "2"
+    os.makedirs("jsonbad", exist_ok=True)
+    for name in os.listdir("mtxnet"):
+        shutil.copy(f"mtxnet/{name}", f"jsonbad/{name}")
+    open("jsonbad/network.json", "w").write(json.dumps(manifest))
+    layer = "1\t1\t0.5\n2\t3\t0.25\n"
+    for folder, files in {
+        "twoformats": {"n8-l1.tsv": layer, "n8-l1.mtx": layer},
+        "stray": {"n8-l1.tsv": layer, "n8-l3.tsv": layer},
+        "emptylayer": {"n8-l1.tsv": layer, "n8-l2.tsv": ""},
+        "twolayouts": {"n8-l1.tsv": layer, "neuron8/n8-l1.tsv": layer},
+    }.items():
+        for name, text in files.items():
+            os.makedirs(os.path.dirname(f"{folder}/{name}"), exist_ok=True)
+            open(f"{folder}/{name}", "w").write(text)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    open(".claimed.npz.claim", "w").write(str(sleeper.pid))
+    return sleeper
+
+
+G = [sys.executable, "-m", "graphnn.cli"]
 
 
 def main():
@@ -23,7 +70,6 @@ def main():
     ap.add_argument("--data", default=str(default), help="the official 1024-neuron files")
     args = ap.parse_args()
     D = args.data
-    G = [sys.executable, "-m", "graphnn.cli"]
     os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     os.chdir(tempfile.mkdtemp(prefix="graphnn-adversarial-"))
     subprocess.run(
@@ -66,7 +112,28 @@ def main():
     open("big.tsv", "w").write("1\t1\t1\n1000000000000\t2\t1\n")
     run = G + ["challenge", "run", "--network", f"{D}/neuron1024.tar.gz"]
     S = f"{D}/sparse-images-1024_subset.tsv"
+    sleeper = _hostile_fixtures(D)
+    analyze = G + ["topo", "analyze"]
     cases = [
+        ("npz index past the width (was a segfault)", analyze + ["index.npz"]),
+        ("npz index past the width, evaluate", G + ["evaluate", "index.npz"]),
+        ("npz NaN weights", G + ["evaluate", "nanweight.npz"]),
+        ("npz sizes 0-d", analyze + ["sizes0d.npz"]),
+        ("network.json n_layers a string", analyze + ["jsonbad"]),
+        ("two formats for one layer", analyze + ["twoformats"]),
+        ("stray layer beyond a gap", analyze + ["stray"]),
+        ("empty layer file", analyze + ["emptylayer"]),
+        ("two layouts in one folder", analyze + ["twolayouts"]),
+        (
+            "output inside an input folder",
+            G + ["convert", "ck", "ck/checkpoint.npz", "--overwrite"],
+        ),
+        ("output holds an input", G + ["convert", "m.npz", ".", "--format", "mtx", "--overwrite"]),
+        ("a second writer", G + ["convert", "m.npz", "claimed.npz"]),
+        (
+            "threads 0 with workers",
+            run + ["--images", "half.tsv", "--workers", "1", "--threads", "0"],
+        ),
         ("npz truncated", G + ["evaluate", "trunc.npz"]),
         ("npz bit flip", G + ["topo", "analyze", "flip.npz"]),
         ("checkpoint truncated, resume", G + ["train", "--checkpoint", "ckbad", "--resume"]),
@@ -181,10 +248,9 @@ def main():
         ("train topology and layers", G + ["train", "--topology", "t.npz", "--layers", "64-10"]),
     ]
     passed = 0
+    kept = ["truth.tsv", "half.tsv", "m.npz", "ck/checkpoint.npz", "mtxnet/network.json"]
     for name, argv in cases:
-        before = {
-            f: open(f, "rb").read() for f in ("truth.tsv", "half.tsv", "m.npz", "ck/checkpoint.npz")
-        }
+        before = {f: open(f, "rb").read() for f in kept}
         r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
         after = {f: open(f, "rb").read() for f in before}
         lines = [l for l in r.stderr.splitlines() if "error" in l]
@@ -197,8 +263,12 @@ def main():
         passed += ok
         if not ok:
             print("FAIL", name, r.returncode, r.stderr[-300:])
+    sleeper.kill()
+    leftovers = [p for p in Path(".").rglob(".*.tmp")]
+    if leftovers:
+        print("FAIL temporaries left:", ", ".join(map(str, leftovers)))
     print(f"{passed}/{len(cases)} pass")
-    sys.exit(0 if passed == len(cases) else 1)
+    sys.exit(0 if passed == len(cases) and not leftovers else 1)
 
 
 if __name__ == "__main__":

@@ -549,3 +549,13 @@ def test_datasets_refuse_non_finite_pixels_and_fractional_labels(tmp_path, capsy
     for stem in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
         idx(tmp_path / stem, labels, 0x0D)
     _one_line(capsys, cli(argv), "label 3.5", progress=True)
+
+
+def test_the_adversarial_sweep_passes(shared_data):
+    """``bench/adversarial.py``: every case through the command line in a child process."""
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "adversarial.py"
+    argv = [sys.executable, str(script), "--data", str(shared_data)]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:]

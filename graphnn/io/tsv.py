@@ -110,7 +110,9 @@ def read_images(path, n_neurons):
     rows = check_ids(t[:, 0], name, "image", MAX_IMAGES)
     cols = check_ids(t[:, 1], name, "pixel", n_neurons)
     n_images = int(rows.max()) + 1 if rows.size else 0
-    check_size(8 * n_images, f"{name}: line {int(np.argmax(rows)) + 1}", f"image id {n_images}")
+    if rows.size:
+        line = int(np.argmax(rows)) + 1
+        check_size(8 * n_images, f"{name}: line {line}", f"image id {n_images}")
     Y = sp.csr_array((t[:, 2], (rows, cols)), shape=(n_images, n_neurons))
     Y.sum_duplicates()
     return Y
