@@ -127,7 +127,7 @@ def digit_images(n_images, n_neurons, *, seed=None, mnist_dir=None, chunk=512):
     # built as CSR directly: no row array, no COO sort (60,000 images at N = 65,536 hold
     # about 4e8 pixels)
     return sp.csr_array(
-        (np.ones(indices.size), indices, np.cumsum(np.concatenate(counts))),
+        (np.ones(indices.size, np.float32), indices, np.cumsum(np.concatenate(counts))),
         shape=(n_images, n_neurons),
     )
 

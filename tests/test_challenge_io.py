@@ -6,11 +6,12 @@ import tarfile
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from challenge.io import read_images, read_layers, read_truth, write_images, write_layer
 from graphnn import cli
 from graphnn.cli.challenge import main as challenge_main
-from graphnn.errors import FormatError
+from graphnn.errors import FormatError, GraphnnError
 from topologies.kronecker import challenge_layer
 
 N = 64
@@ -249,3 +250,47 @@ def test_parser_gives_pythons_doubles_bit_for_bit():
     expected = np.array([float(t) for t in tokens])
     assert table[:, 1].tobytes() == expected.tobytes()  # identical bits, signs of zero too
     np.testing.assert_array_equal(table[:, 0], np.arange(1, len(tokens) + 1))
+
+
+@pytest.mark.parametrize("block", [64, 1 << 26])
+def test_images_read_in_blocks_equal_the_line_by_line_reading(tmp_path, block):
+    """The compiled block reader against Python's own parsing of each line: values with
+    exponents, long mantissas and CRLF ends, rows out of order, duplicates summed; an error
+    names its line in whatever block it falls."""
+    rng = np.random.default_rng(3)
+    lines = []
+    for k in range(300):
+        v = rng.choice(["1", "0.5", "-2.25e-3", "0.12345678901234567", "7", "3.0"])
+        end = "\r\n" if k % 7 == 0 else "\n"
+        lines.append(f"{rng.integers(1, 40)}\t{rng.integers(1, 65)}\t{v}{end}")
+    text = "".join(lines)
+    want = np.zeros((39 + 1, 64))
+    for line in lines:
+        r, c, v = line.split()
+        want[int(r) - 1, int(c) - 1] += float(v)
+    path = tmp_path / "img.tsv.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    Y = read_images(path, 64, block=block)
+    n = int(max(int(line.split()[0]) for line in lines))
+    np.testing.assert_array_equal(Y.toarray(), want[:n])
+    ordered = "".join(sorted(lines, key=lambda s: int(s.split()[0])))
+    path.write_bytes(gzip.compress(ordered.encode()))
+    np.testing.assert_array_equal(read_images(path, 64, block=block).toarray(), want[:n])
+    bad = tmp_path / "bad.tsv"
+    bad.write_text(text + "3\t4\n" + text)
+    with pytest.raises(GraphnnError, match="bad.tsv: line 301: expected 3 columns, got 2"):
+        read_images(bad, 64, block=block)
+    bad.write_text(text + "3\t65\t1\n")
+    with pytest.raises(GraphnnError, match="line 301: pixel id 65 is out of range 1..64"):
+        read_images(bad, 64, block=block)
+
+
+def test_images_written_in_blocks_as_python_formats_them(tmp_path):
+    from graphnn.io.tsv import format_triples
+
+    Y = sp.random(50, 64, density=0.2, random_state=1, format="csr")
+    Y.data[:] = np.round(Y.data * 100) - 30  # integers, negative ones too
+    Y.data[::9] = 0.375  # and some that only %g writes
+    write_images(Y, tmp_path / "img.tsv", chunk=37)
+    rows = np.repeat(np.arange(50), np.diff(Y.indptr))
+    assert (tmp_path / "img.tsv").read_bytes() == format_triples(rows, Y.indices, Y.data, "%g")

@@ -506,10 +506,13 @@ def test_inflated_and_declared_sizes_beyond_memory_are_refused(tmp_path, capsys,
 
     monkeypatch.setattr(graphnn._system, "available_memory", lambda: 64 << 20)  # 64 MiB here
     bomb = tmp_path / "images.tsv.gz"
-    bomb.write_bytes(gzip.compress(b"1\t1\t1\n" + b" " * (80 << 20)))  # 80 kB, 80 MiB inflated
+    bomb.write_bytes(gzip.compress(b"1\t1\t1\n" * (12 << 20)))  # 200 kB, 72 MiB inflated
     from graphnn.io.tsv import read_images
 
-    with pytest.raises(GraphnnError, match="images.tsv.gz: decompressed"):
+    with pytest.raises(GraphnnError, match="images.tsv.gz: its .* pixels so far would take"):
+        read_images(bomb, 1024)
+    bomb.write_bytes(gzip.compress(b"1\t1\t1\n" + b" " * (80 << 20)))  # one endless line
+    with pytest.raises(GraphnnError, match="images.tsv.gz: a line longer than 1 MiB"):
         read_images(bomb, 1024)
     huge = tmp_path / "net"
     huge.mkdir()

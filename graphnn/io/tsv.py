@@ -6,12 +6,14 @@ Parsing is multi-threaded and exact (``_parse``); only when it fails is a file s
 line to name the first bad line.
 """
 
+import contextlib
 import gzip
 import re
 import tarfile
 import zlib
 from pathlib import Path
 
+import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
@@ -20,15 +22,22 @@ from ..network import Network
 from ._atomic import atomic_folder, atomic_write, check_size, read_bytes
 from ._manifest import MANIFEST, read_manifest, read_problem_manifest, write_manifest
 from ._mtx import read_mtx_layer
-from ._parse import BAD_COUNT, SLOW, parse_numeric
+from ._parse import (
+    BAD_COUNT,
+    SLOW,
+    checked_ids,
+    int_triples,
+    parse_numeric,
+    parse_triples,
+)
 
 MAX_IMAGES = 2**31 - 1  # image ids beyond this are damage, not data (CSR row counts are int32)
 OFFICIAL_BIAS = {1024: -0.30, 4096: -0.35, 16384: -0.40, 65536: -0.45}
 LAYER_NAME = re.compile(r"(?:^|/)n(\d+)-l(\d+)\.(tsv|mtx)$")
 
 
-def _first_bad_line(raw, name, ncols):
-    for k, line in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
+def _first_bad_line(raw, name, ncols, first=1):
+    for k, line in enumerate(raw.decode("utf-8", "replace").splitlines(), start=first):
         fields = line.split()
         if len(fields) != ncols:
             raise FormatError(f"{name}: line {k}: expected {ncols} columns, got {len(fields)}")
@@ -96,9 +105,14 @@ def parse_layer(raw, name, n_neurons):
     return W
 
 
-def read_images(path, n_neurons):
+def read_images(path, n_neurons, block=1 << 26):
     """Images ``imageId pixelIndex value`` (``.tsv`` or ``.tsv.gz``), or LAGraph's ``.mtx``,
-    as an (images x N) CSR. The number of images is the largest image id in the file."""
+    as an (images x N) CSR. The number of images is the largest image id in the file.
+
+    Text is read in blocks of about ``block`` bytes, each parsed in one compiled pass split
+    over the kernel threads (:func:`~graphnn.io._parse.parse_triples`), so memory holds the
+    images' arrays and one block, not the text: about 12 bytes a pixel (int32 ids, float32
+    values where they are exact, else float64)."""
     path = _exists(path)
     name = str(path)
     if path.suffix == ".mtx":
@@ -106,16 +120,90 @@ def read_images(path, n_neurons):
         if Y.shape[1] != n_neurons:
             raise FormatError(f"{path}: images have {Y.shape[1]} pixels, expected {n_neurons}")
         return Y
-    t = parse_table(read_bytes(path), name, 3)
-    rows = check_ids(t[:, 0], name, "image", MAX_IMAGES)
-    cols = check_ids(t[:, 1], name, "pixel", n_neurons)
+    rows, cols, vals = [], [], []
+    line0, ordered, last, scratch = 0, True, -1, {}
+    for raw in _text_blocks(path, block):
+        r, c, v = _image_triples(raw, name, line0, n_neurons, scratch)
+        if r.size:
+            ordered = ordered and r[0] >= last and bool((r[1:] >= r[:-1]).all())
+            last = r[-1]
+        rows.append(r)
+        cols.append(c)
+        vals.append(v)
+        line0 += r.size
+        check_size(12 * line0, name, f"its {line0:,} pixels so far")
+    rows, cols = np.concatenate(rows or [np.empty(0, np.int32)]), np.concatenate(cols or [[]])
+    exact = all(v.dtype == np.float32 for v in vals)
+    vals = np.concatenate([v.astype(np.float32 if exact else np.float64) for v in vals] or [[]])
     n_images = int(rows.max()) + 1 if rows.size else 0
     if rows.size:
         line = int(np.argmax(rows)) + 1
         check_size(8 * n_images, f"{name}: line {line}", f"image id {n_images}")
-    Y = sp.csr_array((t[:, 2], (rows, cols)), shape=(n_images, n_neurons))
+    if ordered:  # the usual layout: a CSR straight away, no sort of 4e8 entries
+        indptr = np.searchsorted(rows, np.arange(n_images + 1, dtype=np.int32))
+        del rows
+        if indptr[-1] < 2**31:  # int32 throughout: scipy would widen the indices to match
+            indptr = indptr.astype(np.int32)
+        Y = sp.csr_array((vals, cols.astype(np.int32, copy=False), indptr), (n_images, n_neurons))
+    else:
+        Y = sp.csr_array((vals, (rows, cols)), shape=(n_images, n_neurons))
     Y.sum_duplicates()
     return Y
+
+
+def _text_blocks(path, block):
+    """The text of ``path`` (gzip-decompressed for ``.gz``) in blocks of whole lines of about
+    ``block`` bytes; a line over 1 MiB is refused (damage, or not a text file)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    rest = b""
+    try:
+        with opener(path, "rb") as f:
+            while True:
+                data = f.read(block)
+                if not data:
+                    break
+                data = rest + data
+                cut = data.rfind(b"\n") + 1
+                rest = data[cut:]
+                if len(rest) > 1 << 20:
+                    raise FormatError(f"{path}: a line longer than 1 MiB: not a text file of ids")
+                if cut:
+                    yield data[:cut]
+    except (OSError, EOFError, zlib.error) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        what = "gzip file" if path.suffix == ".gz" else "file"
+        raise FormatError(f"{path}: not a readable {what} ({type(e).__name__}: {e})") from None
+    if rest.strip():
+        yield rest + b"\n"
+
+
+def _image_triples(raw, name, line0, n_neurons, scratch):
+    """0-based int32 image and pixel ids and the values of the lines of ``raw`` (``line0``
+    lines into the file ``name``), checked: ids in range, values finite."""
+    rows, cols, vals, bad, slow = parse_triples(raw, nb.get_num_threads(), scratch)
+    if bad >= 0:
+        line = raw.split(b"\n", bad + 1)[bad]
+        _first_bad_line(line, name, 3, first=line0 + bad + 1)
+    for k in slow:  # numbers the fast path leaves to float(): exponents, nan, long mantissas
+        field = raw.split(b"\n", k + 1)[k].split()[2]
+        try:
+            vals[k] = float(field)
+        except ValueError:
+            raise FormatError(
+                f"{name}: line {line0 + k + 1}: {field.decode(errors='replace')!r} is not a number"
+            ) from None
+    r32, c32, vals, bad_id, bad_value = checked_ids(rows, cols, vals, MAX_IMAGES, n_neurons)
+    if bad_id >= 0:
+        what, ids, upper = ("image", rows, MAX_IMAGES) if not 1 <= rows[bad_id] <= MAX_IMAGES \
+            else ("pixel", cols, n_neurons)  # fmt: skip
+        raise FormatError(
+            f"{name}: line {line0 + bad_id + 1}: {what} id {ids[bad_id]} is out of range "
+            f"1..{upper} (ids are 1-based)"
+        )
+    if bad_value >= 0:
+        raise FormatError(f"{name}: line {line0 + bad_value + 1}: value is not a finite number")
+    return r32, c32, vals
 
 
 def read_truth(path):
@@ -375,14 +463,28 @@ def write_layer(W, path, value_fmt="%e"):
         f.write(format_triples(C.indices, cols, C.data, value_fmt))
 
 
-def write_images(Y, path):
-    """Write images ``imageId pixelIndex value``; gzipped when ``path`` ends in ``.gz``."""
+def write_images(Y, path, chunk=1 << 20):
+    """Write images ``imageId pixelIndex value`` (``%g`` values); gzipped when ``path`` ends
+    in ``.gz``. Written in blocks of about ``chunk`` pixels, so memory stays bounded whatever
+    the count (60,000 images of 65,536 pixels hold about 4e8); integer values are formatted by
+    a compiled writer, others by Python's ``%g``."""
     C = sp.csr_array(Y)
     C.sort_indices()
-    rows = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
-    data = format_triples(rows, C.indices, C.data, "%g")
     with atomic_write(path) as f:
-        f.write(gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data)
+        out = gzip.GzipFile(fileobj=f, mode="wb", mtime=0) if str(path).endswith(".gz") else f
+        with out if out is not f else contextlib.nullcontext():
+            lo = 0
+            while lo < C.shape[0]:
+                hi = max(lo + 1, int(np.searchsorted(C.indptr, C.indptr[lo] + chunk, "right")) - 1)
+                hi = min(hi, C.shape[0])
+                part = C[lo:hi]
+                rows = np.repeat(np.arange(lo + 1, hi + 1), np.diff(part.indptr))
+                v = part.data
+                if ((v == np.round(v)) & (np.abs(v) < 1e6)).all():  # %g prints these as digits
+                    out.write(int_triples(rows, part.indices + 1, v))
+                else:
+                    out.write(format_triples(rows - 1, part.indices, v, "%g"))
+                lo = hi
 
 
 def write_truth(ids, path):
