@@ -132,9 +132,7 @@ def read_images(path, n_neurons, block=1 << 26):
         vals.append(v)
         line0 += r.size
         check_size(12 * line0, name, f"its {line0:,} pixels so far")
-    rows, cols = np.concatenate(rows or [np.empty(0, np.int32)]), np.concatenate(cols or [[]])
-    exact = all(v.dtype == np.float32 for v in vals)
-    vals = np.concatenate([v.astype(np.float32 if exact else np.float64) for v in vals] or [[]])
+    rows, cols, vals = _joined(rows, np.int32), _joined(cols, np.int32), _joined(vals, None)
     n_images = int(rows.max()) + 1 if rows.size else 0
     if rows.size:
         line = int(np.argmax(rows)) + 1
@@ -149,6 +147,20 @@ def read_images(path, n_neurons, block=1 << 26):
         Y = sp.csr_array((vals, (rows, cols)), shape=(n_images, n_neurons))
     Y.sum_duplicates()
     return Y
+
+
+def _joined(parts, dtype):
+    """The blocks' arrays as one, the list emptied as it goes, so that memory holds the parts
+    and one joined array at most (float32 values only if every block's are exact in it)."""
+    if dtype is None:
+        dtype = np.float32 if all(p.dtype == np.float32 for p in parts) else np.float64
+    out = np.empty(sum(p.size for p in parts), dtype)
+    at = 0
+    while parts:
+        p = parts.pop(0)
+        out[at : at + p.size] = p
+        at += p.size
+    return out
 
 
 def _text_blocks(path, block):
