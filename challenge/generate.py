@@ -158,15 +158,21 @@ def generate_problem(
     mnist_dir=None,
     backend="numba",
     progress=False,
+    dtype=None,
+    memory_limit=None,
+    threads=None,
 ):
-    """A generated problem with its truth (computed by exact inference)."""
+    """A generated problem with its truth (computed by exact inference, with ``dtype``,
+    ``memory_limit`` and ``threads`` as :func:`~challenge.inference.infer` takes them; the
+    memory limit bounds the engine, the images themselves take about 8 bytes a pixel)."""
     n_layers = positive_int(n_layers, "nlayers")
     bias = official_bias(n_neurons) if bias is None else float(bias)
     images = digit_images(n_images, n_neurons, seed=[seed, 0], mnist_dir=mnist_dir)
     layers = layer_source(n_neurons, n_layers, seed)
     truth = infer(
-        layers, images, bias, backend=backend, progress=progress, n_layers=n_layers
-    ).categories
+        layers, images, bias, backend=backend, progress=progress, n_layers=n_layers,
+        dtype=dtype, memory_limit=memory_limit, threads=threads,
+    ).categories  # fmt: skip
     return Problem(n_neurons, n_layers, seed, bias, images, truth)
 
 

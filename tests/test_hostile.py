@@ -562,3 +562,11 @@ def test_the_adversarial_sweep_passes(shared_data):
     argv = [sys.executable, str(script), "--data", str(shared_data)]
     run = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:]
+
+
+def test_generate_checks_its_engine_settings_before_the_work(tmp_path, capsys):
+    argv = ["challenge", "generate", "--neurons", "65536", "--nlayers", "1920", "--images",
+            "60000", "--no-layers", "--out", str(tmp_path / "p")]  # fmt: skip
+    _one_line(capsys, cli([*argv, "--memory-limit", "1K"]), "--memory-limit", "1 MiB")
+    _one_line(capsys, cli([*argv, "--threads", "0"]), "--threads")
+    assert not (tmp_path / "p").exists()

@@ -121,6 +121,7 @@ def _parser(prog):
     add_seed(gen)
     add_overwrite(gen)
     _bias_arg(gen)
+    _engine_args(gen)
     gen.add_argument(
         "--no-layers",
         action="store_true",
@@ -477,10 +478,12 @@ def cmd_run(args):
 
 
 def cmd_generate(args):
+    from challenge.batched import check_settings
     from challenge.generate import generate_problem, write_problem
 
     _check_sizes(args)
     _bias(args)
+    check_settings(args.dtype or "float64", args.memory_limit, args.threads)  # before the work
     check_folder(args.out, "--out", args.overwrite)
     progress = sys.stderr.isatty()
     problem = generate_problem(
@@ -491,6 +494,9 @@ def cmd_generate(args):
         bias=args.bias,
         mnist_dir=args.mnist,
         progress=progress,
+        dtype=args.dtype,
+        memory_limit=args.memory_limit,
+        threads=args.threads,
     )
     if progress:
         print(f"{problem.truth.size:,} categories; writing {args.out} ...", file=sys.stderr)
