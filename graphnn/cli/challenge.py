@@ -24,6 +24,7 @@ from ._common import (
     byte_size,
     check_folder,
     check_outputs,
+    claim_output,
     finite,
     run,
 )
@@ -134,6 +135,29 @@ def _parser(prog):
         metavar="DIR",
         help="MNIST IDX files (train-images-idx3-ubyte[.gz]) instead of the "
         "built-in scikit-learn digits",
+    )
+
+    dl = sub.add_parser(
+        "download",
+        help="fetch the official 2019 files (layers, images, truth), resumable and checked",
+        description="Fetch the official Sparse DNN files of one size from the challenge's "
+        "public URLs, with progress; an interrupted download resumes from its .part file. "
+        "Each file's size and SHA-256 are recorded in download.json and checked by every "
+        "later 'challenge run' that reads the file (none are published).",
+        epilog="Example: graphnn challenge download --neurons 1024 --out official && graphnn "
+        "challenge run --network official/neuron1024.tar.gz --images "
+        "official/sparse-images-1024.tsv.gz --truth official/neuron1024-l120-categories.tsv",
+    )
+    dl.add_argument("--neurons", type=int, required=True, metavar="N",
+                    help="1024, 4096, 16384 or 65536")  # fmt: skip
+    dl.add_argument("--nlayers", type=int, default=120, metavar="L",
+                    help="120, 480 or 1920: the truth depends on it (default 120)")  # fmt: skip
+    dl.add_argument("--layers", action="store_true", help="the layers archive")
+    dl.add_argument("--images", action="store_true", help="the images")
+    dl.add_argument("--truth", action="store_true", help="the truth (for --nlayers)")
+    dl.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
+    dl.add_argument(
+        "--base-url", metavar="URL", help="a mirror of the challenge's tree (default: official)"
     )
 
     demo = sub.add_parser(
@@ -449,10 +473,14 @@ def cmd_run(args):
         _from_problem(args)
     if args.images is None:
         raise GraphnnError("--images is required (but with --problem)")
-    for flag in ("--images", "--truth"):
+    from challenge.download import verify
+
+    for flag in ("--images", "--truth", "--network"):
         path = getattr(args, flag[2:])
         if path is not None and not path.exists():
             raise GraphnnError(f"{flag} {path}: no such file")
+        if path is not None:
+            verify(path)  # a downloaded file: unchanged since?
     if args.layers is not None:
         print("note: --layers is deprecated, use --network", file=sys.stderr)
         args.network = args.layers
@@ -565,6 +593,23 @@ def cmd_demo(args):
     return SUCCESS if valid else CHECK_FAILED
 
 
+def cmd_download(args):
+    from challenge.download import OFFICIAL_URL, download, official_files
+
+    some = args.layers or args.images or args.truth  # none named: all three
+    files = official_files(
+        args.neurons, args.nlayers, layers=args.layers or not some,
+        images=args.images or not some, truth=args.truth or not some,
+        base_url=args.base_url or OFFICIAL_URL,
+    )  # fmt: skip
+    if args.out.resolve().parent.is_dir():
+        claim_output(args.out, "--out")
+    done = download(files, args.out, progress=sys.stderr.isatty())
+    for name, what in done.items():
+        print(f"{what:>10}  {args.out / name}")
+    return SUCCESS
+
+
 def main(argv, prog="graphnn challenge"):
-    actions = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo}
+    actions = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "download": cmd_download}
     return run(_parser(prog), argv, lambda args: actions[args.action](args))
