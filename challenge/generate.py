@@ -176,23 +176,27 @@ def generate_problem(
     return Problem(n_neurons, n_layers, seed, bias, images, truth)
 
 
-def problem_paths(directory, n_neurons, n_layers):
-    """Where a problem's files go, in the official layout."""
+IMAGE_FORMATS = ("tsv", "npz")
+
+
+def problem_paths(directory, n_neurons, n_layers, images_format="tsv"):
+    """Where a problem's files go, in the official layout (the images as ``.npz`` when
+    ``images_format`` says so: read at disk speed, 4.7 GB for 60,000 images of 65,536)."""
     d = Path(directory)
     return {
         "layers": d / f"neuron{n_neurons}",
-        "images": d / f"sparse-images-{n_neurons}.tsv",
+        "images": d / f"sparse-images-{n_neurons}.{images_format}",
         "truth": d / f"neuron{n_neurons}-l{n_layers}-categories.tsv",
         "manifest": d / "problem.json",
     }
 
 
 _PROBLEM_FILE = re.compile(
-    r"^(neuron\d+|sparse-images-\d+\.tsv|neuron\d+-l\d+-categories\.tsv|problem\.json)$"
+    r"^(neuron\d+|sparse-images-\d+\.(tsv|npz)|neuron\d+-l\d+-categories\.tsv|problem\.json)$"
 )
 
 
-def write_problem(problem, directory, progress=False, layers=True):
+def write_problem(problem, directory, progress=False, layers=True, images_format="tsv"):
     """Write ``problem`` in the official formats (layers, images, truth) plus ``problem.json``,
     as a whole: into a temporary folder that takes the place of ``directory`` at the end (an
     earlier problem there stays intact until then; a folder holding other files is refused).
@@ -203,7 +207,11 @@ def write_problem(problem, directory, progress=False, layers=True):
     from tqdm import tqdm
 
     with atomic_folder(directory, lambda p: _PROBLEM_FILE.match(p.name)) as tmp:
-        paths = problem_paths(tmp, problem.n_neurons, problem.n_layers)
+        if images_format not in IMAGE_FORMATS:
+            raise GraphnnError(
+                f"images_format must be one of {IMAGE_FORMATS}, got {images_format!r}"
+            )
+        paths = problem_paths(tmp, problem.n_neurons, problem.n_layers, images_format)
         written = [paths["images"], paths["truth"]]
         if layers:
             paths["layers"].mkdir()
@@ -228,13 +236,14 @@ def write_problem(problem, directory, progress=False, layers=True):
             "bias": problem.bias,
             "categories": int(problem.truth.size),
             "layer_files": bool(layers),
+            "images_format": images_format,
             "generator": "graphnn challenge generate",
             "sha256": {str(p.relative_to(tmp)): _sha256(p) for p in written},
         }
         manifest["settings_sha256"] = _settings_digest(manifest)
         with atomic_write(paths["manifest"], "w") as f:
             json.dump(manifest, f, indent=2)
-    return problem_paths(directory, problem.n_neurons, problem.n_layers)
+    return problem_paths(directory, problem.n_neurons, problem.n_layers, images_format)
 
 
 def _sha256(path):

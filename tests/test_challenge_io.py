@@ -294,3 +294,25 @@ def test_images_written_in_blocks_as_python_formats_them(tmp_path):
     write_images(Y, tmp_path / "img.tsv", chunk=37)
     rows = np.repeat(np.arange(50), np.diff(Y.indptr))
     assert (tmp_path / "img.tsv").read_bytes() == format_triples(rows, Y.indices, Y.data, "%g")
+
+
+def test_a_problem_with_npz_images_runs_as_its_tsv_twin(tmp_path, capsys):
+    import json
+
+    from graphnn.cli import main as run_cli
+
+    base = ["challenge", "generate", "--neurons", "1024", "--nlayers", "3", "--images", "40"]
+    assert run_cli([*base, "--out", str(tmp_path / "t")]) == 0
+    assert run_cli([*base, "--out", str(tmp_path / "n"), "--images-format", "npz"]) == 0
+    tsv = read_images(tmp_path / "t" / "sparse-images-1024.tsv", 1024)
+    npz = read_images(tmp_path / "n" / "sparse-images-1024.npz", 1024)
+    assert (tsv != npz).nnz == 0 and tsv.shape == npz.shape
+    capsys.readouterr()
+    assert run_cli(["challenge", "run", "--problem", str(tmp_path / "n"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["valid"] is True
+    with np.load(tmp_path / "n" / "sparse-images-1024.npz") as z:
+        parts = {k: z[k] for k in z.files}
+    parts["indices"][0] = 5000
+    np.savez(tmp_path / "bad.npz", **parts)
+    with pytest.raises(GraphnnError, match="bad.npz: index 5000 of entry 0 is outside 0..1023"):
+        read_images(tmp_path / "bad.npz", 1024)

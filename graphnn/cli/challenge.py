@@ -130,6 +130,13 @@ def _parser(prog):
         "regenerates the layers from the seed (65536 x 1920 layers would take 92 GB)",
     )
     gen.add_argument(
+        "--images-format",
+        choices=("tsv", "npz"),
+        default="tsv",
+        help="tsv: the official text format; npz: graphnn's binary CSR, read at disk speed "
+        "(60,000 images of 65,536 pixels: 5.4 GB of text, 4.7 GB of npz)",
+    )
+    gen.add_argument(
         "--mnist",
         type=Path,
         metavar="DIR",
@@ -451,7 +458,7 @@ def _from_problem(args):
     from challenge.generate import problem_paths, read_problem
 
     m = read_problem(args.problem)
-    paths = problem_paths(args.problem, m["neurons"], m["layers"])
+    paths = problem_paths(args.problem, m["neurons"], m["layers"], m["images_format"])
     for name in ("neurons", "nlayers"):
         given = getattr(args, name)
         have = m["neurons" if name == "neurons" else "layers"]
@@ -528,7 +535,10 @@ def cmd_generate(args):
     )
     if progress:
         print(f"{problem.truth.size:,} categories; writing {args.out} ...", file=sys.stderr)
-    paths = write_problem(problem, args.out, progress=progress, layers=not args.no_layers)
+    paths = write_problem(
+        problem, args.out, progress=progress, layers=not args.no_layers,
+        images_format=args.images_format,
+    )  # fmt: skip
     print(
         f"wrote {args.images:,} images x {args.neurons:,} neurons x {args.nlayers} layers "
         f"to {args.out} ({problem.truth.size:,} categories in {paths['truth'].name})"

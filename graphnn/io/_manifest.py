@@ -79,6 +79,10 @@ def read_problem_manifest(path):
         raise FormatError(f"{where('layer_files')} must be true or false, got {m['layer_files']!r}")
     for name, digest in F.mapping(m["sha256"], where("sha256")).items():
         F.text(digest, where(f"sha256[{name!r}]"))
+    if F.text(m.setdefault("images_format", "tsv"), where("images_format")) not in ("tsv", "npz"):
+        raise FormatError(
+            f"{where('images_format')} must be tsv or npz, got {m['images_format']!r}"
+        )
     if "settings_sha256" in m:
         F.text(m["settings_sha256"], where("settings_sha256"))
     return m
