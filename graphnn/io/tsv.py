@@ -164,7 +164,10 @@ def _images_npz(path):
         raise FormatError(f"{path}: shape must be (images, pixels), got {shape}")
     for name in ("indptr", "indices"):
         F.index_array(parts[name], f"{path}: {name}")
-    Y = sp.csr_array((parts["data"], parts["indices"], parts["indptr"]), shape=tuple(shape))
+    indptr, indices = parts["indptr"], parts["indices"]
+    if indptr.size and indptr[-1] < 2**31:  # int32 throughout: scipy would widen the indices
+        indptr, indices = indptr.astype(np.int32), indices.astype(np.int32, copy=False)
+    Y = sp.csr_array((parts["data"], indices, indptr), shape=tuple(shape))
     try:
         check_sparse(Y, str(path))
     except GraphnnError as e:
