@@ -28,10 +28,10 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from graphnn import challenge_kernel as kernel
-from graphnn._system import available_memory
 from graphnn.errors import GraphnnError
+from graphnn.system import available_memory
 
-from .inference import InferenceResult, checked_layers
+from .result import InferenceResult, checked_layers
 
 __all__ = ["infer_batched", "default_memory_limit"]
 

@@ -25,7 +25,7 @@ from graphnn.challenge_kernel import csc_arrays
 from graphnn.errors import GraphnnError
 
 from .batched import default_threads
-from .inference import InferenceResult, checked_layers
+from .result import InferenceResult, checked_layers
 
 __all__ = ["DeviceNetwork", "infer_fused"]
 

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from graphnn.datasets import builtin_digits, find_idx, read_idx
 from graphnn.errors import FormatError, GraphnnError
 from graphnn.io import atomic_folder, atomic_write, read_problem_manifest
-from topologies._validate import as_rng, positive_int
+from topologies import as_rng, positive_int
 from topologies.kronecker import challenge_layers
 
 from .inference import infer

@@ -4,7 +4,7 @@ from ._version import __version__
 from .activations import Activation, parse_activation
 from .backends import available_backends, get_backend
 from .errors import BackendUnavailable, DimensionMismatch, FormatError, GraphnnError
-from .io import load, load_mtx, load_npz, save_mtx, save_npz
+from .io import load, load_mtx, load_npz, save, save_mtx, save_npz
 from .network import Network
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "get_backend",
     "available_backends",
     "load",
+    "save",
     "load_npz",
     "load_mtx",
     "save_npz",

@@ -502,9 +502,9 @@ def test_a_server_that_does_not_speak_dask_ends_in_bounded_time(shared_data, cap
 def test_inflated_and_declared_sizes_beyond_memory_are_refused(tmp_path, capsys, monkeypatch):
     import gzip
 
-    import graphnn._system
+    import graphnn.system
 
-    monkeypatch.setattr(graphnn._system, "available_memory", lambda: 64 << 20)  # 64 MiB here
+    monkeypatch.setattr(graphnn.system, "available_memory", lambda: 64 << 20)  # 64 MiB here
     bomb = tmp_path / "images.tsv.gz"
     bomb.write_bytes(gzip.compress(b"1\t1\t1\n" * (12 << 20)))  # 200 kB, 72 MiB inflated
     from graphnn.io.tsv import read_images

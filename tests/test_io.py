@@ -131,3 +131,13 @@ def test_loading_garbage_names_the_file(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FormatError, match="no network here"):
         graphnn.load(tmp_path / "empty")
+
+
+def test_graphnn_save_beside_graphnn_load(tmp_path):
+    import graphnn
+
+    net = graphnn.Network([np.eye(3), np.ones((3, 2))], biases=0.25)
+    for fmt, path in (("npz", tmp_path / "n.npz"), ("mtx", tmp_path / "m")):
+        graphnn.save(net, path, fmt)
+        back = graphnn.load(path)
+        assert back.sizes == net.sizes and back.nnz == net.nnz

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from ..errors import GraphnnError
 from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
-from ._topk import GROWTH_BLOCK, RunningTopK
+from .topk import GROWTH_BLOCK, RunningTopK
 
 # intermediate products per sparse-times-sparse call: cuSPARSE counts them in int32 and ran
 # out of resources at 2**30 on an H200 (bench/gpu_check.sh); scipy has no such limit

@@ -23,7 +23,14 @@ from ._manifest import FORMAT_VERSION, read_problem_manifest
 from ._mtx import layer_numbers
 from ._mtx import load_mtx as _load_mtx
 from ._mtx import save_mtx as _save_mtx
-from ._npz import NPZ_ERRORS, load_npz, save_npz
+from ._npz import (
+    NPZ_ERRORS,
+    check_optimizer_state,
+    checkpoint_fields,
+    checkpoint_network,
+    load_npz,
+    save_npz,
+)
 from .tsv import LAYER_NAME, discover, iter_layers, load_challenge, save_challenge
 
 __all__ = [
@@ -43,6 +50,9 @@ __all__ = [
     "read_bytes",
     "NPZ_ERRORS",
     "read_problem_manifest",
+    "checkpoint_fields",
+    "checkpoint_network",
+    "check_optimizer_state",
 ]
 
 FORMATS = ("npz", "mtx", "tsv")

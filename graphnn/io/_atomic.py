@@ -10,7 +10,7 @@ import tempfile
 import zlib
 from pathlib import Path
 
-from .. import _system
+from .. import system
 from ..errors import FormatError, GraphnnError
 
 
@@ -166,7 +166,7 @@ def atomic_folder(path, ours):
 def check_size(size, path, what="its contents"):
     """Refuse to read ``size`` bytes for ``path`` where they would not fit the memory
     available (half of it: the parsed values need room too), naming the file."""
-    budget = _system.available_memory() // 2
+    budget = system.available_memory() // 2
     if size > budget:
         raise FormatError(
             f"{path}: {what} would take {size / 2**30:.1f} GiB, more than the "

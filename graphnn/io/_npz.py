@@ -132,3 +132,26 @@ def checkpoint_network(z, path):
         dtype=F.text(identity.get("dtype", "float32"), f"{path}: identity.dtype"),
         metadata=meta,
     )
+
+
+def check_optimizer_state(state, weights, n_layers, slots, path):
+    """Every state array the optimiser keeps (``slots``) for every parameter of the
+    checkpoint's ``weights`` (its ``model/`` arrays), of the parameter's shape and finite:
+    resuming with any of it fresh would not continue the run exactly."""
+    F.integer(state.get("t"), f"{path}: optim/t")
+    for i in range(n_layers):
+        params = (weights.get(f"L{i}_values", weights.get(f"L{i}_weight")), weights[f"L{i}_bias"])
+        for j, shape in enumerate(p.shape for p in params):
+            for slot in slots:
+                key = f"{i}_{j}_{slot}"
+                if key not in state:
+                    raise FormatError(
+                        f"{path}: optimiser state optim/{key} is missing: the run cannot resume "
+                        "exactly (start it again in a fresh --checkpoint directory)"
+                    )
+                a = state[key]
+                if a.dtype.kind != "f" or a.shape != shape or not np.isfinite(a).all():
+                    raise FormatError(
+                        f"{path}: optimiser state optim/{key} must be {shape} finite numbers, "
+                        f"got {a.dtype} {a.shape}"
+                    )

@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from ..backends._topk import best
+from ..backends.topk import best
 from ..errors import GraphnnError
 from .layers import DenseLayer, SparseLayer
 from .model import SparseMLP

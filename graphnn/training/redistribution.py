@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..backends import get_backend
-from ..backends._topk import best, sample_absent
+from ..backends.topk import best, sample_absent
 from ..errors import GraphnnError
 from ._resources import peak_memory_mb
 

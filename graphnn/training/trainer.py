@@ -10,9 +10,13 @@ from tqdm import tqdm
 
 from ..backends import get_backend
 from ..errors import FormatError, GraphnnError
-from ..io import NPZ_ERRORS, atomic_write
-from ..io import _fields as F
-from ..io._npz import checkpoint_fields, checkpoint_network
+from ..io import (
+    NPZ_ERRORS,
+    atomic_write,
+    check_optimizer_state,
+    checkpoint_fields,
+    checkpoint_network,
+)
 from ._resources import peak_memory_mb
 from .data import augment_affine
 from .model import SparseMLP
@@ -134,34 +138,11 @@ def _restore(path, model, optimizer, identity):
         checkpoint_network(z, path)  # the weights: structure, finite values, shapes
         state = {k[6:]: z[k] for k in z.files if k.startswith("optim/")}
         weights = {k[6:]: z[k] for k in z.files if k.startswith("model/")}
-        _check_optimizer_state(state, weights, len(saved["sizes"]) - 1, optimizer.slots, path)
+        check_optimizer_state(state, weights, len(saved["sizes"]) - 1, optimizer.slots, path)
         model.load_state_arrays(weights)
         optimizer.load_state_arrays(state, get_backend(model.backend).asarray)
         initial = {k[5:]: z[k] for k in z.files if k.startswith("init/")}
         return epoch, history, initial
-
-
-def _check_optimizer_state(state, weights, n_layers, slots, path):
-    """Every state array the optimiser keeps (``slots``) for every parameter of the
-    checkpoint's ``weights`` (its ``model/`` arrays), of the parameter's shape and finite:
-    resuming with any of it fresh would not continue the run exactly."""
-    F.integer(state.get("t"), f"{path}: optim/t")
-    for i in range(n_layers):
-        params = (weights.get(f"L{i}_values", weights.get(f"L{i}_weight")), weights[f"L{i}_bias"])
-        for j, shape in enumerate(p.shape for p in params):
-            for slot in slots:
-                key = f"{i}_{j}_{slot}"
-                if key not in state:
-                    raise FormatError(
-                        f"{path}: optimiser state optim/{key} is missing: the run cannot resume "
-                        "exactly (start it again in a fresh --checkpoint directory)"
-                    )
-                a = state[key]
-                if a.dtype.kind != "f" or a.shape != shape or not np.isfinite(a).all():
-                    raise FormatError(
-                        f"{path}: optimiser state optim/{key} must be {shape} finite numbers, "
-                        f"got {a.dtype} {a.shape}"
-                    )
 
 
 def _identity(model, data, cfg):
