@@ -18,19 +18,13 @@ directory). Every write is atomic: an interrupted run never leaves a half-writte
 from pathlib import Path
 
 from ..errors import FormatError, GraphnnError
+from . import checkpoint
 from ._atomic import atomic_folder, atomic_write, claim, read_bytes
 from ._manifest import FORMAT_VERSION, read_problem_manifest
 from ._mtx import layer_numbers
 from ._mtx import load_mtx as _load_mtx
 from ._mtx import save_mtx as _save_mtx
-from ._npz import (
-    NPZ_ERRORS,
-    check_optimizer_state,
-    checkpoint_fields,
-    checkpoint_network,
-    load_npz,
-    save_npz,
-)
+from ._npz import NPZ_ERRORS, load_npz, save_npz
 from .tsv import LAYER_NAME, discover, iter_layers, load_challenge, save_challenge
 
 __all__ = [
@@ -50,13 +44,11 @@ __all__ = [
     "read_bytes",
     "NPZ_ERRORS",
     "read_problem_manifest",
-    "checkpoint_fields",
-    "checkpoint_network",
-    "check_optimizer_state",
+    "checkpoint",
 ]
 
 FORMATS = ("npz", "mtx", "tsv")
-_CHECKPOINT = "checkpoint.npz"
+_CHECKPOINT = checkpoint.NAME
 
 
 def load_mtx(directory):

@@ -10,6 +10,7 @@ import json
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import FormatError
 
@@ -125,3 +126,13 @@ def biases(value, where):
 def activations(value, where):
     """One activation name for every layer, or a list of them."""
     return text(value, where) if not isinstance(value, list) else texts(value, where)
+
+
+def csr_members(field, prefix, names, shape, path):
+    """A CSR array from the members ``prefix + name`` for (values, indices, indptr), the index
+    members checked to be integers (scipy would cast floats); the rest is checked by
+    :class:`~graphnn.Network`."""
+    data, indices, indptr = (field(prefix + name) for name in names)
+    for name, a in zip(names[1:], (indices, indptr)):
+        index_array(a, f"{path}: {prefix + name}")
+    return sp.csr_array((data, indices, indptr), shape=tuple(shape))

@@ -150,7 +150,7 @@ def int_triples(a, b, c):
     return out[: _int_triples(a, b, c, out)].tobytes()
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, inline="always")
 def _uint(buf, i, end):
     """``(value, next, digits)``: the unsigned decimal at ``buf[i:]`` (digits 0: none; 19 or
     more: too long for the fast path)."""

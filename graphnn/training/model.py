@@ -17,6 +17,7 @@ from topologies import FAMILIES
 
 from ..backends import DEFAULT, get_backend
 from ..errors import GraphnnError
+from ..io.checkpoint import key, sparse_layer
 from ..network import Network, full_csr
 from .layers import DenseLayer, SparseLayer
 
@@ -346,11 +347,11 @@ class SparseMLP:
         for k, layer in enumerate(self.layers_):
             host = layer.backend.asnumpy
             if layer.sparse:
-                out[f"L{k}_indptr"], out[f"L{k}_indices"] = layer.indptr, layer.indices
-                out[f"L{k}_values"] = host(layer.values)
+                out[key(k, "indptr")], out[key(k, "indices")] = layer.indptr, layer.indices
+                out[key(k, "values")] = host(layer.values)
             else:
-                out[f"L{k}_weight"] = host(layer.weight)
-            out[f"L{k}_bias"] = host(layer.bias)
+                out[key(k, "weight")] = host(layer.weight)
+            out[key(k, "bias")] = host(layer.bias)
         return out
 
     def to_backend(self, backend):
@@ -364,13 +365,8 @@ class SparseMLP:
         self._check_built()
         for k, layer in enumerate(self.layers_):
             if layer.sparse:
-                layer.set_structure(
-                    sp.csr_array(
-                        (arrays[f"L{k}_values"], arrays[f"L{k}_indices"], arrays[f"L{k}_indptr"]),
-                        shape=(layer.n_in, layer.n_out),
-                    )
-                )
+                layer.set_structure(sparse_layer(arrays, k, (layer.n_in, layer.n_out)))
             else:
-                layer.weight[...] = layer.backend.asarray(arrays[f"L{k}_weight"])
-            layer.bias[...] = layer.backend.asarray(arrays[f"L{k}_bias"])
+                layer.weight[...] = layer.backend.asarray(arrays[key(k, "weight")])
+            layer.bias[...] = layer.backend.asarray(arrays[key(k, "bias")])
         return self

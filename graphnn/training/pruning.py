@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from ..backends.topk import best
 from ..errors import GraphnnError
+from ..io.checkpoint import key, layer_values, sparse_layer
 from .layers import DenseLayer, SparseLayer
 from .model import SparseMLP
 from .redistribution import host_backend, kept_positions, restructure
@@ -155,12 +156,9 @@ def gradual_prune(model, data, cfg, sparsity, *, epochs=PRUNE_EPOCHS, every=200,
 def _lookup(initial, k, layer_shape, rows, cols):
     """Initial weights of layer ``k`` at ``(rows, cols)``; NaN where the initial structure had
     no edge there."""
-    if f"L{k}_weight" in initial:
-        return initial[f"L{k}_weight"][rows, cols].astype(np.float64)
-    W0 = sp.csr_array(
-        (initial[f"L{k}_values"], initial[f"L{k}_indices"], initial[f"L{k}_indptr"]),
-        shape=layer_shape,
-    )
+    W0 = sparse_layer(initial, k, layer_shape)
+    if W0 is None:
+        return initial[key(k, "weight")][rows, cols].astype(np.float64)
     keys0 = np.repeat(np.arange(layer_shape[0]), np.diff(W0.indptr)) * layer_shape[1] + W0.indices
     keys = rows.astype(np.int64) * layer_shape[1] + cols
     pos = np.searchsorted(keys0, keys).clip(max=max(keys0.size - 1, 0))
@@ -197,11 +195,11 @@ def retrain_model(pruned, initial, mode, seed):
             if mode == "rewind":
                 W.data[have] = w0[have]
             else:
-                every0 = initial.get(f"L{k}_values", initial.get(f"L{k}_weight"))
+                every0 = layer_values(initial, k)
                 scale = float(np.std(every0)) if every0 is not None and every0.size else 1.0
                 signs = np.where(have, np.sign(np.nan_to_num(w0)), np.sign(W.data))
                 W.data[:] = (np.where(signs == 0, 1, signs) * scale).astype(W.dtype)
-            b = initial[f"L{k}_bias"].astype(fresh.dtype).copy()
+            b = initial[key(k, "bias")].astype(fresh.dtype).copy()
         if layer.sparse:
             fresh.layers_.append(SparseLayer(W, b, backend=fresh.backend))
         else:
@@ -276,7 +274,7 @@ def supermask(model, initial, sparsity, seed=0):
             n_keep = int(round((1 - sparsity) * W.nnz))
             keep[np.argsort(-score, kind="stable")[:n_keep]] = True
             keep &= score > 0
-        every0 = initial.get(f"L{k}_values", initial.get(f"L{k}_weight"))
+        every0 = layer_values(initial, k)
         scale = float(np.std(every0)) if every0 is not None and every0.size else 1.0
         M = sp.csr_array(
             ((np.sign(w0[keep]) * scale).astype(W.dtype), W.indices[keep],

@@ -1,6 +1,5 @@
 """The training loop: minibatches, metrics, atomic checkpoints with exact resume, baselines."""
 
-import json
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -10,13 +9,7 @@ from tqdm import tqdm
 
 from ..backends import get_backend
 from ..errors import FormatError, GraphnnError
-from ..io import (
-    NPZ_ERRORS,
-    atomic_write,
-    check_optimizer_state,
-    checkpoint_fields,
-    checkpoint_network,
-)
+from ..io import NPZ_ERRORS, checkpoint
 from ._resources import peak_memory_mb
 from .data import augment_affine
 from .model import SparseMLP
@@ -25,7 +18,7 @@ from .redistribution import Redistributor
 
 __all__ = ["TrainConfig", "fit", "param_equivalent_sizes"]
 
-CHECKPOINT = "checkpoint.npz"
+CHECKPOINT = checkpoint.NAME
 
 
 @dataclass
@@ -68,43 +61,26 @@ class TrainConfig:
 
 
 def _save_checkpoint(directory, model, optimizer, epoch, history, identity, initial):
-    arrays = {f"model/{k}": v for k, v in model.state_arrays().items()}
-    arrays.update({f"init/{k}": v for k, v in initial.items()})
-    arrays.update({f"optim/{k}": v for k, v in optimizer.state_arrays().items()})
-    arrays["epoch"] = np.array(epoch)
-    arrays["history"] = np.array(json.dumps(history))
-    arrays["identity"] = np.array(json.dumps(identity, sort_keys=True))
     directory.mkdir(parents=True, exist_ok=True)
-    with atomic_write(directory / CHECKPOINT) as f:
-        np.savez(f, **arrays)
+    checkpoint.write(directory / CHECKPOINT, model.state_arrays(), initial,
+                     optimizer.state_arrays(), epoch, history, identity)  # fmt: skip
 
 
 def read_checkpoint(path):
-    """A checkpoint's parts: ``identity`` (the settings), ``model``, ``initial`` (the weights
-    at the start of training) and ``optim`` arrays, ``epoch`` and ``history``; every field and
-    the weights checked (a damaged checkpoint is refused, naming the file)."""
+    """A checkpoint's parts (:func:`graphnn.io.checkpoint.read`): ``identity`` (the settings),
+    ``model``, ``initial`` (the weights at the start of training) and ``optim`` arrays,
+    ``epoch`` and ``history``; a damaged checkpoint is refused, naming the file."""
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT
     if not path.exists():
         raise GraphnnError(f"{path}: no such checkpoint")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            identity, epoch, history = checkpoint_fields(z, path)
-            checkpoint_network(z, path)
-            part = lambda prefix: {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}  # noqa: E731
-            return {
-                "identity": identity,
-                "model": part("model/"),
-                "initial": part("init/"),
-                "optim": part("optim/"),
-                "epoch": epoch,
-                "history": history,
-            }
+        return checkpoint.read(path)
     except NPZ_ERRORS as e:
+        if isinstance(e, GraphnnError):
+            raise FormatError(_naming(path, e)) from None
         raise GraphnnError(f"{path}: not a readable graphnn training checkpoint ({e})") from None
-    except GraphnnError as e:
-        raise FormatError(_naming(path, e)) from None
 
 
 def _naming(path, error):
@@ -116,33 +92,23 @@ def _load_checkpoint(directory, model, optimizer, identity):
     path = directory / CHECKPOINT
     if not path.exists():
         return 0, [], None
-    try:
-        return _restore(path, model, optimizer, identity)
-    except NPZ_ERRORS as e:
-        if isinstance(e, GraphnnError):
-            raise FormatError(_naming(path, e)) from None
+    saved = read_checkpoint(path)
+    if saved["identity"] != identity:
+        diff = sorted(
+            k for k in set(saved["identity"]) | set(identity)
+            if saved["identity"].get(k) != identity.get(k)
+        )  # fmt: skip
         raise GraphnnError(
-            f"{path}: damaged or incomplete checkpoint ({type(e).__name__}: {e})"
-        ) from None
-
-
-def _restore(path, model, optimizer, identity):
-    with np.load(path, allow_pickle=False) as z:
-        saved, epoch, history = checkpoint_fields(z, path)
-        if saved != identity:
-            diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
-            raise GraphnnError(
-                f"{path}: the checkpoint was made with other settings ({', '.join(diff)}); "
-                "resume with the same ones or use another --checkpoint directory"
-            )
-        checkpoint_network(z, path)  # the weights: structure, finite values, shapes
-        state = {k[6:]: z[k] for k in z.files if k.startswith("optim/")}
-        weights = {k[6:]: z[k] for k in z.files if k.startswith("model/")}
-        check_optimizer_state(state, weights, len(saved["sizes"]) - 1, optimizer.slots, path)
-        model.load_state_arrays(weights)
-        optimizer.load_state_arrays(state, get_backend(model.backend).asarray)
-        initial = {k[5:]: z[k] for k in z.files if k.startswith("init/")}
-        return epoch, history, initial
+            f"{path}: the checkpoint was made with other settings ({', '.join(diff)}); "
+            "resume with the same ones or use another --checkpoint directory"
+        )
+    n_layers = len(identity["sizes"]) - 1
+    checkpoint.check_optimizer_state(
+        saved["optim"], saved["model"], n_layers, optimizer.slots, path
+    )
+    model.load_state_arrays(saved["model"])
+    optimizer.load_state_arrays(saved["optim"], get_backend(model.backend).asarray)
+    return saved["epoch"], saved["history"], saved["initial"]
 
 
 def _identity(model, data, cfg):
