@@ -15,13 +15,12 @@ from graphblas import agg, binary, monoid, semiring
 from .. import kernels
 from ..errors import GraphnnError
 from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
-from .numba_backend import NumbaProducts
 from .topk import GROWTH_BLOCK, RunningTopK
 
 _BINARY = {"plus": binary.plus, "times": binary.times, "min": binary.min, "max": binary.max}
 
 
-class GraphblasBackend(NumbaProducts, Backend):
+class GraphblasBackend(kernels.Products, Backend):
     name = "graphblas"
     xp = np
 

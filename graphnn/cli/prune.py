@@ -86,11 +86,6 @@ def _parser(prog):
     return p
 
 
-def _model_from(ident, backend):
-    names = [n for n in SparseMLP._param_names if n != "backend"]
-    return SparseMLP(**{n: ident.get(n) for n in names}, backend=backend)
-
-
 def main(argv, prog="graphnn prune"):
     return run(_parser(prog), argv, _main)
 
@@ -123,7 +118,7 @@ def _main(args):
     data = load_dataset(ident["dataset"], data_dir=args.data_dir,
                         seed=ident.get("split_seed", ident["seed"]),
                         limit=ident.get("limit"))  # fmt: skip
-    model = _model_from(ident, args.backend).build(ident["seed"])
+    model = SparseMLP.from_params(ident, args.backend).build(ident["seed"])
     model.load_state_arrays(ck["model"])
     rows = {"trained": (model.score(data.X_test, data.y_test), model.params)}
     mask = None

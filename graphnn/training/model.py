@@ -127,6 +127,13 @@ class SparseMLP:
         "backend",
     )
 
+    @classmethod
+    def from_params(cls, params, backend=DEFAULT):
+        """The model that :meth:`get_params` described (a training checkpoint's ``identity``
+        holds them; other keys are ignored), on ``backend``."""
+        names = [n for n in cls._param_names if n != "backend"]
+        return cls(**{n: params.get(n) for n in names}, backend=backend)
+
     def get_params(self):
         """The constructor's parameters, JSON-ready (as scikit-learn's ``get_params``)."""
         params = {name: getattr(self, name) for name in self._param_names}
