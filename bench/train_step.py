@@ -12,6 +12,8 @@ alike; the medians are printed with the ratio to PyTorch dense. ``torch.sparse``
 sparse layer a PyTorch user has today: ``torch.sparse.mm`` with the transposed CSR weight
 forward and for the input gradient, ``torch.sparse.sampled_addmm`` for the weight gradient at
 the structure, Adam on the stored values (the same structure and arithmetic as graphnn).
+``graphnn.torch`` is graphnn's structure as ``graphnn.torch.SparseLinear`` modules in a plain
+PyTorch loop (PyTorch's ReLU, loss and Adam; goal: 2.5x / 5x ``torch`` at 0.1 / 0.03).
 ``gemm`` is the machine's limit: the three dense products of every layer of an epoch (forward,
 input gradient, weight gradient) as bare ``torch.mm`` calls, timed in the same rounds. Each
 model's rate is the multiply-adds of its three products (a sparse layer's at its edges, no
@@ -103,6 +105,31 @@ def torch_epoch(dtype, device="cpu"):
             opt.step()
         if device != "cpu":
             torch.cuda.synchronize()
+
+    return epoch
+
+
+def graphnn_torch_epoch(density, dtype):
+    """graphnn's sparse layers as ``graphnn.torch.SparseLinear`` modules in a plain PyTorch loop
+    (the same structure as graphnn's model, PyTorch's ReLU, loss and Adam)."""
+    import torch
+
+    from graphnn.torch import to_torch
+    from graphnn.training import SparseMLP
+
+    net = SparseMLP(SIZES, density=density, dtype=dtype).build(0).to_network()
+    model = to_torch(net)[:-1]  # logits: CrossEntropyLoss applies the softmax
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    X, y = data(dtype)
+    X, y = torch.from_numpy(X), torch.from_numpy(y)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def epoch(steps=SAMPLES // BATCH):
+        for s in range(steps):
+            sl = slice(s * BATCH, (s + 1) * BATCH)
+            opt.zero_grad()
+            loss_fn(model(X[sl]), y[sl]).backward()
+            opt.step()
 
     return epoch
 
@@ -276,7 +303,8 @@ def child_memory(which, dtype):
 
 
 def make(which, dtype, device="cpu"):
-    """``gemm``, ``torch``, ``torch.sparse:D``, ``graphnn:D`` or ``graphnn-BACKEND:D``."""
+    """``gemm``, ``torch``, ``torch.sparse:D``, ``graphnn.torch:D``, ``graphnn:D`` or
+    ``graphnn-BACKEND:D``."""
     name, _, density = which.partition(":")
     if name == "gemm":
         return gemm_epoch(dtype)
@@ -284,6 +312,8 @@ def make(which, dtype, device="cpu"):
         return torch_epoch(dtype, device)
     if name == "torch.sparse":
         return torch_sparse_epoch(float(density), dtype)
+    if name == "graphnn.torch":
+        return graphnn_torch_epoch(float(density), dtype)
     backend = name.partition("-")[2] or ("cupy" if device != "cpu" else "numba")
     return graphnn_epoch(float(density), dtype, backend)
 
@@ -340,6 +370,7 @@ def main():
             names.append(f"graphnn-cupy:{d}")
             continue
         names += [f"graphnn-{b}:{d}" for b in args.backends.split(",")]
+        names.append(f"graphnn.torch:{d}")
         names.append(f"torch.sparse:{d}")
     epochs = {n: make(n, args.dtype, "cuda" if gpu else "cpu") for n in names}
     med = rounds(epochs, args.repeat)
