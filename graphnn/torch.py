@@ -28,7 +28,7 @@ from . import kernels
 from .errors import GraphnnError
 from .network import Network, full_csr
 
-__all__ = ["SparseLinear", "to_torch", "from_torch"]
+__all__ = ["SparseLinear", "to_torch", "from_torch", "redistribute"]
 
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
@@ -173,6 +173,111 @@ class _SparseProduct(torch.autograd.Function):
         dx = torch.from_numpy(dX.rows()) if need_x else None
         dvalues = torch.from_numpy(dW) if ctx.needs_input_grad[1] else None
         return dx, dvalues, None
+
+
+def redistribute(model, optimizer=None, *, fraction=0.3, algorithm="random", batch=None,
+                 loss_fn=None, seed=None):  # fmt: skip
+    """Move ``fraction`` of the edges of every :class:`SparseLinear` in ``model``: drop those
+    of smallest magnitude, grow as many where there was none, at zero.
+
+    ``algorithm``: ``random`` grows uniformly (SET, Mocanu et al. 2018); ``gradient`` grows
+    where ``|x^T dL/dz|`` is largest (RigL, Evci et al. 2020), measured on ``batch = (inputs,
+    targets)`` with ``loss_fn(model(inputs), targets)``. The optimiser's per-entry state
+    (Adam's ``exp_avg`` and ``exp_avg_sq``, SGD's ``momentum_buffer``: every state tensor of a
+    layer's ``values``) follows its edge; a grown edge starts at zero. ``values`` stays the
+    same ``nn.Parameter`` object, so the optimiser needs no rebuilding. Call it every N steps
+    (RigL: every 100, ``fraction`` annealed). Returns ``{layer: edges moved}``.
+    """
+    from .backends import get_backend
+    from .backends.topk import best, sample_absent
+
+    if algorithm not in ("random", "gradient"):
+        raise GraphnnError(f"algorithm must be 'random' or 'gradient', got {algorithm!r}")
+    if not 0 <= fraction <= 1:
+        raise GraphnnError(f"fraction must be in [0, 1], got {fraction}")
+    layers = [m for m in model.modules() if isinstance(m, SparseLinear)]
+    signals = _signals(model, layers, batch, loss_fn) if algorithm == "gradient" else None
+    rng = np.random.default_rng(seed)
+    be, moved = get_backend("numba"), {}
+    for n, layer in enumerate(layers):
+        values = layer.values.detach().cpu().numpy()
+        k = int(round(fraction * layer.nnz))
+        if k == 0:
+            continue
+        keep = np.ones(layer.nnz, bool)
+        keep[best(-np.abs(values).astype(np.float64), np.arange(layer.nnz), k)] = False
+        rows = np.repeat(np.arange(layer.in_features), np.diff(layer.indptr))
+        keys = rows * layer.out_features + layer.indices
+        kept = keys[keep]
+        if signals is None:
+            grown = sample_absent(layer.in_features, layer.out_features, kept, k, rng)
+        else:
+            shape = (layer.in_features, layer.out_features)
+            A = sp.csr_array((values[keep], layer.indices[keep], _indptr(rows[keep], shape[0])),
+                             shape=shape)  # fmt: skip
+            grown = np.sort(be.complement_topk(*signals[n], A, k)[1])
+        all_keys = np.concatenate([kept, grown])
+        order = np.argsort(all_keys, kind="stable")
+        origin = np.concatenate([np.flatnonzero(keep), np.full(grown.size, -1)])[order]
+        new_keys = all_keys[order]
+        new_rows = new_keys // layer.out_features
+        _move(layer.values, origin, optimizer)
+        layer._set_structure(_indptr(new_rows, layer.in_features), new_keys % layer.out_features)
+        moved[n] = int(grown.size)
+    return moved
+
+
+def _indptr(rows, n_rows):
+    out = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=out[1:])
+    return out
+
+
+def _move(param, origin, optimizer):
+    """``param`` (and every optimiser state tensor of its shape) through ``origin``: new entry
+    ``i`` is old entry ``origin[i]``, or zero where it is -1."""
+    src = torch.from_numpy(np.flatnonzero(origin >= 0))
+    old = torch.from_numpy(origin[origin >= 0])
+
+    def remapped(t):
+        new = torch.zeros(origin.size, dtype=t.dtype, device=t.device)
+        new[src] = t.detach()[old]
+        return new
+
+    state = optimizer.state.get(param, {}) if optimizer is not None else {}
+    for name, t in list(state.items()):
+        if torch.is_tensor(t) and t.shape == param.shape:
+            state[name] = remapped(t)
+    param.data = remapped(param.data)
+    if param.grad is not None:
+        param.grad = None
+
+
+def _signals(model, layers, batch, loss_fn):
+    """Per layer ``(x^T, dz^T)`` (features x batch, numpy) of one forward and backward pass."""
+    if batch is None or loss_fn is None:
+        raise GraphnnError("algorithm 'gradient' needs batch=(inputs, targets) and loss_fn")
+    seen, hooks = {}, []
+
+    def capture(n):
+        def hook(module, args, out):  # the input now, the output's gradient in the backward
+            seen[n] = [args[0].detach()]
+            out.register_hook(lambda grad: seen[n].append(grad.detach()))
+
+        return hook
+
+    for n, layer in enumerate(layers):
+        hooks.append(layer.register_forward_hook(capture(n)))
+    try:
+        inputs, targets = batch
+        model.zero_grad()
+        loss_fn(model(inputs), targets).backward()
+        model.zero_grad()
+    finally:
+        for h in hooks:
+            h.remove()
+    flat = lambda t: np.ascontiguousarray(t.reshape(-1, t.shape[-1]).cpu().numpy().T)  # noqa: E731
+    return {n: (flat(x), flat(dz)) for n, (x, dz) in seen.items()}
 
 
 def _activation_module(act):

@@ -89,3 +89,74 @@ def test_a_sparse_layer_trains_inside_a_mixed_model():
     accuracy = (model(X).argmax(1) == y).float().mean().item()
     assert accuracy > 0.9 and np.array_equal(model[0].indices, structure)
     assert model[0].values.shape == (model[0].nnz,)
+
+
+def _trained(seed=0):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(SparseLinear(20, 16, density=0.3, seed=seed), torch.nn.ReLU(),
+                                SparseLinear(16, 4, density=0.5, seed=seed + 1))  # fmt: skip
+    x, y = torch.randn(64, 20), torch.randint(0, 4, (64,))
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(5):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model, opt, x, y
+
+
+def _edges(layer):
+    rows = np.repeat(np.arange(layer.in_features), np.diff(layer.indptr))
+    return dict(zip(zip(rows.tolist(), layer.indices.tolist()), range(layer.nnz)))
+
+
+@pytest.mark.parametrize("algorithm", ["random", "gradient"])
+def test_redistribution_keeps_each_optimiser_entry_with_its_edge(algorithm):
+    from graphnn.torch import redistribute
+
+    model, opt, x, y = _trained()
+    before = []
+    for layer in (model[0], model[2]):
+        st = opt.state[layer.values]
+        before.append((_edges(layer), layer.values.detach().clone(), st["exp_avg"].clone(),
+                       st["exp_avg_sq"].clone(), layer.nnz))  # fmt: skip
+    loss = torch.nn.functional.cross_entropy
+    moved = redistribute(model, opt, fraction=0.25, algorithm=algorithm, batch=(x, y),
+                         loss_fn=loss, seed=3)  # fmt: skip
+    for layer, (edges, values, m, v, nnz) in zip((model[0], model[2]), before):
+        assert layer.nnz == nnz and layer.values.shape == (nnz,)
+        st = opt.state[layer.values]
+        now = _edges(layer)
+        k = round(0.25 * nnz)
+        by_size = sorted(edges, key=lambda e: abs(values[edges[e]].item()))
+        kept = set(by_size[k:])  # the smallest magnitudes go
+        assert kept <= set(now) and len(now) == nnz
+        for e, i in now.items():
+            if e in kept:  # the same weight and state at the same edge
+                j = edges[e]
+                assert layer.values[i] == values[j] and st["exp_avg"][i] == m[j]
+                assert st["exp_avg_sq"][i] == v[j]
+            else:  # grown (perhaps where an edge was just dropped): at zero, fresh state
+                assert layer.values[i] == 0 and st["exp_avg"][i] == 0 and st["exp_avg_sq"][i] == 0
+    assert sum(moved.values()) == round(0.25 * before[0][4]) + round(0.25 * before[1][4])
+    opt.step()  # the optimiser goes on with the same parameter objects
+
+
+def test_gradient_growth_takes_the_largest_absent_gradients():
+    from graphnn.torch import redistribute
+
+    model, opt, x, y = _trained(1)
+    layer = model[0]
+    old = set(_edges(layer))
+    W = torch.zeros(20, 16, requires_grad=True)  # the dense gradient, brute force
+    with torch.no_grad():
+        for (r, c), i in _edges(layer).items():
+            W[r, c] = layer.values[i]
+    h = torch.relu(x @ W + layer.bias)
+    torch.nn.functional.cross_entropy(model[2](h), y).backward()
+    redistribute(model, None, fraction=0.2, algorithm="gradient", batch=(x, y),
+                 loss_fn=torch.nn.functional.cross_entropy)  # fmt: skip
+    grown = set(_edges(layer)) - old
+    g = W.grad.abs().numpy()
+    absent = sorted((g[r, c], (r, c)) for r in range(20) for c in range(16) if (r, c) not in old)
+    want = {e for _, e in absent[-len(grown) :]}
+    assert grown == want
