@@ -17,7 +17,6 @@ Exact shortcuts, reported in the result:
 """
 
 import functools
-import os
 import threading
 import time
 from collections import deque
@@ -29,7 +28,7 @@ from tqdm import tqdm
 
 from graphnn import challenge_kernel as kernel
 from graphnn.errors import GraphnnError
-from graphnn.system import available_memory
+from graphnn.system import available_memory, usable_cpus
 
 from .result import InferenceResult, checked_layers
 
@@ -45,7 +44,7 @@ def check_settings(dtype, memory_limit, threads):
     memory_limit = default_memory_limit() if memory_limit is None else int(memory_limit)
     if memory_limit < 1 << 20:
         raise GraphnnError(f"memory_limit must be at least 1 MiB, got {memory_limit} bytes")
-    threads = default_threads() if threads is None else int(threads)
+    threads = usable_cpus() if threads is None else int(threads)
     if threads < 1:
         raise GraphnnError(f"threads must be at least 1, got {threads}")
     return dtype, memory_limit, threads
@@ -54,14 +53,6 @@ def check_settings(dtype, memory_limit, threads):
 def default_memory_limit():
     """Half the memory available now (``MemAvailable``; 4 GiB where it cannot be read)."""
     return available_memory() // 2
-
-
-def default_threads():
-    """The CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class _Source:

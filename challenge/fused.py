@@ -23,8 +23,8 @@ import scipy.sparse as sp
 
 from graphnn.challenge_kernel import csc_arrays
 from graphnn.errors import GraphnnError
+from graphnn.system import usable_cpus
 
-from .batched import default_threads
 from .result import InferenceResult, checked_layers
 
 __all__ = ["DeviceNetwork", "infer_fused"]
@@ -164,7 +164,7 @@ class DeviceNetwork:
         self.dtype = self.ops.dtype
         stats = InferenceResult(None, 0, self.n_neurons, 0, 0, 0.0)
         t0 = time.perf_counter()
-        workers = threads or min(8, default_threads())
+        workers = threads or min(8, usable_cpus())
         self.layers, pending = [], deque()
         with ThreadPoolExecutor(workers) as pool:
             for W in checked_layers(layers, self.n_neurons, stats):
