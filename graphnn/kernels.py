@@ -609,13 +609,14 @@ def _in_ranges(kernel, n, *args):
 
 class Products:
     """Training's products on the batch-tiled kernels of ``graphnn.kernels``: a prepared operand
-    is a :class:`graphnn.Blocked`, a prepared operand in gives one out (in the same
+    is a :class:`Blocked`, a prepared operand in gives one out (in the same
     tiles), and the bias, ReLU and its derivative are fused into the products. Shared by the
     numba and graphblas backends."""
 
-    # a 4096 x 4096 layer, batch 512, forward and backward, against numpy's BLAS over a
-    # zero-filled copy (2 cores, AVX-512): 0.90x its time at density 0.3, 1.13x at 0.4
-    dense_crossover = 0.35
+    # a 4096 x 4096 layer, batch 512, forward and one-pass backward, against numpy's BLAS over
+    # a zero-filled copy (2 cores, AVX-512, 2026-12-05): 0.90x its time at density 0.4, 1.06x
+    # at 0.5
+    dense_crossover = 0.45
 
     def prepare(self, D, like=None, rows=None):
         T = like.width if isinstance(like, Blocked) else None
