@@ -30,6 +30,9 @@ GEMM, PyTorch dense and torch.sparse. (The Graph Challenge layer is
 """
 
 import functools
+import math
+import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -248,8 +251,8 @@ def _run_rows(M, D, n_rows, *, product, dots=False, epilogue=PLUS_BIAS, R=None, 
     tiles = D.tiles.shape[0]
     row_sums = product and epilogue == WHERE_POSITIVE
     sums = np.zeros((tiles, n_rows if row_sums else 0))
-    out = np.empty((tiles, n_rows if product else 0, T), dtype)
-    dW = np.zeros(indices.size if dots else 0, dtype)
+    out = _SPARES.empty((tiles, n_rows if product else 0, T), dtype)
+    dW = _SPARES.empty(indices.size if dots else 0, dtype)
     r = np.empty((tiles, 0, T), dtype) if R is None else R.retiled(T).astype(dtype).tiles
     bias = np.zeros(n_rows, dtype) if bias is None else np.ascontiguousarray(bias, dtype)
     if tiles and n_rows:
@@ -369,12 +372,15 @@ class Blocked:
     @classmethod
     def of(cls, X, T=None):
         """``X`` (features x batch) in tiles of ``T`` batch columns (by default
-        :func:`tile_width`'s)."""
+        :func:`tile_width`'s); a view of ``X`` where that is one tile (a batch of ``T`` at a
+        300,000-neuron layer: no copy of its 154 MB)."""
         X = np.asarray(X)
         if X.ndim != 2:
             raise ValueError(f"a dense operand must be 2-d (features x batch), got {X.shape}")
         rows, n = X.shape
         T = T or tile_width(rows, n, X.dtype.itemsize)
+        if n == T and X.flags.c_contiguous:  # one tile, no padding: the array itself
+            return cls(X[None], n)
         out = cls(np.empty((-(-n // T), rows, T), X.dtype), n, np.empty(rows))
         if rows:
             _parallel(_to_tiles, _uniform(rows, n), X, out.tiles, out._sums)
@@ -402,7 +408,10 @@ class Blocked:
         return out
 
     def plain(self):
-        """The operand as a ``features x batch`` array."""
+        """The operand as a ``features x batch`` array (the tile itself where there is one tile
+        and no padding)."""
+        if self.tiles.shape[0] == 1 and self.shape[1] == self.width:
+            return self.tiles[0]
         out = np.empty(self.shape, self.dtype)
         if out.size:
             _parallel(_from_tiles, _uniform(*self.shape), self.tiles, out)
@@ -426,6 +435,50 @@ class Blocked:
     def width(self):
         """The tile width ``T``."""
         return self.tiles.shape[2]
+
+
+class _Spares:
+    """Large arrays the kernels wrote, kept to be written again once nothing else holds them.
+
+    A fresh array of hundreds of megabytes is paid for on first touch: a page fault for each
+    page, and huge pages only where the system finds them free, so the same product ran 1.3x
+    slower on some steps' arrays than on others' (a 300,000-neuron layer, batch 128). Reused,
+    an array keeps its pages. Only arrays of at least :attr:`SMALLEST` bytes are kept, the
+    :attr:`KEPT` most recently made; an array is handed out again only when the list holds the
+    sole reference to it (no view, no :class:`Blocked`, no caller keeps it)."""
+
+    SMALLEST = 16 << 20
+    KEPT = 12
+
+    def __init__(self):
+        self._arrays = []
+        self._lock = threading.Lock()
+
+    def empty(self, shape, dtype):
+        """An uninitialised array of ``shape`` and ``dtype``, reused where one is free."""
+        dtype = np.dtype(dtype)
+        if math.prod(np.atleast_1d(shape)) * dtype.itemsize < self.SMALLEST:
+            return np.empty(shape, dtype)
+        shape = tuple(np.atleast_1d(shape))
+        with self._lock:
+            for k in range(len(self._arrays)):
+                a = self._arrays[k]
+                # referenced by the list, by ``a`` and by getrefcount's argument: free
+                if a.shape == shape and a.dtype == dtype and sys.getrefcount(a) == 3:
+                    self._arrays.append(self._arrays.pop(k))
+                    return a
+                del a
+            a = np.empty(shape, dtype)
+            self._arrays = self._arrays[-(self.KEPT - 1) :] + [a]
+            return a
+
+    def clear(self):
+        """Forget the kept arrays (their memory returns once nothing else holds them)."""
+        with self._lock:
+            self._arrays = []
+
+
+_SPARES = _Spares()
 
 
 @functools.cache
@@ -592,7 +645,7 @@ def _take(lo, hi, data, order, out):
 
 def take(data, order):
     """``data[order]`` for a permutation ``order`` (int64), split over the kernel threads."""
-    out = np.empty(order.size, data.dtype)
+    out = _SPARES.empty(order.size, data.dtype)
     _in_ranges(_take, order.size, data, np.asarray(order, np.int64).view(np.uint64), out)
     return out
 

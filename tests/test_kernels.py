@@ -120,3 +120,43 @@ def test_layers_above_the_crossover_take_blas_and_give_the_same_gradients():
         assert gw.shape == (layer.nnz,)
         np.testing.assert_allclose(gw, rw, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(gb, rb, rtol=1e-10, atol=1e-12)
+
+
+def test_complete_layers_and_few_outputs_give_the_reference_gradients():
+    """Complete layers (every edge: the dense weight is a view of the values) and a
+    10-output layer (dense forward, sparse one-pass backward) give the reference's loss and
+    gradients."""
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((40, 24)), rng.integers(0, 10, 40)
+    fast = SparseMLP([24, 20, 10], density=1.0, dtype=np.float64).build(1)
+    spec = SparseMLP.from_network(fast.to_network(), backend="reference")
+    assert [layer.nnz for layer in fast.layers_] == [24 * 20, 20 * 10]
+    assert [(layer.dense_products, layer.dense_backward) for layer in fast.layers_] == [
+        (True, True),
+        (True, False),
+    ]
+    a, b = fast.loss_and_grads(X, y), spec.loss_and_grads(X, y)
+    assert a[0] == pytest.approx(b[0], rel=1e-12)
+    for (gw, gb), (rw, rb) in zip(a[1], b[1]):
+        np.testing.assert_allclose(gw, rw, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(gb, rb, rtol=1e-10, atol=1e-12)
+
+
+def test_spare_arrays_are_reused_only_when_nothing_else_holds_them():
+    """A large kernel output is handed out again once dropped, never while an array, a view or
+    a Blocked still holds it."""
+    spares = kernels._Spares()
+    shape = (2, spares.SMALLEST // 8 + 1)
+    a = spares.empty(shape, np.float32)
+    b = spares.empty(shape, np.float32)
+    assert a is not b
+    view = a[0]
+    del a
+    c = spares.empty(shape, np.float32)
+    assert c is not view.base and c is not b
+    del view, c
+    kept = {id(x) for x in spares._arrays}
+    assert id(spares.empty(shape, np.float32)) in kept
+    held = kernels.Blocked(spares.empty((1, 4, shape[1]), np.float32), shape[1])
+    assert spares.empty((1, 4, shape[1]), np.float32) is not held.tiles
+    assert spares.empty((3,), np.float32).size == 3  # small: never kept

@@ -162,6 +162,7 @@ def fit(
                     f"{layer.nnz / (layer.n_in * layer.n_out):.3g}): BLAS products over a "
                     f"zero-filled copy of its weight (the {dev.name} backend's measured "
                     f"crossover is density {dev.dense_crossover})"
+                    + ("" if layer.dense_backward else "; backward sparse: few outputs")
                 )
     step = start * -(-n // cfg.batch_size)
     for epoch in range(start, cfg.epochs):
