@@ -259,6 +259,8 @@ def _run_rows(M, D, n_rows, *, product, dots=False, epilogue=PLUS_BIAS, R=None, 
         kernel = _rows_kernel(T, _ahead(D), product, dots, epilogue, row_sums)
         args = (D.tiles, indptr, indices, data, r, bias, n, out, sums, dW)
         _over_rows_and_tiles(kernel, indptr, D, not dots, *args)
+    else:  # no pass writes the weight gradient of an empty batch
+        dW[:] = 0
     return Blocked(out, n, sums if row_sums else None), dW
 
 
@@ -456,10 +458,9 @@ class _Spares:
 
     def empty(self, shape, dtype):
         """An uninitialised array of ``shape`` and ``dtype``, reused where one is free."""
-        dtype = np.dtype(dtype)
-        if math.prod(np.atleast_1d(shape)) * dtype.itemsize < self.SMALLEST:
+        shape, dtype = tuple(np.atleast_1d(shape)), np.dtype(dtype)
+        if math.prod(shape) * dtype.itemsize < self.SMALLEST:
             return np.empty(shape, dtype)
-        shape = tuple(np.atleast_1d(shape))
         with self._lock:
             for k in range(len(self._arrays)):
                 a = self._arrays[k]
@@ -471,11 +472,6 @@ class _Spares:
             a = np.empty(shape, dtype)
             self._arrays = self._arrays[-(self.KEPT - 1) :] + [a]
             return a
-
-    def clear(self):
-        """Forget the kept arrays (their memory returns once nothing else holds them)."""
-        with self._lock:
-            self._arrays = []
 
 
 _SPARES = _Spares()

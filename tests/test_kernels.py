@@ -160,3 +160,12 @@ def test_spare_arrays_are_reused_only_when_nothing_else_holds_them():
     held = kernels.Blocked(spares.empty((1, 4, shape[1]), np.float32), shape[1])
     assert spares.empty((1, 4, shape[1]), np.float32) is not held.tiles
     assert spares.empty((3,), np.float32).size == 3  # small: never kept
+
+
+def test_an_empty_batch_gives_a_zero_weight_gradient():
+    """No pass runs over an empty batch: the weight gradient is zero, not uninitialised."""
+    W = sp.random_array((5, 4), density=0.5, format="csr", rng=0, dtype=np.float32)
+    dw, dx = kernels.backward(
+        np.zeros((5, 0), np.float32), np.zeros((4, 0), np.float32), W.indptr, W.indices, W.data
+    )
+    assert np.array_equal(dw, np.zeros(W.nnz, np.float32)) and dx.shape == (5, 0)
