@@ -35,3 +35,7 @@ def __getattr__(name):
 
         return SparseMLPClassifier
     raise AttributeError(f"module 'graphnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})

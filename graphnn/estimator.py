@@ -2,22 +2,30 @@
 
 ``SparseMLPClassifier`` mirrors ``sklearn.neural_network.MLPClassifier`` where the concepts
 match (``hidden_layer_sizes``, ``max_iter`` = epochs, ``batch_size``, ``learning_rate_init``,
-``alpha`` = L2, ``solver``, ``random_state``) and adds the sparse ones (``density``,
-``topology``, ``redistribution``). Its defaults are the command line's (one source:
+``alpha`` = L2, ``solver``, ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``,
+``tol``, ``verbose``, ``random_state``; fitted ``n_iter_``, ``loss_curve_``,
+``validation_scores_``, ``best_validation_score_``) and adds the sparse ones (``density``,
+``topology``, ``redistribution`` with its ``redistribution_fraction`` and
+``redistribution_interval``). Its defaults are the command line's (one source:
 :class:`graphnn.training.TrainConfig`); the fitted network is a :class:`graphnn.Network`
-(``network_``).
+(``network_``). A fitted estimator pickles (backends travel by name) and passes scikit-learn's
+``check_estimator``.
 
 Examples
 --------
 >>> from sklearn.datasets import load_digits
 >>> X, y = load_digits(return_X_y=True)
 >>> clf = SparseMLPClassifier(max_iter=10, random_state=0).fit(X / 16, y)
->>> float(clf.score(X / 16, y)) > 0.9, clf.network_
-(True, <Network 64-300-100-10, 5020 edges, float32>)
+>>> float(clf.score(X / 16, y)) > 0.9, clf.network_, clf.n_iter_
+(True, <Network 64-300-100-10, 5020 edges, float32>, 10)
 """
+
+import sys
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from .training.data import Dataset
@@ -43,16 +51,45 @@ class SparseMLPClassifier(ClassifierMixin, BaseEstimator):
     redistribution : str
         ``none``, or a dynamic sparse training algorithm (``random`` = SET, ``gradient`` =
         RigL, ``gradient-global``, ``loss``, ``woodfisher``, ``woodtaylor``).
+    redistribution_fraction : float in (0, 1]
+        Fraction of each layer's weights moved at the first redistribution, cosine-annealed to
+        0 at 3/4 of training (the command line's ``--alpha``).
+    redistribution_interval : int
+        Epochs between redistributions (``--redistribute-every``).
     max_iter : int
-        Epochs.
+        Epochs (at most, with ``early_stopping``).
     batch_size, learning_rate_init : as in MLPClassifier.
     solver : {"adam", "sgd"}
     alpha : float
-        L2 penalty (weight decay).
+        L2 penalty (weight decay), as in MLPClassifier; not the redistribution fraction.
+    early_stopping : bool
+        Hold out ``validation_fraction`` of the training rows (stratified) and stop when their
+        accuracy has not improved by more than ``tol`` for ``n_iter_no_change`` epochs; the
+        model keeps the weights of its best epoch.
+    validation_fraction : float in (0, 1)
+    n_iter_no_change : int
+    tol : float
+    verbose : bool
+        Print a line per epoch (loss, accuracies, seconds) to standard output.
     random_state : int, RandomState or None
-        Seeds the structure, the initial weights and the batch order.
+        Seeds the structure, the initial weights, the batch order and the validation split.
     backend : str
         graphnn backend (``numba`` by default).
+
+    Attributes
+    ----------
+    classes_, n_features_in_ : as in every classifier.
+    n_iter_ : int
+        Epochs run.
+    loss_curve_ : list of float
+        Mean training loss of every epoch.
+    validation_scores_ : list of float or None
+        Validation accuracy of every epoch (``early_stopping`` only).
+    best_validation_score_ : float or None
+    network_ : graphnn.Network
+        The trained network.
+    history_ : dict
+        The trainer's metrics, every epoch's record included.
     """
 
     def __init__(
@@ -62,11 +99,18 @@ class SparseMLPClassifier(ClassifierMixin, BaseEstimator):
         density=0.1,
         topology="random",
         redistribution="none",
+        redistribution_fraction=_DEFAULTS.alpha,
+        redistribution_interval=_DEFAULTS.redistribute_every,
         max_iter=_DEFAULTS.epochs,
         batch_size=_DEFAULTS.batch_size,
         learning_rate_init=_DEFAULTS.lr,
         solver=_DEFAULTS.optimizer,
         alpha=_DEFAULTS.weight_decay,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=_DEFAULTS.patience,
+        tol=_DEFAULTS.tol,
+        verbose=False,
         random_state=None,
         backend="numba",
     ):
@@ -74,27 +118,38 @@ class SparseMLPClassifier(ClassifierMixin, BaseEstimator):
         self.density = density
         self.topology = topology
         self.redistribution = redistribution
+        self.redistribution_fraction = redistribution_fraction
+        self.redistribution_interval = redistribution_interval
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
         self.solver = solver
         self.alpha = alpha
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.verbose = verbose
         self.random_state = random_state
         self.backend = backend
 
     def fit(self, X, y):
         """Train on ``(X, y)``; returns ``self``."""
         X, y = validate_data(self, X, y, dtype=np.float32)
+        check_classification_targets(y)
         self.classes_, labels = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:
             raise ValueError(f"y has {self.classes_.size} class; a classifier needs at least 2")
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(2**31 - 1))
+        X_val, y_val = X[:0], labels[:0]
+        if self.early_stopping:
+            X, X_val, labels, y_val = self._validation_split(X, labels, seed)
         sizes = [X.shape[1], *map(int, self.hidden_layer_sizes), self.classes_.size]
         self.model_ = SparseMLP(
             sizes, density=self.density, topology=self.topology, backend=self.backend
         )
-        empty = X[:0]
-        data = Dataset("fit", X, labels, empty, labels[:0], empty, labels[:0], self.classes_.size)
+        data = Dataset("fit", X, labels, X_val, y_val, X[:0], labels[:0], self.classes_.size)
         cfg = TrainConfig(
             epochs=self.max_iter,
             batch_size=self.batch_size,
@@ -103,10 +158,37 @@ class SparseMLPClassifier(ClassifierMixin, BaseEstimator):
             weight_decay=self.alpha,
             seed=seed,
             redistribution=self.redistribution,
+            alpha=self.redistribution_fraction,
+            redistribute_every=self.redistribution_interval,
+            early_stopping=self.early_stopping,
+            patience=self.n_iter_no_change,
+            tol=self.tol,
         )
-        self.history_ = fit(self.model_, data, cfg)
+        log = (lambda msg: print(msg, file=sys.stdout, flush=True)) if self.verbose else None
+        self.history_ = fit(self.model_, data, cfg, log=log)
+        epochs = self.history_["epochs"]
+        self.n_iter_ = len(epochs)
+        self.loss_curve_ = [e["train_loss"] for e in epochs]
+        self.validation_scores_ = (
+            [e["val_accuracy"] for e in epochs] if self.early_stopping else None
+        )
+        self.best_validation_score_ = max(self.validation_scores_) if self.early_stopping else None
         self.network_ = self.model_.to_network()
         return self
+
+    def _validation_split(self, X, labels, seed):
+        """The training rows split into train and a stratified validation part."""
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
+            )
+        counts = np.bincount(labels)
+        n_val = int(np.ceil(self.validation_fraction * len(labels)))
+        stratify = labels if counts.min() >= 2 and n_val >= counts.size else None
+        X, X_val, labels, y_val = train_test_split(
+            X, labels, test_size=self.validation_fraction, random_state=seed, stratify=stratify
+        )
+        return X, X_val, labels, y_val
 
     def predict_proba(self, X):
         """Class probabilities, samples x ``classes_``."""
@@ -116,4 +198,5 @@ class SparseMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """The most probable class of every sample."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -20,15 +20,16 @@ __all__ = [
 ]
 
 
-def figure(nrows=1, ncols=1, *, figsize=None, dpi=100, squeeze=True, ax=None):
+def figure(nrows=1, ncols=1, *, figsize=None, dpi=100, squeeze=True, ax=None, **subplots):
     """``(fig, axes)``: a new Figure with a grid of axes (as ``pyplot.subplots`` would give,
-    without pyplot), or, given ``ax``, that axes' figure and ``ax`` itself."""
+    without pyplot; ``sharey=True`` and the like pass on), or, given ``ax``, that axes' figure
+    and ``ax`` itself."""
     if ax is not None:
         return ax.figure, ax
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=figsize, dpi=dpi)
-    return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
+    return fig, fig.subplots(nrows, ncols, squeeze=squeeze, **subplots)
 
 
 def save_figure(fig, path):
@@ -41,33 +42,42 @@ def save_figure(fig, path):
 
 
 def plot_training_curves(runs, *, title=None, axes=None):
-    """Training loss and validation accuracy per epoch of one or more runs (``{name:
-    metrics}`` as :func:`graphnn.training.fit` returns them), with each redistribution step
+    """Training loss, and training (dashed) and test (solid) accuracy per epoch of one or more
+    runs (``{name: metrics}`` as :func:`graphnn.training.fit` returns them; validation
+    accuracy stands in for test where a run recorded none), with each redistribution step
     marked on its run's curves. ``axes`` is a pair of axes to draw on; returns the Figure."""
     from matplotlib.ticker import MaxNLocator
 
     fig, (loss_ax, acc_ax) = figure(1, 2, figsize=(11, 4)) if axes is None else (
         axes[0].figure, axes
     )  # fmt: skip
+    held_out = "test"
     for name, m in runs.items():
         epochs = m["epochs"]
         ep = [r["epoch"] for r in epochs]
         line = loss_ax.plot(ep, [r["train_loss"] for r in epochs], label=name)[0]
-        acc = [r["val_accuracy"] for r in epochs]
-        acc_ax.plot(ep, acc, color=line.get_color(), label=name)
+        colour = line.get_color()
+        key = "test_accuracy" if epochs and epochs[0].get("test_accuracy") is not None else None
+        if key is None:
+            key, held_out = "val_accuracy", "validation"
+        acc = [r[key] for r in epochs]
+        acc_ax.plot(ep, acc, color=colour, label=f"{name}: {held_out}")
+        acc_ax.plot(ep, [r["train_accuracy"] for r in epochs], "--", color=colour, lw=1,
+                    label=f"{name}: train")  # fmt: skip
         moved = [i for i, r in enumerate(epochs)  # steps that moved weights (dense: none)
                  if sum((r.get("redistribution") or {}).get("removed", [])) > 0]  # fmt: skip
         if moved:
             loss_ax.plot([ep[i] for i in moved], [epochs[i]["train_loss"] for i in moved], "v",
-                         color=line.get_color(), ms=5)  # fmt: skip
+                         color=colour, ms=5)  # fmt: skip
             acc_ax.plot([ep[i] for i in moved], [acc[i] for i in moved], "v",
-                        color=line.get_color(), ms=5, label=f"{name}: redistribution")  # fmt: skip
+                        color=colour, ms=5, label=f"{name}: redistribution")  # fmt: skip
     loss_ax.set(xlabel="epoch", ylabel="training loss", yscale="log", title="training loss")
-    acc_ax.set(xlabel="epoch", ylabel="validation accuracy", title="validation accuracy")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy", title=f"accuracy: {held_out} (solid), train "
+               "(dashed)")  # fmt: skip
     for ax in (loss_ax, acc_ax):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    acc_ax.legend(fontsize=8)
+    acc_ax.legend(fontsize=9)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -91,7 +101,7 @@ def plot_confusion_matrix(y_true, y_pred, *, labels=None, ax=None):
         for i in range(labels.size):
             for j in range(labels.size):
                 if counts[i, j]:
-                    ax.text(j, i, counts[i, j], ha="center", va="center", fontsize=7,
+                    ax.text(j, i, counts[i, j], ha="center", va="center", fontsize=9,
                             color="white" if share[i, j] > 0.5 else "black")  # fmt: skip
         ax.set_xticks(range(labels.size), labels.tolist())
         ax.set_yticks(range(labels.size), labels.tolist())
@@ -119,7 +129,7 @@ def plot_layer_density(metrics, *, ax=None):
     ax.set(xlabel="epoch", ylabel="density", yscale="log", title="density per layer")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     return ax
 
 
@@ -135,6 +145,6 @@ def plot_challenge_rows(result, *, ax=None):
            title=f"{result.n_images:,} images, {result.n_neurons:,} neurons: "
                  f"{result.categories.size:,} categories")  # fmt: skip
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return ax

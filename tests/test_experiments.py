@@ -202,3 +202,25 @@ def test_experiment_arguments_are_checked_before_training(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
         assert not (tmp_path / "y").exists()
+
+
+def test_statistics_are_sample_statistics_with_t_intervals_and_paired_differences():
+    from graphnn.training.experiments import (
+        describe,
+        paired_difference,
+        sample_stats,
+        still_rising,
+    )
+
+    n, mean, sd, half = sample_stats([0.90, 0.92, 0.95])
+    assert n == 3 and mean == pytest.approx(0.923333, abs=1e-6)
+    assert sd == pytest.approx(0.025166, abs=1e-6)  # ddof=1: sqrt(0.0012667 / 2)
+    assert half == pytest.approx(4.302653 * 0.025166 / 3**0.5, rel=1e-4)  # t(0.975, 2 dof)
+    assert describe([0.90, 0.92, 0.95]) == "0.9233 +- 0.0252 [0.8608, 0.9858]"
+    assert describe([0.9]) == "0.9000"  # one run: no spread claimed
+    runs = [{"seed": s, "test_accuracy": a} for s, a in ((0, 0.8), (1, 0.9), (2, 0.7))]
+    base = [{"seed": s, "test_accuracy": a} for s, a in ((0, 0.75), (1, 0.8))]
+    np.testing.assert_allclose(paired_difference(runs, base), [0.05, 0.1])  # seed 2: no pair
+    assert still_rising([0.1, 0.5, 0.7, 0.8, 0.9])  # the last fifth beats all before it
+    assert not still_rising([0.1, 0.9, 0.9, 0.905, 0.9])  # within one point: converged
+    assert not still_rising([0.1, 0.95, 0.9, 0.9, 0.9])

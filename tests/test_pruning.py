@@ -186,7 +186,24 @@ def test_cli_experiment_seeds_baselines_per_density_and_resume(tmp_path, capsys)
         # the parameter-equivalent net of each density: slightly more parameters, within 10 %
         assert sparse[0]["params"] <= param[0]["params"] <= 1.1 * sparse[0]["params"]
     table = (out / "results.md").read_text()
-    assert "2 seeds" in table and " +- " in table
+    assert "2 seeds" in table and "sample sd [95% t-interval]" in table
+    # each cell: mean +- sample sd [95% t-interval] of the two seeds' test accuracies
+    from scipy.stats import t
+
+    cell = [r for r in runs if r["density"] == 0.2 and r["algorithm"] == "random"]
+    acc = sorted(r["test_accuracy"] for r in cell)
+    sd = abs(acc[1] - acc[0]) / np.sqrt(2)
+    half = t.ppf(0.975, 1) * sd / np.sqrt(2)
+    assert f"{np.mean(acc):.4f} +- {sd:.4f} [{np.mean(acc) - half:.4f}" in table
+    # the paired difference to static training, seed by seed
+    none = {r["seed"]: r["test_accuracy"] for r in runs
+            if r["density"] == 0.2 and r["algorithm"] == "none"}  # fmt: skip
+    delta = [r["test_accuracy"] - none[r["seed"]] for r in cell]
+    assert "Difference to static training (none), paired by seed" in table
+    assert f"| random | {np.mean(delta):+.4f} +- {np.std(delta, ddof=1):.4f}" in table
+    # two epochs: still climbing, flagged in the table and warned about
+    assert "\u2020" in table and "accuracy still rose" in table
+    assert "had not converged after 2 epochs" in capsys.readouterr().err
     # a killed experiment: drop the last runs, resume, and only those are run again
     saved = json.loads((out / "results.json").read_text())
     kept = saved["runs"][:5]

@@ -65,9 +65,11 @@ def draw_network(layers, path, *, title=None):
 def plot_degree_histogram(layers, *, ax=None, panels=8):
     """Degree distributions of every layer: in- and out-degree as step histograms, one panel
     per layer up to ``panels`` layers, else one panel each for the first, middle and last
-    layers and one for all layers pooled. Log-log axes where the degrees are heavy-tailed
-    (largest over median above 8, as in R-MAT), linear otherwise. Returns the Figure (``ax``
-    draws the pooled distribution alone on a given axes)."""
+    layers and one for all layers pooled. Neurons of degree 0 (dead) are counted, in their own
+    bar. Log-log axes only where a distribution's degrees span decades (its largest above
+    :data:`HEAVY_SPREAD` times its median and above :data:`HEAVY_MAX`, as in R-MAT), linear
+    otherwise. Returns the Figure (``ax`` draws the pooled distribution alone on a given
+    axes)."""
     layers = [sp.csr_array(W) for W in layers]
     if ax is not None:
         _degree_panel(ax, layers, "all layers")
@@ -82,36 +84,63 @@ def plot_degree_histogram(layers, *, ax=None, panels=8):
                   (layers, f"all {len(layers)} layers pooled")]  # fmt: skip
     cols = min(4, len(groups))
     rows = -(-len(groups) // cols)
-    fig = _figure(3.4 * cols, 2.8 * rows)
+    fig = _figure(3.6 * cols, 3.0 * rows)
     for k, (group, title) in enumerate(groups):
         _degree_panel(fig.add_subplot(rows, cols, k + 1), group, title, legend=k == 0)
     fig.tight_layout()
     return fig
 
 
-def _degree_panel(ax, layers, title, legend=True):
+# a degree distribution is drawn on log-log axes when it spans decades: its largest degree is
+# above this many times its median, and above HEAVY_MAX
+HEAVY_SPREAD, HEAVY_MAX = 8, 50
+
+
+def degrees(layers):
+    """``(out_degrees, in_degrees)`` of the neurons of ``layers`` (CSR), concatenated."""
     out_deg = np.concatenate([np.diff(W.indptr) for W in layers])
     in_deg = np.concatenate([np.bincount(W.indices, minlength=W.shape[1]) for W in layers])
+    return out_deg, in_deg
+
+
+def _heavy(deg):
+    live = deg[deg > 0]
+    top = int(live.max(initial=0))
+    return top > HEAVY_MAX and top > HEAVY_SPREAD * np.median(live)
+
+
+def _degree_panel(ax, layers, title, legend=True):
+    out_deg, in_deg = degrees(layers)
     both = np.concatenate([out_deg, in_deg])
     top = int(both.max(initial=0))
-    heavy = top > 8 * max(np.median(both), 1)
-    if heavy:
-        bins = np.unique(np.geomspace(1, top + 1, 30).astype(int)) - 0.5
-    else:
-        bins = np.arange(top + 2) - 0.5 if top < 60 else 40
-    for deg, label in ((out_deg, "out-degree"), (in_deg, "in-degree")):
+    heavy = _heavy(out_deg) or _heavy(in_deg)
+    for k, (deg, label) in enumerate(((out_deg, "out-degree"), (in_deg, "in-degree"))):
+        colour = f"C{k}"
+        dead = int((deg == 0).sum())
+        label = f"{label} ({dead:,} dead)" if dead else label
         if heavy:  # bins widen with the degree: count per unit degree keeps the shape
-            hist, edges = np.histogram(deg, bins=bins)
-            ax.stairs(hist / np.diff(edges), edges, lw=1.4, label=label)
+            edges = np.unique(np.geomspace(1, top + 1, 30).astype(int)) - 0.5
+            hist, _ = np.histogram(deg, bins=edges)
+            ax.stairs(hist / np.diff(edges), edges, lw=1.4, color=colour, label=label)
+            if dead:  # degree 0 has no place on a log axis: its own bar, left of degree 1
+                ax.bar(0.3 + 0.1 * k, dead, width=0.08, color=colour, alpha=0.6)
         else:
-            ax.hist(deg, bins=bins, histtype="step", lw=1.4, label=label)
+            edges = np.arange(top + 2) - 0.5 if top < 60 else np.linspace(-0.5, top + 0.5, 41)
+            ax.hist(deg, bins=edges, histtype="step", lw=1.4, color=colour, label=label)
+            if dead and top >= 60:  # wide bins: degree 0 merged into the first, shown apart
+                ax.bar(-0.02 * top * (1 + k), dead, width=0.015 * top, color=colour, alpha=0.6)
     if heavy:
         ax.set(xscale="log", yscale="log")
+        ticks = [t for t in (1, 10, 100, 1000, 10000, 100000) if t <= top]
+        ax.set_xticks([0.35, *ticks], ["0", *map(str, ticks)])
+        ax.minorticks_off()
+    else:
+        ax.set_ylim(bottom=0)
     ax.set_title(title, fontsize=9)
-    ax.set_xlabel("degree", fontsize=8)
-    ax.set_ylabel("neurons per unit degree" if heavy else "neurons", fontsize=8)
+    ax.set_xlabel("degree (0: dead neurons)", fontsize=9)
+    ax.set_ylabel("neurons per unit degree" if heavy else "neurons", fontsize=9)
     if legend:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=9)
 
 
 def degree_histogram(layers, path):
@@ -133,7 +162,7 @@ def plot_path_counts(counts, *, ax=None, title="paths between input/output pairs
     if 0 < values.size <= 60:
         shares = [int((pos == v).sum()) for v in values]
         ax.bar([f"{v:.6g}" for v in values], shares, color="tab:blue")
-        ax.tick_params(axis="x", labelsize=7, rotation=90 if values.size > 12 else 0)
+        ax.tick_params(axis="x", labelsize=9, rotation=90 if values.size > 12 else 0)
         ax.set(xlabel="paths", ylabel="input/output pairs")
     elif pos.size:
         edges = np.unique(np.floor(np.geomspace(pos.min(), pos.max() + 1, 40)))
@@ -166,22 +195,31 @@ def plot_spy(layers, *, pixels=400, panels=8, ax=None):
         axes = [fig.add_subplot(rows, cols, k + 1) for k in range(picks.size)]
     else:
         fig, axes, picks = ax.figure, [ax], picks[:1]
-    for ax_k, k in zip(axes, picks):
-        W = layers[k].tocoo()
-        ry, rx = min(pixels, W.shape[0]), min(pixels, W.shape[1])
-        grid = np.zeros((ry, rx))
-        np.add.at(grid, (W.row * ry // W.shape[0], W.col * rx // W.shape[1]), 1)
-        cell = (W.shape[0] / ry) * (W.shape[1] / rx)
-        share = np.where(grid > 0, grid / cell, np.nan)
-        image = ax_k.imshow(share, cmap="viridis", norm=LogNorm(vmin=max(1 / cell, 1e-6), vmax=1),
-                            interpolation="nearest", aspect="auto",
-                            extent=(0, W.shape[1], W.shape[0], 0))  # fmt: skip
-        ax_k.set_title(f"layer {k + 1}: {W.shape[0]}x{W.shape[1]}, {W.nnz:,} edges", fontsize=8)
-        ax_k.set_xlabel("output neuron", fontsize=8)
-        ax_k.set_ylabel("input neuron", fontsize=8)
-        ax_k.tick_params(labelsize=7)
+    shares = [_pixel_shares(layers[k], pixels) for k in picks]
+    # one colour scale for every panel, as the one colour bar says: down to the smallest share
+    # a pixel of any panel can show (one edge in the largest pixel)
+    norm = LogNorm(vmin=max(min(s[np.isfinite(s)].min(initial=1) for s in shares), 1e-6), vmax=1)
+    for ax_k, k, share in zip(axes, picks, shares):
+        W = layers[k]
+        image = ax_k.imshow(share, cmap="viridis", norm=norm, interpolation="nearest",
+                            aspect="auto", extent=(0, W.shape[1], W.shape[0], 0))  # fmt: skip
+        ax_k.set_title(f"layer {k + 1}: {W.shape[0]}x{W.shape[1]}, {W.nnz:,} edges", fontsize=9)
+        ax_k.set_xlabel("output neuron", fontsize=9)
+        ax_k.set_ylabel("input neuron", fontsize=9)
+        ax_k.tick_params(labelsize=9)
     fig.colorbar(image, ax=axes, label="share of possible edges", shrink=0.8)
     return fig
+
+
+def _pixel_shares(W, pixels):
+    """The share of stored edges in each pixel of ``W``'s adjacency drawn at most ``pixels``
+    wide (nan where a pixel holds none)."""
+    W = W.tocoo()
+    ry, rx = min(pixels, W.shape[0]), min(pixels, W.shape[1])
+    grid = np.zeros((ry, rx))
+    np.add.at(grid, (W.row * ry // W.shape[0], W.col * rx // W.shape[1]), 1)
+    cell = (W.shape[0] / ry) * (W.shape[1] / rx)
+    return np.where(grid > 0, grid / cell, np.nan)
 
 
 def plot_layer_summary(layers, *, axes=None):
@@ -200,18 +238,20 @@ def plot_layer_summary(layers, *, axes=None):
         fig = _figure(12, 3.4)
         axes = [fig.add_subplot(1, 3, i + 1) for i in range(3)]
     fig = axes[0].figure
-    axes[0].plot(k, density, marker="o", ms=3)
-    if max(density) > 20 * max(min(density), 1e-12):
+    # a few layers are categories (bars), many a series (lines); every count axis from zero
+    bars = len(layers) <= SHORT_SERIES
+    draw = _bars if bars else _lines
+    draw(axes[0], k, [density], ["density"])
+    if not bars and max(density) > 20 * max(min(density), 1e-12):
         axes[0].set_yscale("log")
     else:  # from zero: a flat line must look flat, not like noise on an offset axis
         axes[0].set_ylim(0, 1.15 * max(density))
     axes[0].set_ylabel("density")
-    axes[1].plot(k, mean_out, marker="o", ms=3)
+    draw(axes[1], k, [mean_out], ["mean out-degree"])
     axes[1].set(ylabel="mean out-degree", ylim=(0, 1.15 * max(mean_out)))
-    axes[2].plot(k, dead_in, marker="o", ms=3, label="inputs without out-edges")
-    axes[2].plot(k, dead_out, marker="s", ms=3, label="outputs without in-edges")
-    axes[2].set(ylabel="dead neurons")
-    axes[2].legend(fontsize=7)
+    draw(axes[2], k, [dead_in, dead_out], ["inputs without out-edges", "outputs without in-edges"])
+    axes[2].set(ylabel="dead neurons", ylim=(0, max(1, 1.15 * max(dead_in + dead_out))))
+    axes[2].legend(fontsize=9)
     for ax in axes:
         ax.set_xlabel("layer")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -219,3 +259,18 @@ def plot_layer_summary(layers, *, axes=None):
     fig.suptitle(f"{len(layers)} layers, {sum(W.nnz for W in layers):,} edges")
     fig.tight_layout()
     return fig
+
+
+# up to this many layers the summary draws bars (a line through two points suggests a trend)
+SHORT_SERIES = 8
+
+
+def _bars(ax, k, series, labels):
+    width = 0.8 / len(series)
+    for i, (values, label) in enumerate(zip(series, labels)):
+        ax.bar(k + (i - (len(series) - 1) / 2) * width, values, width=width, label=label)
+
+
+def _lines(ax, k, series, labels):
+    for values, label, marker in zip(series, labels, "os"):
+        ax.plot(k, values, marker=marker, ms=3, label=label)

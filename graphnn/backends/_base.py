@@ -39,6 +39,12 @@ class Backend:
 
     name = "abstract"
 
+    def __reduce__(self):
+        # pickled by name: a backend holds library modules, and each process has its own instance
+        from . import get_backend
+
+        return get_backend, (self.name,)
+
     def matrix(self, W):
         """Native sparse matrix from a scipy sparse matrix."""
         raise NotImplementedError

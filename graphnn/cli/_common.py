@@ -144,6 +144,24 @@ def add_seed(p):
     p.add_argument("--seed", type=seed_int, default=0, help="random seed (an integer >= 0)")
 
 
+def add_early_stopping(p):
+    from ..training.trainer import TrainConfig
+
+    p.add_argument(
+        "--early-stopping",
+        action="store_true",
+        help="stop a run once its validation accuracy has not improved for --patience epochs, "
+        "and keep the weights of its best epoch (--epochs is then the most it trains)",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=TrainConfig.patience,
+        metavar="E",
+        help="epochs without a validation gain before an early stop (default %(default)s)",
+    )
+
+
 def add_json(p, what="the results"):
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 

@@ -23,7 +23,16 @@ from ..errors import GraphnnError
 from ..io import atomic_write
 from ..plotting import figure, save_figure
 from ..training.data import DATASETS, load_dataset
-from ..training.experiments import RunLog, mean_curve, mean_std, select
+from ..training.experiments import (
+    RunLog,
+    describe,
+    flag,
+    mean_curve,
+    paired_difference,
+    sample_stats,
+    select,
+    unconverged_note,
+)
 from ..training.model import SparseMLP
 from ..training.pruning import RETRAIN_MODES
 from ..training.pruning_experiment import (
@@ -46,6 +55,7 @@ from ._common import (
     ArgumentParser,
     add_backend,
     add_data_dir,
+    add_early_stopping,
     add_overwrite,
     add_pruning_schedule,
     add_seed,
@@ -74,6 +84,7 @@ def _common(sp, name, epochs):
     sp.add_argument("--epochs", type=int, default=epochs, help="training epochs of every run")
     sp.add_argument("--batch-size", type=int, default=64)
     sp.add_argument("--lr", type=finite, default=3e-3)
+    add_early_stopping(sp)
     add_seed(sp)
     sp.add_argument("--seeds", type=int, default=1, metavar="K", help="seeds --seed .. --seed+K-1")
     add_backend(sp)
@@ -103,7 +114,7 @@ def _parser(prog):
         "redistribution",
         help="compare the redistribution algorithms (weight-redistribution paper, Figs. 2-3)",
     )
-    _common(r, "redistribution", 20)
+    _common(r, "redistribution", 100)
     r.add_argument("--densities", default="0.1,0.06,0.03")
     r.add_argument(
         "--algorithms", default="all", help=f"comma-separated, or all ({', '.join(ALGORITHMS)})"
@@ -120,7 +131,7 @@ def _parser(prog):
         "accuracy, then retrain the pruned structure (--retrain); Zhou et al.'s supermask of "
         "the trained net beside them.",
     )
-    _common(pr, "pruning", 20)
+    _common(pr, "pruning", 60)
     pr.add_argument(
         "--sparsities",
         default="0.5,0.75,0.9,0.95,0.99",
@@ -153,7 +164,7 @@ def _parser(prog):
         "The output layer stays dense. RadiX-Nets run where one has the shape (for "
         "LeNet-300-100, k = 2, 5, 10).",
     )
-    _common(t, "topology", 20)
+    _common(t, "topology", 60)
     t.add_argument(
         "--connections", default="2,10,20,100", metavar="K,...",
         help="factors k of the fixed-neuron sweep (1/k of the connections); empty to skip",
@@ -178,33 +189,38 @@ def _colours(algorithms):
     return {alg: colours.get(alg, "black") for alg in algorithms}
 
 
-def _plot(runs, algorithms, densities, out):
+def _plot(runs, algorithms, densities, out, title):
+    """``accuracy.png``: test accuracy per epoch, one panel per density on one y range;
+    ``induced_loss.png``: the loss each redistribution step added, on a symmetric-log axis
+    (a step may lower the loss). Bands and bars are 95% t-intervals of the mean over seeds."""
     from matplotlib.ticker import MaxNLocator
 
     names = [*algorithms, *BASELINES]
     colour = _colours(names)
     n = len(densities)
-    fig, axes = figure(1, n, figsize=(5 * n, 4), squeeze=False)
+    seeds = len({r["seed"] for r in runs})
+    spread = "mean and 95% t-interval over" if seeds > 1 else "one run,"
+    fig, axes = figure(1, n, figsize=(5 * n, 4.2), squeeze=False, sharey=True)
     for ax, d in zip(axes[0], densities):
         for alg in names:
             group = select(runs, algorithm=alg, density=d)
             if not group:
                 continue
-            ep, mean, std = mean_curve(group, "val_accuracy")
+            ep, mean, half = mean_curve(group, "test_accuracy")
             style = "--" if alg in BASELINES else "-"
             ax.plot(ep, mean, style, color=colour[alg], label=alg)
-            ax.fill_between(ep, mean - std, mean + std, color=colour[alg], alpha=0.15, lw=0)
-        ax.set(title=f"density {d:g}", xlabel="epoch", ylabel="validation accuracy")
+            ax.fill_between(ep, mean - half, mean + half, color=colour[alg], alpha=0.15, lw=0)
+        ax.set(title=f"density {d:g}", xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    seeds = len({r["seed"] for r in runs})
-    fig.suptitle(f"validation accuracy: mean and standard deviation over {seeds} seed"
-                 f"{'s' * (seeds > 1)}")  # fmt: skip
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].set_ylabel("test accuracy")
+    fig.suptitle(f"{title}\ntest accuracy per epoch: {spread} {seeds} seed{'s' * (seeds > 1)}")
+    axes[0][0].legend(fontsize=9)
     fig.tight_layout()
     save_figure(fig, out / "accuracy.png")
 
-    fig, axes = figure(1, n, figsize=(5 * n, 4), squeeze=False)
+    fig, axes = figure(1, n, figsize=(5 * n, 4.2), squeeze=False, sharey=True)
+    smallest = []
     for ax, d in zip(axes[0], densities):
         for alg in algorithms:
             group = select(runs, algorithm=alg, density=d)
@@ -212,42 +228,60 @@ def _plot(runs, algorithms, densities, out):
                      for r in group]  # fmt: skip
             if not group or not steps[0]:
                 continue
-            induced = np.array(
-                [[max(s["loss_after"] - s["loss_before"], 1e-8) for s in run] for run in steps]
-            )
+            induced = np.array([[s["loss_after"] - s["loss_before"] for s in run] for run in steps])
             at = [s["epoch"] for s in steps[0]]
-            mean, std = induced.mean(axis=0), induced.std(axis=0)
-            # on a log axis a bar below zero has no end: the lower bar stops at the floor
-            low = np.minimum(std, mean - 1e-8)
-            ax.errorbar(at, mean, yerr=[low, std], marker="o", ms=3, capsize=2,
+            stats = [sample_stats(column) for column in induced.T]
+            mean = np.array([m for _, m, _, _ in stats])
+            half = np.nan_to_num([h for *_, h in stats])
+            smallest.append(np.abs(induced[induced != 0]).min(initial=np.inf))
+            ax.errorbar(at, mean, yerr=half, marker="o", ms=3, capsize=2,
                         color=colour[alg], label=alg)  # fmt: skip
-        ax.set(
-            title=f"density {d:g}", xlabel="epoch", ylabel="induced loss (floor 1e-8)", yscale="log"
-        )
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set(title=f"density {d:g}", xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    fig.suptitle(f"loss added by each redistribution step: mean and standard deviation over "
-                 f"{seeds} seed{'s' * (seeds > 1)}")  # fmt: skip
-    axes[0][0].legend(fontsize=7)
+    # linear within the smallest step's magnitude, logarithmic beyond: decades stay readable
+    # and a step that lowered the loss (negative) is drawn, not clipped to a floor
+    floor = min(smallest, default=np.inf)
+    axes[0][0].set_yscale("symlog", linthresh=floor if np.isfinite(floor) else 1e-6)
+    axes[0][0].set_ylabel("loss after - loss before the step")
+    fig.suptitle(f"{title}\nloss added by each redistribution step: {spread} {seeds} "
+                 f"seed{'s' * (seeds > 1)}")  # fmt: skip
+    axes[0][0].legend(fontsize=9)
     fig.tight_layout()
     save_figure(fig, out / "induced_loss.png")
 
 
 def _table(runs, algorithms, densities):
-    """Test accuracy, mean +- standard deviation over the seeds (and the parameters)."""
+    """Test accuracy per algorithm and density (mean +- sample sd [95% t-interval] over the
+    seeds, the parameters), then each one's per-seed paired difference to static training
+    (``none``), unconverged cells flagged."""
     head = "| algorithm | " + " | ".join(f"density {d:g}" for d in densities) + " |"
-    lines = [head, "|" + "---|" * (len(densities) + 1)]
+    rule = "|" + "---|" * (len(densities) + 1)
+    lines, diffs = [head, rule], [head, rule]
     for alg in [*algorithms, *BASELINES]:
-        cells = []
+        cells, deltas = [], []
         for d in densities:
             group = select(runs, algorithm=alg, density=d)
-            acc = np.array([r["test_accuracy"] for r in group])
+            acc = [r["test_accuracy"] for r in group]
             extra = f", {'-'.join(map(str, group[0]['sizes']))}" if alg in BASELINES else ""
             cells.append(
-                f"{mean_std(acc)} ({group[0]['params']:,} params{extra})" if group else "-"
+                f"{describe(acc)}{flag(group)} ({group[0]['params']:,} params{extra})"
+                if group
+                else "-"
             )
+            delta = paired_difference(group, select(runs, algorithm="none", density=d))
+            deltas.append(describe(delta, signed=True) if delta.size else "-")
         lines.append(f"| {alg} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        if alg != "none":
+            diffs.append(f"| {alg} | " + " | ".join(deltas) + " |")
+    out = "\n".join(lines) + "\n"
+    if len(diffs) > 2 and "none" in algorithms:
+        out += (
+            "\nDifference to static training (none), paired by seed: mean +- sd [95% "
+            "t-interval]\n\n" + "\n".join(diffs) + "\n"
+        )
+    return out
 
 
 def main(argv, prog="graphnn experiment"):
@@ -271,6 +305,8 @@ def _main(args):
         raise GraphnnError(f"--epochs must be at least 1, got {args.epochs}")
     if not args.resume:
         check_folder(args.out, "--out", args.overwrite)
+    if args.patience < 1:
+        raise GraphnnError(f"--patience must be at least 1, got {args.patience}")
     plan = {"redistribution": _redistribution_plan, "pruning": _pruning_plan,
             "topology": _topology_plan}[args.experiment](args)  # fmt: skip
     data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, limit=args.limit)
@@ -289,20 +325,37 @@ def _main(args):
         "batch_size": args.batch_size, "lr": args.lr, "limit": args.limit,
         "split_seed": args.seed, **plan["settings"],
     }  # fmt: skip
+    if args.early_stopping:  # as results made before early stopping existed otherwise
+        settings.update(early_stopping=True, patience=args.patience)
     log = RunLog(args.out, settings, resume=args.resume)
     args.out.mkdir(parents=True, exist_ok=True)
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      early_stopping=args.early_stopping, patience=args.patience)  # fmt: skip
     common = dict(loss="sigmoid" if binary else "softmax", backend=args.backend)
+    args.title = _title(args, data, sizes, len(seeds))
     table, figures = plan["run"](data, sizes, seeds, cfg, log, common)
-    name = f"{args.experiment.capitalize()} on {data.name}, {'-'.join(map(str, sizes))}"
+    note = unconverged_note(table)
+    spread = "mean +- sample sd [95% t-interval] over the seeds" if len(seeds) > 1 else "one seed"
     with atomic_write(args.out / "results.md", "w") as f:
-        f.write(
-            f"# {name}, {args.epochs} epochs, {len(seeds)} seed{'s' * (len(seeds) > 1)}: "
-            f"test accuracy\n\n{table}"
+        f.write(f"# {args.title}: test accuracy\n\n{spread}\n\n{table}{note}")
+    print(table + note)
+    if note:
+        print(
+            f"warning: some runs had not converged after {args.epochs} epochs (cells marked "
+            "\u2020): raise --epochs, or add --early-stopping with a larger --epochs",
+            file=sys.stderr,
         )
-    print(table)
     print(f"wrote {args.out}/results.md, results.json, {', '.join(figures)}")
     return SUCCESS
+
+
+def _title(args, data, sizes, seeds):
+    """What every figure and table of the experiment is titled with."""
+    epochs = f"{args.epochs} epochs" + (" at most, early stopping" if args.early_stopping else "")
+    return (
+        f"{args.experiment.capitalize()} on {data.name}, {'-'.join(map(str, sizes))}, {epochs}, "
+        f"{seeds} seed{'s' * (seeds > 1)}"
+    )
 
 
 def _bar():
@@ -354,7 +407,7 @@ def _redistribution_plan(args):
                      "test_accuracy": metrics["test_accuracy"], "params": model.params,
                      "sizes": model.sizes, "epochs": metrics["epochs"]})  # fmt: skip
         bar.close()
-        _plot(log.runs, algs, densities, args.out)
+        _plot(log.runs, algs, densities, args.out, args.title)
         return _table(log.runs, algs, densities), ["accuracy.png", "induced_loss.png"]
 
     return {"settings": {"damping": args.damping}, "run": go, "check": lambda sizes: None}
@@ -376,7 +429,8 @@ def _pruning_plan(args):
                                scope=args.scope, dense_output=args.dense_output or binary,
                                progress=label, **common)  # fmt: skip
         bar.close()
-        plot_pruning(log.runs, sparsities, methods, retrain, args.out / "accuracy.png")
+        plot_pruning(log.runs, sparsities, methods, retrain, args.out / "accuracy.png",
+                     args.title)  # fmt: skip
         return pruning_table(log.runs, sparsities, methods, retrain), ["accuracy.png"]
 
     settings = {"prune_epochs": args.prune_epochs, "prune_every": args.prune_every,
@@ -400,7 +454,7 @@ def _topology_plan(args):
         bar, label = _bar()
         run_topology_experiment(data, sizes, sweeps, seeds, cfg, log, progress=label, **common)
         bar.close()
-        plot_topology(log.runs, sweeps, args.out / "accuracy.png")
+        plot_topology(log.runs, sweeps, args.out / "accuracy.png", args.title)
         return topology_table(log.runs, sweeps), ["accuracy.png"]
 
     return {"settings": {}, "run": go, "check": lambda sizes: check_sweeps(sizes, sweeps)}

@@ -17,6 +17,7 @@ from ._common import (
     ArgumentParser,
     add_backend,
     add_data_dir,
+    add_early_stopping,
     add_overwrite,
     add_seed,
     check_outputs,
@@ -76,6 +77,7 @@ def _parser(prog):
     )
     p.add_argument("--weight-decay", type=finite, default=0.0)
     p.add_argument("--augment", action="store_true", help="random affine image augmentation")
+    add_early_stopping(p)
     add_seed(p)
     add_overwrite(p)
     p.add_argument(
@@ -100,9 +102,13 @@ def _parser(prog):
     p.add_argument("--redistribute-every", type=int, default=1, metavar="T")
     p.add_argument(
         "--alpha",
+        "--redistribution-fraction",
+        dest="alpha",
         type=finite,
-        default=0.5,
-        help="initial fraction moved, cosine-annealed to 0 at 3/4 of training",
+        default=DEFAULTS.alpha,
+        help="the redistribution fraction: the share of each layer's weights moved at the "
+        "first redistribution, cosine-annealed to 0 at 3/4 of training (not a weight decay: "
+        "that is --weight-decay)",
     )
     p.add_argument("--block-size", type=int, default=34, help="WoodFisher block size")
     p.add_argument(
@@ -152,7 +158,8 @@ def _topology(args, data):
 def _plot(runs, path, args):
     sparse = "dense" if args.topology == "dense" else f"{args.topology}, density {args.density:g}"
     redist = "" if args.redistribution == "none" else f", {args.redistribution} redistribution"
-    title = f"{args.dataset}: {sparse}{redist}"
+    ran = len(runs["sparse"]["epochs"])
+    title = f"{args.dataset}: {sparse}{redist}, {ran} epochs, seed {args.seed}"
     if args.redistribution == "none":
         save_figure(plot_training_curves(runs, title=title), path)
         return

@@ -6,6 +6,8 @@
   (a dense layer), and ``model/L{k}_bias``: the weights after the last completed epoch;
 * ``init/...``: the same keys for the weights at the start of training (pruning rewinds there);
 * ``optim/{layer}_{param}_{slot}`` and ``optim/t``: the optimiser's state;
+* ``best/...`` (with early stopping only): the model keys for the weights of the epoch with the
+  best validation accuracy so far, which the run ends with;
 * ``epoch`` (completed), ``history`` (JSON list) and ``identity`` (JSON object: the settings).
 """
 
@@ -24,7 +26,7 @@ __all__ = ["NAME", "key", "layer_values", "sparse_layer", "write", "read", "fiel
            "check_optimizer_state"]  # fmt: skip
 
 NAME = "checkpoint.npz"
-MODEL, INITIAL, OPTIM = "model/", "init/", "optim/"
+MODEL, INITIAL, OPTIM, BEST = "model/", "init/", "optim/", "best/"
 SPARSE_PARTS = ("values", "indices", "indptr")
 
 
@@ -48,10 +50,11 @@ def sparse_layer(arrays, k, shape):
     return sp.csr_array((data, indices, indptr), shape=shape)
 
 
-def write(path, model, initial, optim, epoch, history, identity):
-    """Write a checkpoint atomically: ``model``, ``initial`` and ``optim`` are ``{key:
+def write(path, model, initial, optim, epoch, history, identity, best=None):
+    """Write a checkpoint atomically: ``model``, ``initial``, ``optim`` and ``best`` are ``{key:
     array}`` (keys as :func:`key` and the optimiser's ``state_arrays`` make them)."""
     arrays = {MODEL + k: v for k, v in model.items()}
+    arrays.update({BEST + k: v for k, v in (best or {}).items()})
     arrays.update({INITIAL + k: v for k, v in initial.items()})
     arrays.update({OPTIM + k: v for k, v in optim.items()})
     arrays["epoch"] = np.array(epoch)
@@ -63,7 +66,8 @@ def write(path, model, initial, optim, epoch, history, identity):
 
 def read(path):
     """A checkpoint's parts, every field and the weights checked: ``identity``, ``model``,
-    ``initial``, ``optim`` (``{key: array}``), ``epoch`` and ``history``."""
+    ``initial``, ``optim`` (``{key: array}``), ``best`` (the same, or None), ``epoch`` and
+    ``history``."""
     with np.load(path, allow_pickle=False) as z:
         identity, epoch, history = fields(z, path)
         network(z, path)  # the weights: structure, finite values, shapes
@@ -73,6 +77,7 @@ def read(path):
             "model": part(MODEL),
             "initial": part(INITIAL),
             "optim": part(OPTIM),
+            "best": part(BEST) or None,
             "epoch": epoch,
             "history": history,
         }

@@ -1,5 +1,7 @@
 """What every experiment shares: a log of runs saved after each run (so a killed experiment
-resumes where it stopped), and the selection and mean/std of runs for tables and figures."""
+resumes where it stopped), the selection of runs, and the statistics of tables and figures:
+sample standard deviations, 95% t-intervals, paired differences across seeds, and the flag of a
+run that had not converged."""
 
 import json
 from pathlib import Path
@@ -9,7 +11,8 @@ import numpy as np
 from ..errors import GraphnnError
 from ..io import atomic_write
 
-__all__ = ["RunLog", "select", "mean_curve", "mean_std"]
+__all__ = ["RunLog", "select", "sample_stats", "describe", "paired_difference", "still_rising",
+           "accuracy_curve", "flag", "unconverged_note", "mean_curve"]  # fmt: skip
 
 
 class RunLog:
@@ -63,16 +66,82 @@ def select(runs, **key):
     return [r for r in runs if all(r.get(k) == v for k, v in key.items())]
 
 
-def mean_std(values):
-    """``"mean +- std"`` of accuracies for a table, the value alone when there is one (a
-    standard deviation of one run says nothing)."""
+def sample_stats(values):
+    """``(n, mean, sd, half)`` of ``values``: the sample standard deviation (ddof=1) and the
+    half-width of the 95% Student-t confidence interval of the mean (both nan for one value:
+    one run says nothing about the spread)."""
+    from scipy.stats import t
+
     values = np.asarray(values, dtype=float)
-    if values.size == 1:
-        return f"{values[0]:.4f}"
-    return f"{values.mean():.4f} +- {values.std():.4f}"
+    n = values.size
+    if n < 2:
+        return n, float(values.mean()) if n else float("nan"), float("nan"), float("nan")
+    sd = float(values.std(ddof=1))
+    return n, float(values.mean()), sd, float(t.ppf(0.975, n - 1) * sd / np.sqrt(n))
+
+
+def describe(values, signed=False):
+    """A table cell: ``mean +- sd [low, high]`` (sample sd, 95% t-interval of the mean), the
+    mean alone for one value."""
+    n, mean, sd, half = sample_stats(values)
+    f = "+.4f" if signed else ".4f"
+    if n < 2:
+        return format(mean, f)
+    return f"{mean:{f}} +- {sd:.4f} [{mean - half:{f}}, {mean + half:{f}}]"
+
+
+def paired_difference(runs, baseline, key="test_accuracy"):
+    """The per-seed differences ``run - baseline`` of ``key`` over the seeds both lists hold
+    (a paired comparison: each seed's run against the baseline of the same seed)."""
+    base = {r["seed"]: r[key] for r in baseline if r.get(key) is not None}
+    return np.array([r[key] - base[r["seed"]] for r in runs
+                     if r["seed"] in base and r.get(key) is not None])  # fmt: skip
+
+
+# A run is flagged unconverged when the best accuracy of its last fifth of epochs beats every
+# earlier epoch's by more than this: one point, two validation rows of digits (one row is
+# noise: digits runs at 10-20 epochs were flagged, converged ones at 60-100 mostly not)
+RISE = 0.01
+
+
+def still_rising(curve, margin=RISE):
+    """Whether the accuracy ``curve`` (per epoch) still rose over its last fifth of epochs:
+    the best of that tail beats the best before it by more than ``margin``."""
+    curve = [c for c in curve if c is not None]
+    tail = max(1, len(curve) // 5)
+    if len(curve) <= tail:
+        return False
+    return max(curve[-tail:]) > max(curve[:-tail]) + margin
+
+
+def accuracy_curve(epochs):
+    """The accuracy per epoch that convergence is judged on: validation, else test, else
+    training accuracy (the first the records hold)."""
+    for key in ("val_accuracy", "test_accuracy", "train_accuracy"):
+        if epochs and epochs[0].get(key) is not None:
+            return [e.get(key) for e in epochs]
+    return []
+
+
+def flag(runs, curve=lambda run: accuracy_curve(run["epochs"])):
+    """``" \u2020"`` when any of ``runs`` had not converged (its ``curve`` still rising)."""
+    return " \u2020" if any(still_rising(curve(r)) for r in runs) else ""
+
+
+def unconverged_note(table):
+    """The footnote a table with flagged cells ends with (empty when none is flagged)."""
+    if "\u2020" not in table:
+        return ""
+    return (
+        "\n\u2020 accuracy still rose over the last fifth of the epochs in at least one run "
+        f"(by more than {RISE:g}): more epochs, or --early-stopping, would change this number\n"
+    )
 
 
 def mean_curve(runs, key):
-    """Epochs, and the mean and standard deviation across runs of ``key`` per epoch."""
+    """Epochs, and across runs per epoch the mean of ``key`` and the half-width of its 95%
+    t-interval (zero for one run)."""
     curves = np.array([[e[key] for e in r["epochs"]] for r in runs], dtype=float)
-    return np.arange(1, curves.shape[1] + 1), curves.mean(axis=0), curves.std(axis=0)
+    stats = [sample_stats(column) for column in curves.T]
+    half = np.nan_to_num([h for *_, h in stats])
+    return np.arange(1, curves.shape[1] + 1), curves.mean(axis=0), half

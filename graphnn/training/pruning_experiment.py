@@ -27,7 +27,7 @@ import numpy as np
 
 from ..backends import DEFAULT
 from ..errors import GraphnnError
-from .experiments import mean_std, select
+from .experiments import describe, flag, paired_difference, sample_stats, select
 from .model import SparseMLP
 from .pruning import (
     PRUNE_EPOCHS,
@@ -146,23 +146,34 @@ def _nnz(model):
     return [int(layer.nnz) for layer in model.layers_]
 
 
+def _results(runs, method, sparsity, key):
+    """Per seed, ``{"seed", "test_accuracy", "curve"}`` of ``key`` (``pruned`` or a retraining
+    mode; the curve, of the retraining's validation accuracy, is empty for ``pruned``)."""
+    out = []
+    for r in select(runs, method=method, sparsity=sparsity):
+        acc = r["pruned_accuracy"] if key == "pruned" else r["retrained"].get(key)
+        if acc is not None:
+            curve = [] if key == "pruned" else r["curves"].get(key, [])
+            out.append({"seed": r["seed"], "test_accuracy": acc, "curve": curve})
+    return out
+
+
 def _accuracies(runs, method, sparsity, key):
     """The test accuracies over seeds of ``key`` (``pruned`` or a retraining mode)."""
-    group = select(runs, method=method, sparsity=sparsity)
-    acc = [r["pruned_accuracy"] if key == "pruned" else r["retrained"].get(key) for r in group]
-    return np.array([a for a in acc if a is not None])
+    return np.array([r["test_accuracy"] for r in _results(runs, method, sparsity, key)])
 
 
 def _series(runs, sparsities, method, key):
-    """(sparsities, means, stds) of ``key`` (``pruned`` or a retrain mode) over seeds."""
-    xs, means, stds = [], [], []
+    """(sparsities, means, 95% t-interval half-widths) of ``key`` over seeds."""
+    xs, means, halves = [], [], []
     for s in sparsities:
         acc = _accuracies(runs, method, s, key)
         if acc.size:
+            _, mean, _, half = sample_stats(acc)
             xs.append(s)
-            means.append(acc.mean())
-            stds.append(acc.std())
-    return np.array(xs), np.array(means), np.array(stds)
+            means.append(mean)
+            halves.append(0.0 if np.isnan(half) else half)
+    return np.array(xs), np.array(means), np.array(halves)
 
 
 def _lines(methods, retrain):
@@ -176,21 +187,40 @@ def _lines(methods, retrain):
 
 
 def pruning_table(runs, sparsities, methods, retrain):
-    """Markdown: test accuracy (mean +- std over seeds) per curve and sparsity, the dense net's
-    accuracy first."""
-    dense = np.array([r["pruned_accuracy"] for r in select(runs, method="dense")])
-    lines = [f"Dense: {mean_std(dense)}\n"] if dense.size else []
-    lines.append("| | " + " | ".join(f"{s:.0%}" for s in sparsities) + " |")
-    lines.append("|" + "---|" * (len(sparsities) + 1))
+    """Markdown: test accuracy (mean +- sample sd [95% t-interval] over seeds) per curve and
+    sparsity, the dense net's accuracy first, then each cell's per-seed paired difference to
+    the dense net; retrained cells whose training had not converged are flagged."""
+    dense = select(runs, method="dense")
+    lines = []
+    if dense:
+        acc = [r["pruned_accuracy"] for r in dense]
+        lines.append(f"Dense: {describe(acc)}{flag(dense)}\n")
+    head = "| | " + " | ".join(f"{s:.0%}" for s in sparsities) + " |"
+    rule = "|" + "---|" * (len(sparsities) + 1)
+    lines += [head, rule]
+    diffs = [head, rule]
+    baseline = [{"seed": r["seed"], "test_accuracy": r["pruned_accuracy"]} for r in dense]
     for method, key, label in _lines(methods, retrain):
-        cell = {s: mean_std(acc) for s in sparsities
-                if (acc := _accuracies(runs, method, s, key)).size}  # fmt: skip
-        lines.append(f"| {label} | " + " | ".join(cell.get(s, "-") for s in sparsities) + " |")
-    return "\n".join(lines) + "\n"
+        cells, deltas = {}, {}
+        for s in sparsities:
+            results = _results(runs, method, s, key)
+            if results:
+                acc = [r["test_accuracy"] for r in results]
+                cells[s] = describe(acc) + flag(results, lambda r: r["curve"])
+                delta = paired_difference(results, baseline)
+                if delta.size:
+                    deltas[s] = describe(delta, signed=True)
+        lines.append(f"| {label} | " + " | ".join(cells.get(s, "-") for s in sparsities) + " |")
+        diffs.append(f"| {label} | " + " | ".join(deltas.get(s, "-") for s in sparsities) + " |")
+    out = "\n".join(lines) + "\n"
+    if dense:
+        out += "\nDifference to the dense net, paired by seed\n\n" + "\n".join(diffs) + "\n"
+    return out
 
 
-def plot_pruning(runs, sparsities, methods, retrain, path):
-    """Test accuracy against sparsity per curve (seed error bars; the x axis is ``1 -
+def plot_pruning(runs, sparsities, methods, retrain, path, title=None):
+    """Test accuracy against sparsity per curve (error bars: 95% t-intervals of the mean over
+    seeds; ``title`` above the plot's own; the x axis is ``1 -
     sparsity`` on a log scale, labelled as sparsity), the dense net as a reference line: one
     colour per method, dashed with open markers before retraining, one line style per
     retraining mode."""
@@ -200,9 +230,9 @@ def plot_pruning(runs, sparsities, methods, retrain, path):
     colour = {m: f"C{i}" for i, m in enumerate(METHODS)}  # one colour per method
     style = {"pruned": "--", "random": "-", "rewind": "-.", "signconst": ":"}
     for method, key, label in _lines(methods, retrain):
-        xs, means, stds = _series(runs, sparsities, method, key)
+        xs, means, halves = _series(runs, sparsities, method, key)
         if xs.size:
-            ax.errorbar(1 - xs, means, yerr=stds, ls=style[key], color=colour[method],
+            ax.errorbar(1 - xs, means, yerr=halves, ls=style[key], color=colour[method],
                         marker="o", ms=4, capsize=3, label=label,
                         mfc="white" if key == "pruned" else None)  # fmt: skip
     dense = [r["pruned_accuracy"] for r in select(runs, method="dense")]
@@ -213,8 +243,12 @@ def plot_pruning(runs, sparsities, methods, retrain, path):
     ax.set_xscale("log")
     ax.set_xticks(ticks, [f"{1 - t:.0%}" for t in ticks])
     ax.minorticks_off()
-    ax.set(xlabel="sparsity", ylabel="test accuracy", title="pruning: accuracy against sparsity")
+    seeds = len({r["seed"] for r in runs})
+    what = f"test accuracy against sparsity, {seeds} seed{'s' * (seeds > 1)}" + (
+        ": means and 95% t-intervals" if seeds > 1 else ""
+    )
+    ax.set(xlabel="sparsity", ylabel="test accuracy", title=f"{title}\n{what}" if title else what)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)

@@ -39,7 +39,7 @@ from topologies.radixnet import radixnet_for_widths
 from ..backends import DEFAULT
 from ..errors import GraphnnError
 from ..network import Network
-from .experiments import mean_std, select
+from .experiments import describe, flag, paired_difference, sample_stats, select
 from .model import SparseMLP
 from .trainer import fit
 
@@ -149,49 +149,60 @@ def run_topology_experiment(data, sizes, sweeps, seeds, cfg, log, *, loss="softm
 
 
 def _stats(runs):
-    acc = np.array([r["test_accuracy"] for r in runs])
-    return acc.mean(), acc.std()
+    """Mean test accuracy and the half-width of its 95% t-interval (0 for one run)."""
+    _, mean, _, half = sample_stats([r["test_accuracy"] for r in runs])
+    return mean, 0.0 if np.isnan(half) else half
 
 
 def topology_table(runs, sweeps):
-    """Markdown: test accuracy (mean +- std over seeds) per topology and factor, one table per
-    sweep, with the widths and connections of each column."""
+    """Markdown: test accuracy (mean +- sample sd [95% t-interval] over seeds) per topology
+    and factor, one table per sweep, with the widths and connections of each column, then each
+    cell's per-seed paired difference to the dense net; unconverged cells flagged."""
     dense = select(runs, topology="dense")
     out = []
     if dense:
         acc = [r["test_accuracy"] for r in dense]
-        out.append(f"Dense {'-'.join(map(str, dense[0]['sizes']))}: {mean_std(acc)} "
-                   f"({dense[0]['connections']:,} connections)\n")  # fmt: skip
+        out.append(f"Dense {'-'.join(map(str, dense[0]['sizes']))}: {describe(acc)}"
+                   f"{flag(dense)} ({dense[0]['connections']:,} connections)\n")  # fmt: skip
     for part, factors in sweeps.items():
         title = ("fixed neurons, 1/k of the connections of every layer but the (dense) output"
                  if part == "connections"
                  else "fixed connections, first hidden layer k times wider")  # fmt: skip
         cols = [k for k in factors if select(runs, part=part, factor=k)]
         out.append(f"### {part}: {title}\n")
-        out.append("| topology | " + " | ".join(f"k = {k}" for k in cols) + " |")
-        out.append("|" + "---|" * (len(cols) + 1))
+        head = "| topology | " + " | ".join(f"k = {k}" for k in cols) + " |"
+        rule = "|" + "---|" * (len(cols) + 1)
+        out += [head, rule]
+        diffs = [head, rule]
         for topo in TOPOLOGIES:
-            cells = []
+            cells, deltas = [], []
             for k in cols:
                 group = select(runs, part=part, factor=k, topology=topo)
                 acc = [r["test_accuracy"] for r in group]
-                cells.append(mean_std(acc) if group else "-")
+                cells.append(describe(acc) + flag(group) if group else "-")
+                delta = paired_difference(group, dense)
+                deltas.append(describe(delta, signed=True) if delta.size else "-")
             out.append(f"| {topo} | " + " | ".join(cells) + " |")
+            diffs.append(f"| {topo} | " + " | ".join(deltas) + " |")
         shapes = [select(runs, part=part, factor=k)[0] for k in cols]
         out.append(
             "| widths | " + " | ".join("-".join(map(str, r["sizes"])) for r in shapes) + " |"
         )
         out.append("| connections | " + " | ".join(f"{r['connections']:,}" for r in shapes) + " |")
+        if dense:
+            out += ["", "Difference to the dense net, paired by seed\n", *diffs]
         out.append("")
     return "\n".join(out) + "\n"
 
 
-def plot_topology(runs, sweeps, path):
-    """Test accuracy against the factor (log axis), one panel per sweep, RadiX-Net and random
-    with seed error bars, the dense net as a reference line; saved to ``path``."""
+def plot_topology(runs, sweeps, path, title=None):
+    """Test accuracy against the factor (log axis), one panel per sweep on one y range,
+    RadiX-Net and random with error bars (95% t-intervals of the mean over seeds), the dense
+    net as a reference line; ``title`` above; saved to ``path``."""
     from ..plotting import figure, save_figure
 
-    fig, axes = figure(1, len(sweeps), figsize=(5.5 * len(sweeps), 4), squeeze=False)
+    n = len(sweeps)
+    fig, axes = figure(1, n, figsize=(5.5 * n, 4.3), squeeze=False, sharey=True)
     dense = select(runs, topology="dense")
     for ax, (part, factors) in zip(axes[0], sweeps.items()):
         for topo, marker in zip(TOPOLOGIES, "os"):
@@ -202,15 +213,21 @@ def plot_topology(runs, sweeps, path):
             ax.errorbar(ks, stats[:, 0], yerr=stats[:, 1], marker=marker, capsize=3, label=topo)
         if dense:
             ax.axhline(_stats(dense)[0], color="0.4", ls="--", label="dense")
-        title, xlabel = (
+        panel, xlabel = (
             ("fixed neurons", "k (1/k of the connections; the output layer stays dense)")
             if part == "connections"
             else ("fixed connections", "k (first hidden layer k times wider)")
         )  # fmt: skip
-        ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy", title=title)
+        ax.set(xscale="log", xlabel=xlabel, title=panel)
         ax.set_xticks(factors, [str(k) for k in factors])
         ax.minorticks_off()
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
+    axes[0][0].set_ylabel("test accuracy")
+    seeds = len({r["seed"] for r in runs})
+    spread = f"{seeds} seed{'s' * (seeds > 1)}" + (
+        ": means and 95% t-intervals" if seeds > 1 else ""
+    )
+    fig.suptitle(f"{title}\n{spread}" if title else spread)
     fig.tight_layout()
     return save_figure(fig, path)

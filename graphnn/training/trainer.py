@@ -16,7 +16,7 @@ from .model import SparseMLP
 from .optim import learning_rate, make_optimizer
 from .redistribution import Redistributor
 
-__all__ = ["TrainConfig", "fit", "param_equivalent_sizes"]
+__all__ = ["TrainConfig", "fit", "early_stop", "param_equivalent_sizes"]
 
 CHECKPOINT = checkpoint.NAME
 
@@ -41,6 +41,9 @@ class TrainConfig:
     alpha: float = 0.5
     block_size: int = 34
     damping: float = 1e-4
+    early_stopping: bool = False
+    patience: int = 10
+    tol: float = 1e-4
 
     @classmethod
     def from_mapping(cls, values, **overrides):
@@ -57,13 +60,30 @@ class TrainConfig:
             raise GraphnnError(f"lr must be positive, got {self.lr}")
         if not self.weight_decay >= 0:
             raise GraphnnError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.patience < 1:
+            raise GraphnnError(f"patience must be at least 1, got {self.patience}")
+        if not self.tol >= 0:
+            raise GraphnnError(f"tol must be >= 0, got {self.tol}")
         return self
 
 
-def _save_checkpoint(directory, model, optimizer, epoch, history, identity, initial):
+def early_stop(history, patience, tol):
+    """``(best, stop)`` for the validation accuracies of ``history``: the index of the best
+    epoch, and whether the last ``patience`` epochs each failed to beat the best before them
+    by more than ``tol`` (scikit-learn's ``n_iter_no_change`` and ``tol``)."""
+    best, top, stale = None, -np.inf, 0
+    for i, record in enumerate(history):
+        score = record["val_accuracy"]
+        stale = 0 if score > top + tol else stale + 1
+        if score > top:
+            best, top = i, score
+    return best, stale >= patience
+
+
+def _save_checkpoint(directory, model, optimizer, epoch, history, identity, initial, best):
     directory.mkdir(parents=True, exist_ok=True)
     checkpoint.write(directory / CHECKPOINT, model.state_arrays(), initial,
-                     optimizer.state_arrays(), epoch, history, identity)  # fmt: skip
+                     optimizer.state_arrays(), epoch, history, identity, best)  # fmt: skip
 
 
 def read_checkpoint(path):
@@ -91,7 +111,7 @@ def _naming(path, error):
 def _load_checkpoint(directory, model, optimizer, identity):
     path = directory / CHECKPOINT
     if not path.exists():
-        return 0, [], None
+        return 0, [], None, None
     saved = read_checkpoint(path)
     if saved["identity"] != identity:
         diff = sorted(
@@ -108,11 +128,14 @@ def _load_checkpoint(directory, model, optimizer, identity):
     )
     model.load_state_arrays(saved["model"])
     optimizer.load_state_arrays(saved["optim"], get_backend(model.backend).asarray)
-    return saved["epoch"], saved["history"], saved["initial"]
+    return saved["epoch"], saved["history"], saved["initial"], saved["best"]
 
 
 def _identity(model, data, cfg):
     ident = {k: v for k, v in asdict(cfg).items() if k != "epochs"}
+    if not cfg.early_stopping:  # as checkpoints made before early stopping existed
+        for name in ("early_stopping", "patience", "tol"):
+            del ident[name]
     ident.update({k: v for k, v in model.get_params().items() if k != "backend"})
     ident["dataset"] = data.name
     if data.limit is not None:  # the rows, hence the splits, depend on it
@@ -130,8 +153,14 @@ def fit(
     Batches are shuffled by a generator seeded from ``(seed, epoch)`` alone, so a run resumed
     from the checkpoint of epoch ``e`` continues exactly as the uninterrupted run would have.
     ``after_step(step, model, optimizer)`` runs after every optimiser step (step counts from 1).
+
+    With ``cfg.early_stopping``, training stops once the validation accuracy has not improved
+    for ``cfg.patience`` epochs (:func:`early_stop`) and the model ends with the weights of its
+    best epoch; the metrics say ``best_epoch`` and ``stopped_early``.
     """
     cfg.validate()
+    if cfg.early_stopping and not len(data.y_val):
+        raise GraphnnError("early stopping needs validation rows: the dataset has none")
     if not hasattr(model, "layers_"):
         model.build(cfg.seed)
     optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.weight_decay)
@@ -143,12 +172,14 @@ def fit(
         damping=cfg.damping,
     )
     identity = _identity(model, data, cfg)
-    start, history = 0, []
+    start, history, best = 0, [], None
     initial = {k: v.copy() for k, v in model.state_arrays().items()}
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
         if resume:
-            start, history, saved_initial = _load_checkpoint(checkpoint, model, optimizer, identity)
+            start, history, saved_initial, best = _load_checkpoint(
+                checkpoint, model, optimizer, identity
+            )
             initial = saved_initial or initial
             if log and start:
                 log(f"resumed from {checkpoint / CHECKPOINT} after epoch {start}")
@@ -165,7 +196,8 @@ def fit(
                     + ("" if layer.dense_backward else "; backward sparse: few outputs")
                 )
     step = start * -(-n // cfg.batch_size)
-    for epoch in range(start, cfg.epochs):
+    stopped = cfg.early_stopping and early_stop(history, cfg.patience, cfg.tol)[1]
+    for epoch in range(start, cfg.epochs if not stopped else start):
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, 2, epoch])
         order = rng.permutation(n)
@@ -201,6 +233,8 @@ def fit(
             "train_loss": total_loss / max(seen, 1),
             "train_accuracy": correct / max(seen, 1),
             "val_accuracy": model.score(data.X_val, data.y_val) if len(data.y_val) else None,
+            # for curves beside the tables' test accuracy; never a training or stopping signal
+            "test_accuracy": model.score(data.X_test, data.y_test) if len(data.y_test) else None,
             "seconds": time.perf_counter() - t0,
             "peak_memory_mb": peak_memory_mb(),
             "lr": lr,
@@ -219,8 +253,27 @@ def fit(
                 + f", {record['seconds']:.2f} s"
                 + _redistribution_summary(record.get("redistribution"))
             )
+        if cfg.early_stopping:
+            best_epoch, stopped = early_stop(history, cfg.patience, cfg.tol)
+            if best_epoch == epoch:
+                best = {k: v.copy() for k, v in model.state_arrays().items()}
+            elif stopped or epoch + 1 == cfg.epochs:  # the run ends: with its best weights
+                model.load_state_arrays(best)
+            if log and stopped:
+                log(
+                    f"early stop: no validation gain over {cfg.tol:g} in {cfg.patience} "
+                    f"epochs; keeping the weights of epoch {best_epoch + 1}"
+                )
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, optimizer, epoch + 1, history, identity, initial)
+            _save_checkpoint(
+                checkpoint, model, optimizer, epoch + 1, history, identity, initial, best
+            )
+        if stopped:
+            break
+    stop = {}
+    if cfg.early_stopping:
+        best_epoch, stopped = early_stop(history, cfg.patience, cfg.tol)
+        stop = {"best_epoch": best_epoch + 1, "stopped_early": bool(stopped)}
     return {
         "dataset": data.name,
         "sizes": model.sizes,
@@ -231,6 +284,7 @@ def fit(
         "test_accuracy": model.score(data.X_test, data.y_test),
         "test_auc": auc_score(model, data),
         "params": model.params,
+        **stop,
     }
 
 
