@@ -131,7 +131,7 @@ def test_cli_prune_oneshot_and_gradual(tmp_path, capsys):
         assert m["params"]["pruned"] == expected + 300 + 100 + 10
     capsys.readouterr()
     assert cli.main(["prune", "--from", str(tmp_path / "nope"), "--sparsity", "0.5"]) == 2
-    assert "no such checkpoint" in capsys.readouterr().err
+    assert "nope: no such file or directory" in capsys.readouterr().err
     assert cli.main(["prune", "--from", str(ck), "--sparsity", "1.5"]) == 2
 
 

@@ -182,8 +182,11 @@ def test_rmat_exact_edges_power_law_and_seed():
     assert a.nnz == round(0.05 * 256 * 256) and (a != b).nnz == 0
     deg = np.diff(a.indptr)
     assert deg.max() > 4 * deg.mean()  # skewed, unlike Erdos-Renyi
-    with pytest.raises(GraphnnError, match="power of 2"):
-        rmat_layer(100, 64, 0.1)
+    # any width: edges drawn on the 128 x 64 grid, those outside the 100 rows drawn again
+    odd = rmat_layer(100, 64, 0.1, seed=0)
+    assert odd.shape == (100, 64) and odd.nnz == 640
+    with pytest.raises(GraphnnError, match="input width"):
+        rmat_layer(0, 64, 0.1)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ family         structure                                     parameters
                Kepner)                                       ``trim``; ``sizes`` to check
 ``kronecker``  the Graph Challenge's permuted RadiX-Net      ``sizes`` (all one width N),
                (kron(ones(B, B), radix-2 layer))             ``block``
-``rmat``       stochastic Kronecker layers, power-law        ``sizes`` (powers of 2),
+``rmat``       stochastic Kronecker layers, power-law        ``sizes`` (any widths),
                degrees (Chakrabarti et al.)                  ``density``, ``initiator``
 ``dense``      fully connected                               ``sizes``
 =============  ============================================  ===================================

@@ -149,26 +149,29 @@ def challenge_layers(n_neurons, n_layers, *, block=16, weight=1 / 16, seed=None,
         yield _permuted(bases[(layer - 1) % cycle], layer, cycle, seed)
 
 
-def _log2(n, name):
-    n = positive_int(n, name)
-    if n & (n - 1):
-        raise GraphnnError(f"{name} must be a power of 2 for R-MAT layers, got {n}")
-    return n.bit_length() - 1
+def _levels(n, name):
+    """The levels of the power-of-two grid that holds ``n`` (``ceil(log2 n)``)."""
+    return (positive_int(n, name) - 1).bit_length()
 
 
 def rmat_layer(n_in, n_out, density, *, initiator=RMAT_INITIATOR, seed=None, dtype=np.float64):
     """An ``n_in x n_out`` stochastic Kronecker (R-MAT) pattern with exactly
     ``round(density * n_in * n_out)`` distinct edges.
 
-    Each edge descends ``log2`` levels, choosing a quadrant with the ``initiator``
-    probabilities ``(a, b, c, d)`` (top-left, top-right, bottom-left, bottom-right) at each;
-    widths must be powers of 2. Duplicates are drawn again.
+    Each edge descends ``ceil(log2)`` levels of the power-of-two grid that holds the layer,
+    choosing a quadrant with the ``initiator`` probabilities ``(a, b, c, d)`` (top-left,
+    top-right, bottom-left, bottom-right) at each. Any widths: an edge that lands outside the
+    layer (a width that is not a power of 2) is drawn again, as are duplicates, so the layer is
+    the R-MAT distribution of the grid restricted to ``n_in x n_out`` (for powers of 2, the
+    grid itself).
 
     >>> W = rmat_layer(64, 64, 0.1, seed=0)
     >>> W.nnz, int(W.sum(axis=1).max()) > 3 * W.nnz // 64
     (410, True)
+    >>> rmat_layer(784, 300, 0.05, seed=0).nnz
+    11760
     """
-    kr, kc = _log2(n_in, "input width"), _log2(n_out, "output width")
+    kr, kc = _levels(n_in, "input width"), _levels(n_out, "output width")
     p = np.asarray(initiator, dtype=float)
     if p.shape != (4,) or (p < 0).any() or not np.isclose(p.sum(), 1):
         raise GraphnnError(f"initiator must be 4 probabilities summing to 1, got {initiator}")
@@ -183,8 +186,9 @@ def rmat_layer(n_in, n_out, density, *, initiator=RMAT_INITIATOR, seed=None, dty
         q = rng.choice(4, size=(2 * need + 16, levels), p=p)
         rows = ((q[:, :kr] >> 1) << np.arange(kr)).sum(axis=1)
         cols = ((q[:, :kc] & 1) << np.arange(kc)).sum(axis=1)
+        inside = (rows < n_in) & (cols < n_out)
         # keep first occurrences in draw order, so the result depends on the seed alone
-        flat = np.concatenate([found, rows * n_out + cols])
+        flat = np.concatenate([found, rows[inside] * n_out + cols[inside]])
         _, first = np.unique(flat, return_index=True)
         found = flat[np.sort(first)][:m]
         if found.size == m:
@@ -200,7 +204,8 @@ def rmat_layer(n_in, n_out, density, *, initiator=RMAT_INITIATOR, seed=None, dty
 
 
 def rmat(sizes, density, *, initiator=RMAT_INITIATOR, seed=None, dtype=np.float64):
-    """R-MAT layers for the widths ``sizes`` (powers of 2), one ``density`` for all."""
+    """R-MAT layers for the widths ``sizes`` (any; see :func:`rmat_layer`), one ``density``
+    for all."""
     rng = as_rng(seed)
     return [
         rmat_layer(a, b, density, initiator=initiator, seed=rng, dtype=dtype)

@@ -300,6 +300,39 @@ def add_pruning_schedule(p):
     )
 
 
+def dataset(text):
+    """A --dataset value: a built-in dataset's name, or the path of a .npz or .csv file."""
+    from ..training.data import DATASETS, is_data_file
+
+    if text in DATASETS or is_data_file(text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is neither a dataset ({', '.join(DATASETS)}) nor a .npz or .csv file"
+    )
+
+
+def add_dataset(p, default="digits", what=None):
+    """``--dataset NAME|PATH`` and ``--label-column``."""
+    from ..training.data import DATASETS
+
+    p.add_argument(
+        "--dataset",
+        type=dataset,
+        default=default,
+        metavar="NAME|FILE",
+        help=(what or "the data")
+        + f": {', '.join(DATASETS)} (digits is built in and offline), or one's own file: a .npz "
+        "holding X and y (and optionally X_test, y_test; else 20%% of the rows are the test "
+        "split), or a .csv with a header row and a --label-column; features are used as given",
+    )
+    p.add_argument(
+        "--label-column",
+        default=None,
+        metavar="NAME",
+        help="the .csv column that holds the labels (default: label)",
+    )
+
+
 def add_data_dir(p):
     p.add_argument(
         "--data-dir",

@@ -4,11 +4,10 @@ import json
 from pathlib import Path
 
 from ..errors import GraphnnError
-from ._common import SUCCESS, ArgumentParser, add_data_dir, add_json, run
+from ._common import SUCCESS, ArgumentParser, add_data_dir, add_dataset, add_json, run
 
 
 def _parser(prog):
-    from ..training.data import DATASETS
 
     p = ArgumentParser(
         prog=prog,
@@ -19,11 +18,9 @@ def _parser(prog):
         epilog="Example: graphnn train --out model.npz && graphnn evaluate model.npz",
     )
     p.add_argument("model", type=Path, metavar="MODEL")
-    p.add_argument(
-        "--dataset",
-        choices=DATASETS,
-        help="the dataset (default: the one the model was trained on, from its metadata)",
-    )
+    add_dataset(p, default=None,
+                what="the dataset (default: the one the model was trained on, from its "
+                "metadata)")  # fmt: skip
     add_data_dir(p)
     p.add_argument(
         "--seed",
@@ -61,7 +58,9 @@ def _main(args):
         )
     seed = args.seed if args.seed is not None else meta.get("seed", training.get("seed", 0))
     limit = args.limit if args.limit is not None else meta.get("limit")
-    data = load_dataset(dataset, data_dir=args.data_dir, seed=seed, limit=limit)
+    column = args.label_column or meta.get("label_column", "label")
+    data = load_dataset(dataset, data_dir=args.data_dir, seed=seed, limit=limit,
+                        label_column=column)  # fmt: skip
     if net.sizes[0] != data.n_features:
         raise GraphnnError(
             f"{args.model} takes {net.sizes[0]} inputs but {dataset} has {data.n_features} features"

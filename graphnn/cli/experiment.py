@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ..errors import GraphnnError
 from ..io import atomic_write
 from ..plotting import figure, save_figure
-from ..training.data import DATASETS, load_dataset
+from ..training.data import load_dataset
 from ..training.experiments import (
     RunLog,
     describe,
@@ -55,6 +55,7 @@ from ._common import (
     ArgumentParser,
     add_backend,
     add_data_dir,
+    add_dataset,
     add_early_stopping,
     add_overwrite,
     add_pruning_schedule,
@@ -71,13 +72,8 @@ from .train import DEFAULT_LAYERS
 
 def _common(sp, name, epochs):
     """The arguments every experiment takes."""
-    sp.add_argument(
-        "--dataset",
-        choices=DATASETS,
-        default="digits",
-        help="digits: built in, offline, 64-300-100-10 (default); the papers' numbers are "
-        "MNIST's, 784-300-100-10 (read from --data-dir)",
-    )
+    add_dataset(sp, what="digits: built in, offline, 64-300-100-10 (default); the papers' "
+                "numbers are MNIST's, 784-300-100-10 (read from --data-dir)")  # fmt: skip
     add_data_dir(sp)
     sp.add_argument("--limit", type=int, metavar="N", help="at most N training rows")
     sp.add_argument("--layers", help="widths (default: the dataset's default for graphnn train)")
@@ -309,7 +305,8 @@ def _main(args):
         raise GraphnnError(f"--patience must be at least 1, got {args.patience}")
     plan = {"redistribution": _redistribution_plan, "pruning": _pruning_plan,
             "topology": _topology_plan}[args.experiment](args)  # fmt: skip
-    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, limit=args.limit)
+    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, limit=args.limit,
+                        label_column=args.label_column or "label")  # fmt: skip
     default = DEFAULT_LAYERS.get(data.name, f"{data.n_features}-300-100-{data.n_classes}")
     sizes = widths(default if args.layers is None else args.layers)
     binary = data.name == "higgs"

@@ -73,7 +73,12 @@ def _parser(prog):
     p.add_argument("--block", type=int, default=16, metavar="B", help="Kronecker block")
 
     p = family("rmat", "stochastic Kronecker (R-MAT) layers with power-law degrees")
-    p.add_argument("--layers", required=True, help="widths (powers of 2), e.g. 1024-1024-1024")
+    p.add_argument(
+        "--layers",
+        required=True,
+        help="widths, e.g. 1024-1024-1024 or 784-300-100 (the R-MAT "
+        "grid is the next power of 2; edges outside are drawn again)",
+    )
     p.add_argument("--density", type=finite, required=True)
     p.add_argument("--initiator", default="0.57,0.19,0.19,0.05", help="a,b,c,d probabilities")
 

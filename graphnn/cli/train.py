@@ -8,7 +8,7 @@ from ..backends import get_backend
 from ..errors import GraphnnError
 from ..io import atomic_write
 from ..plotting import figure, plot_layer_density, plot_training_curves, save_figure
-from ..training.data import DATASETS, load_dataset
+from ..training.data import load_dataset
 from ..training.model import TOPOLOGIES, SparseMLP
 from ..training.redistribution import ALGORITHMS, Redistributor
 from ..training.trainer import TrainConfig, baseline_models, fit
@@ -17,6 +17,7 @@ from ._common import (
     ArgumentParser,
     add_backend,
     add_data_dir,
+    add_dataset,
     add_early_stopping,
     add_overwrite,
     add_seed,
@@ -40,12 +41,7 @@ def _parser(prog):
         epilog="Example: graphnn train --dataset digits --density 0.1 --epochs 20 "
         "--baselines --plot curves.png",
     )
-    p.add_argument(
-        "--dataset",
-        choices=DATASETS,
-        default="digits",
-        help="digits (built-in, offline; default), MNIST-family IDX files, or HIGGS",
-    )
+    add_dataset(p)
     add_data_dir(p)
     p.add_argument("--limit", type=int, metavar="N", help="use at most N training rows")
     p.add_argument(
@@ -64,6 +60,12 @@ def _parser(prog):
     )
     p.add_argument("--radices", help="RadiX-Net radix lists, e.g. 10,10 (topology radixnet)")
     p.add_argument("--kron", help="RadiX-Net Kronecker list, e.g. 8,3,1,1")
+    p.add_argument(
+        "--dense-output",
+        action="store_true",
+        help="a dense classifier layer after the family's layers (the family is drawn for the "
+        "widths before it: a RadiX-Net ends at its last hidden layer, as in Alford et al.)",
+    )
     p.add_argument("--init", choices=("ertl", "kaiming"), default="ertl")
     p.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
@@ -203,7 +205,8 @@ def _main(args):
         raise GraphnnError(f"--density must be in (0, 1], got {args.density}")
     if args.out is not None and not str(args.out).endswith(".npz"):
         raise GraphnnError(f"--out {args.out}: the export is a .npz file")
-    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, limit=args.limit)
+    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, limit=args.limit,
+                        label_column=args.label_column or "label")  # fmt: skip
     topology, sizes = _topology(args, data)
     density = 1.0 if topology == "dense" else args.density
     if not isinstance(topology, str):  # a network file: its own density
@@ -215,12 +218,19 @@ def _main(args):
         topology=topology,
         init=args.init,
         loss="sigmoid" if binary else "softmax",
-        dense_output=binary,
+        dense_output=binary or args.dense_output,
         radices=[ints(g, "--radices") for g in args.radices.split(";")] if args.radices else None,
         kron=ints(args.kron, "--kron") if args.kron else None,
         backend=get_backend(args.backend).name,
     )
     cfg = TrainConfig.from_mapping(vars(args))
+    try:
+        model.build(cfg.seed)
+    except GraphnnError as e:
+        if args.topology == "radixnet" and not model.dense_output and "widths" in str(e):
+            hint = "the RadiX-Net then ends at the last hidden layer, a dense layer after it"
+            raise GraphnnError(f"{e}, or add --dense-output ({hint})") from None
+        raise
     progress = sys.stderr.isatty()
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     log(
@@ -257,6 +267,8 @@ def _main(args):
             "dataset": data.name,
             "limit": args.limit,
             "seed": args.seed,
+            **({"label_column": args.label_column} if args.label_column else {}),
+            **({"classes": list(data.classes)} if data.classes else {}),
             "test_accuracy": metrics["test_accuracy"],
             "training": metrics["config"],
         }

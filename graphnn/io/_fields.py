@@ -8,11 +8,16 @@ field as the message should name them, and returns the value as plain Python.
 
 import json
 import math
+import zipfile
+import zlib
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..errors import FormatError
+
+# What reading a damaged or foreign .npz can raise (numpy's zip reader and its parsers)
+NPZ_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 
 
 def member(z, name, path):

@@ -2,7 +2,6 @@
 
 import json
 import zipfile
-import zlib
 
 import numpy as np
 
@@ -11,11 +10,10 @@ from ..network import Network
 from . import _fields as F
 from . import checkpoint
 from ._atomic import atomic_write
-from ._fields import member
+from ._fields import NPZ_ERRORS, member
 from ._manifest import FORMAT_VERSION
 
 # what np.load and the zip reader raise on a damaged or incomplete archive
-NPZ_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 
 
 def save_npz(net, path):

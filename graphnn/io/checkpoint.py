@@ -20,10 +20,10 @@ from ..errors import FormatError
 from ..network import Network, full_csr
 from . import _fields as F
 from ._atomic import atomic_write
-from ._fields import member
+from ._fields import NPZ_ERRORS, member
 
-__all__ = ["NAME", "key", "layer_values", "sparse_layer", "write", "read", "fields", "network",
-           "check_optimizer_state"]  # fmt: skip
+__all__ = ["NAME", "key", "layer_values", "sparse_layer", "write", "read", "is_checkpoint",
+           "fields", "network", "check_optimizer_state"]  # fmt: skip
 
 NAME = "checkpoint.npz"
 MODEL, INITIAL, OPTIM, BEST = "model/", "init/", "optim/", "best/"
@@ -62,6 +62,16 @@ def write(path, model, initial, optim, epoch, history, identity, best=None):
     arrays["identity"] = np.array(json.dumps(identity, sort_keys=True))
     with atomic_write(path) as f:
         np.savez(f, **arrays)
+
+
+def is_checkpoint(path):
+    """Whether ``path`` is a training checkpoint (an ``.npz`` with an ``identity`` member)
+    rather than another file; an unreadable file is not one (its own reader says why)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return "identity" in z.files and "epoch" in z.files
+    except NPZ_ERRORS:
+        return False
 
 
 def read(path):

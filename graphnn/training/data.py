@@ -1,9 +1,12 @@
-"""Training data: MNIST-family IDX files, HIGGS CSV, and scikit-learn's bundled digits.
+"""Training data: MNIST-family IDX files, HIGGS CSV, scikit-learn's bundled digits, and one's
+own data in a ``.npz`` or ``.csv`` file.
 
-Every loader returns a :class:`Dataset` of float32 features scaled to [0, 1] (images) or
-standardised on the training split (HIGGS), integer labels, and train/validation/test splits.
+Every loader returns a :class:`Dataset` of float32 features scaled to [0, 1] (images),
+standardised on the training split (HIGGS) or as given (one's own file), integer labels, and
+train/validation/test splits.
 """
 
+import csv
 import dataclasses
 import gzip
 import os
@@ -16,7 +19,7 @@ import numpy as np
 from ..datasets import builtin_digits, find_idx, read_idx
 from ..errors import FormatError, GraphnnError
 
-__all__ = ["Dataset", "DATASETS", "load_dataset", "augment_affine"]
+__all__ = ["Dataset", "DATASETS", "load_dataset", "is_data_file", "augment_affine"]
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "higgs")
 
@@ -47,6 +50,7 @@ class Dataset:
     image_shape: tuple | None = None  # (h, w) for image data, for augmentation
     limit: int | None = None  # the load_dataset limit that made it (the splits depend on it)
     split_seed: int | None = None  # the load_dataset seed that drew the splits
+    classes: tuple | None = None  # a file's own labels, in the order of the integer labels
 
     @property
     def n_features(self):
@@ -210,21 +214,159 @@ def _load_digits(val_fraction, rng, limit):
     return Dataset("digits", Xtr, ytr, Xva, yva, Xte, yte, 10, (8, 8))
 
 
-def load_dataset(name, *, data_dir=None, val_fraction=0.1, seed=0, limit=None):
-    """Load ``name`` (one of :data:`DATASETS`) with its train/validation/test splits.
+def is_data_file(name):
+    """Whether ``name`` names one's own data file rather than a built-in dataset."""
+    return str(name) not in DATASETS and str(name).lower().endswith(FILE_SUFFIXES)
+
+
+FILE_SUFFIXES = (".npz", ".csv")
+
+
+def _load_file(path, label_column, val_fraction, rng, limit):
+    if not path.is_file():
+        raise GraphnnError(f"{path}: no such data file")
+    if path.suffix.lower() == ".npz":
+        X, y, X_test, y_test = _read_npz_data(path)
+    else:
+        X, y = _read_csv_data(path, label_column)
+        X_test = y_test = None
+    X, y = X[:limit], y[:limit]
+    if len(y) < 2:
+        raise FormatError(f"{path}: {len(y)} training row(s); at least 2 are needed")
+    if X_test is not None and X_test.shape[1] != X.shape[1]:
+        raise FormatError(f"{path}: X has {X.shape[1]} features but X_test has {X_test.shape[1]}")
+    classes, labels = np.unique(
+        np.concatenate([y, y_test]) if y_test is not None else y, return_inverse=True
+    )
+    if classes.size < 2:
+        raise FormatError(f"{path}: every label is {classes[0]!r}; a classifier needs 2 classes")
+    labels = labels.astype(np.int64)
+    if X_test is None:
+        order = rng.permutation(len(y))
+        n_test = int(round(0.2 * len(y)))
+        X_test, y_test = X[order[:n_test]], labels[order[:n_test]]
+        X, y = X[order[n_test:]], labels[order[n_test:]]
+    else:
+        y, y_test = labels[: len(y)], labels[len(y) :]
+    Xtr, ytr, Xva, yva = _split(X, y, val_fraction, rng)
+    return Dataset(str(path), Xtr, ytr, Xva, yva, X_test, y_test, int(classes.size),
+                   classes=tuple(classes.tolist()))  # fmt: skip
+
+
+def _features(X, where):
+    """``X`` as float32 samples x features, every value a finite float32 number."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.dtype.kind not in "biuf":
+        raise FormatError(f"{where} must be a 2-d array of numbers, got {X.dtype} {X.shape}")
+    bad = ~(np.isfinite(X) & (np.abs(X) <= np.finfo(np.float32).max)).all(axis=1)
+    if bad.any():
+        raise FormatError(f"{where}: row {int(np.argmax(bad))} has a value that is not a finite "
+                          "float32 number")  # fmt: skip
+    return X.astype(np.float32)
+
+
+def _read_npz_data(path):
+    from ..io import NPZ_ERRORS
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            parts = {k: z[k] for k in ("X", "y", "X_test", "y_test") if k in z.files}
+    except NPZ_ERRORS as e:
+        raise FormatError(f"{path}: not a readable .npz file ({e})") from None
+    missing = [k for k in ("X", "y") if k not in parts]
+    if missing or ("X_test" in parts) != ("y_test" in parts):
+        raise FormatError(
+            f"{path}: a data file holds X and y, and optionally X_test with y_test; missing "
+            f"{', '.join(missing or ['X_test' if 'y_test' in parts else 'y_test'])}"
+        )
+    out = []
+    for x, y in (("X", "y"), ("X_test", "y_test")):
+        if x not in parts:
+            out += [None, None]
+            continue
+        X, labels = _features(parts[x], f"{path}: {x}"), parts[y]
+        if labels.ndim != 1 or len(labels) != len(X):
+            raise FormatError(f"{path}: {y} must hold one label per row of {x} ({len(X)}), "
+                              f"got shape {labels.shape}")  # fmt: skip
+        if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+            raise FormatError(f"{path}: {y} has a label that is not finite")
+        out += [X, labels]
+    return tuple(out)
+
+
+def _read_csv_data(path, label_column):
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise FormatError(f"{path}: empty file; a header row naming the columns comes first")
+        header = [h.strip() for h in header]
+        if label_column not in header:
+            raise FormatError(
+                f"{path}: no column named {label_column!r} for the labels (the header has "
+                f"{', '.join(header[:8])}{', ...' if len(header) > 8 else ''}); name it with "
+                "--label-column"
+            )
+        at = header.index(label_column)
+        rows, labels = [], []
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise FormatError(f"{path}: line {line}: {len(row)} fields, the header has "
+                                  f"{len(header)}")  # fmt: skip
+            labels.append(row[at].strip())
+            try:
+                rows.append([float(v) for k, v in enumerate(row) if k != at])
+            except ValueError:
+                bad = next(v for k, v in enumerate(row) if k != at and not _is_number(v))
+                raise FormatError(f"{path}: line {line}: {bad!r} is not a number") from None
+    X = _features(np.array(rows, dtype=np.float64).reshape(len(rows), len(header) - 1), str(path))
+    y = np.array(labels)
+    try:  # numeric labels sort as numbers (2 before 10)
+        y = y.astype(np.int64) if all(v.lstrip("-").isdigit() for v in labels) else y
+    except ValueError:
+        pass
+    return X, y
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_dataset(name, *, data_dir=None, val_fraction=0.1, seed=0, limit=None,
+                 label_column="label"):  # fmt: skip
+    """Load ``name`` (one of :data:`DATASETS`, or the path of a ``.npz`` or ``.csv`` file)
+    with its train/validation/test splits.
 
     ``digits`` (scikit-learn's 1,797 8 x 8 images) works offline and is the default; the IDX
     datasets are read from ``data_dir`` or the cache, and downloaded into the cache when online;
     ``higgs`` reads ``HIGGS.csv(.gz)``, the first 21 features, at most ``limit`` rows.
+
+    One's own data: a ``.npz`` holds ``X`` (samples x features) and ``y`` (labels of any
+    kind), and optionally ``X_test`` and ``y_test``; a ``.csv`` has a header row, one sample
+    per line, the labels in the column named ``label_column`` and numbers in all the others.
+    Without a test part, a seeded 20% of the rows is the test split. Features are used as given
+    (scale them to about [0, 1], or standardise them); labels are numbered in sorted order
+    (``Dataset.classes`` keeps them).
     """
-    if name not in DATASETS:
-        raise GraphnnError(f"dataset {name!r} is not valid; choose from {', '.join(DATASETS)}")
+    if name not in DATASETS and not is_data_file(name):
+        raise GraphnnError(
+            f"dataset {str(name)!r} is not valid; choose from {', '.join(DATASETS)}, or give "
+            "the path of a .npz (X, y, optional X_test, y_test) or .csv file"
+        )
     if not 0 <= val_fraction < 1:
         raise GraphnnError(f"validation fraction must be in [0, 1), got {val_fraction}")
     if limit is not None and (not isinstance(limit, int | np.integer) or limit < 1):
         raise GraphnnError(f"limit must be a positive number of rows, got {limit!r}")
     rng = np.random.default_rng([seed, 1])
-    if name == "digits":
+    if is_data_file(name):
+        data = _load_file(Path(name), label_column, val_fraction, rng, limit)
+    elif name == "digits":
         data = _load_digits(val_fraction, rng, limit)
     elif name == "higgs":
         data = _load_higgs(data_dir, val_fraction, rng, limit)

@@ -84,7 +84,8 @@ class SparseMLP:
     loss : {"softmax", "sigmoid"}
         Softmax cross-entropy over the classes, or sigmoid binary cross-entropy (one output).
     dense_output : bool
-        Keep the last layer dense (the paper's binary classifier).
+        Keep the last layer dense (the paper's binary classifier; the RadiX-Net experiments'
+        classifier layer): a family's structure is drawn for the widths before it.
     radices, kron : RadiX-Net parameters for ``topology="radixnet"``.
     dtype : float32 or float64
     """
@@ -190,11 +191,18 @@ class SparseMLP:
         if self.loss == "sigmoid" and self.sizes[-1] != 1:
             raise GraphnnError(f"the sigmoid loss needs one output, got {self.sizes[-1]}")
         rng = np.random.default_rng([seed, 0])
+        family = isinstance(self.topology, str) and self.topology in TOPOLOGIES
+        # a family with a dense output layer draws the layers before it (a RadiX-Net has no
+        # classifier layer); a given structure keeps its own and has its last layer filled
+        drawn = self.sizes[:-1] if self.dense_output and family else self.sizes
         patterns = build_topology(
-            self.sizes, self.topology, self.density, radices=self.radices, kron=self.kron, seed=rng
+            drawn, self.topology, self.density, radices=self.radices, kron=self.kron, seed=rng
         )
         if self.dense_output:
-            patterns[-1] = sp.csr_array(np.ones((self.sizes[-2], self.sizes[-1])))
+            full = sp.csr_array(np.ones((self.sizes[-2], self.sizes[-1])))
+            patterns = (
+                patterns[:-1] + [full] if len(drawn) == len(self.sizes) else [*patterns, full]
+            )
         self.layers_ = []
         for k, P in enumerate(patterns):
             W, b = self.initial_values(P, rng)
