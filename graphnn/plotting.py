@@ -71,13 +71,16 @@ def plot_training_curves(runs, *, title=None, axes=None):
                          color=colour, ms=5)  # fmt: skip
             acc_ax.plot([ep[i] for i in moved], [acc[i] for i in moved], "v",
                         color=colour, ms=5, label=f"{name}: redistribution")  # fmt: skip
+            loss_ax.lines[-1].set_label(f"{name}: redistribution step")
     loss_ax.set(xlabel="epoch", ylabel="training loss", yscale="log", title="training loss")
     acc_ax.set(xlabel="epoch", ylabel="accuracy", title=f"accuracy: {held_out} (solid), train "
                "(dashed)")  # fmt: skip
     for ax in (loss_ax, acc_ax):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    acc_ax.legend(fontsize=9)
+    # the names on the loss panel, where the curves leave room; the accuracy panel's line
+    # styles are in its title
+    loss_ax.legend(fontsize=9)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

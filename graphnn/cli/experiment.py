@@ -25,6 +25,7 @@ from ..plotting import figure, save_figure
 from ..training.data import load_dataset
 from ..training.experiments import (
     RunLog,
+    accuracy_band,
     describe,
     flag,
     mean_curve,
@@ -195,7 +196,7 @@ def _plot(runs, algorithms, densities, out, title):
     colour = _colours(names)
     n = len(densities)
     seeds = len({r["seed"] for r in runs})
-    spread = "mean and 95% t-interval over" if seeds > 1 else "one run,"
+    spread = ": mean and 95% t-interval over the seeds" if seeds > 1 else ""
     fig, axes = figure(1, n, figsize=(5 * n, 4.2), squeeze=False, sharey=True)
     for ax, d in zip(axes[0], densities):
         for alg in names:
@@ -205,18 +206,18 @@ def _plot(runs, algorithms, densities, out, title):
             ep, mean, half = mean_curve(group, "test_accuracy")
             style = "--" if alg in BASELINES else "-"
             ax.plot(ep, mean, style, color=colour[alg], label=alg)
-            ax.fill_between(ep, mean - half, mean + half, color=colour[alg], alpha=0.15, lw=0)
+            ax.fill_between(ep, *accuracy_band(mean, half), color=colour[alg], alpha=0.15, lw=0)
         ax.set(title=f"density {d:g}", xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("test accuracy")
-    fig.suptitle(f"{title}\ntest accuracy per epoch: {spread} {seeds} seed{'s' * (seeds > 1)}")
+    axes[0][0].set(ylabel="test accuracy", ylim=(0, 1.01))
+    fig.suptitle(f"{title}\ntest accuracy per epoch{spread}")
     axes[0][0].legend(fontsize=9)
     fig.tight_layout()
     save_figure(fig, out / "accuracy.png")
 
     fig, axes = figure(1, n, figsize=(5 * n, 4.2), squeeze=False, sharey=True)
-    smallest = []
+    largest = []
     for ax, d in zip(axes[0], densities):
         for alg in algorithms:
             group = select(runs, algorithm=alg, density=d)
@@ -229,20 +230,19 @@ def _plot(runs, algorithms, densities, out, title):
             stats = [sample_stats(column) for column in induced.T]
             mean = np.array([m for _, m, _, _ in stats])
             half = np.nan_to_num([h for *_, h in stats])
-            smallest.append(np.abs(induced[induced != 0]).min(initial=np.inf))
-            ax.errorbar(at, mean, yerr=half, marker="o", ms=3, capsize=2,
-                        color=colour[alg], label=alg)  # fmt: skip
+            largest.append(np.abs(mean).max(initial=0))
+            ax.plot(at, mean, marker="o", ms=2.5, color=colour[alg], label=alg)
+            ax.fill_between(at, mean - half, mean + half, color=colour[alg], alpha=0.15, lw=0)
         ax.axhline(0, color="0.3", lw=0.8)
         ax.set(title=f"density {d:g}", xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    # linear within the smallest step's magnitude, logarithmic beyond: decades stay readable
-    # and a step that lowered the loss (negative) is drawn, not clipped to a floor
-    floor = min(smallest, default=np.inf)
-    axes[0][0].set_yscale("symlog", linthresh=floor if np.isfinite(floor) else 1e-6)
+    # linear within a thousandth of the largest mean step, logarithmic beyond: three decades
+    # stay readable, and a step that lowered the loss (negative) is drawn, not clipped
+    top = max(largest, default=0)
+    axes[0][0].set_yscale("symlog", linthresh=10 ** np.floor(np.log10(top)) / 1000 if top else 1e-6)
     axes[0][0].set_ylabel("loss after - loss before the step")
-    fig.suptitle(f"{title}\nloss added by each redistribution step: {spread} {seeds} "
-                 f"seed{'s' * (seeds > 1)}")  # fmt: skip
+    fig.suptitle(f"{title}\nloss added by each redistribution step{spread}")
     axes[0][0].legend(fontsize=9)
     fig.tight_layout()
     save_figure(fig, out / "induced_loss.png")

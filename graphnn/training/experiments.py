@@ -12,7 +12,7 @@ from ..errors import GraphnnError
 from ..io import atomic_write
 
 __all__ = ["RunLog", "select", "sample_stats", "describe", "paired_difference", "still_rising",
-           "accuracy_curve", "flag", "unconverged_note", "mean_curve"]  # fmt: skip
+           "accuracy_curve", "accuracy_band", "flag", "unconverged_note", "mean_curve"]  # fmt: skip
 
 
 class RunLog:
@@ -80,10 +80,18 @@ def sample_stats(values):
     return n, float(values.mean()), sd, float(t.ppf(0.975, n - 1) * sd / np.sqrt(n))
 
 
+def accuracy_band(mean, half):
+    """``(low, high)``: the interval ``mean +- half`` of accuracies, clipped to [0, 1] where
+    they lie (for drawing; the tables give the interval itself)."""
+    mean, half = np.asarray(mean, float), np.nan_to_num(np.asarray(half, float))
+    return np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1)
+
+
 def describe(values, signed=False):
     """A table cell: ``mean +- sd [low, high]`` (sample sd, 95% t-interval of the mean), the
     mean alone for one value."""
     n, mean, sd, half = sample_stats(values)
+    mean = round(mean, 12) + 0.0  # a difference of exactly nothing reads +0.0000, not -0.0000
     f = "+.4f" if signed else ".4f"
     if n < 2:
         return format(mean, f)

@@ -27,7 +27,14 @@ import numpy as np
 
 from ..backends import DEFAULT
 from ..errors import GraphnnError
-from .experiments import describe, flag, paired_difference, sample_stats, select
+from .experiments import (
+    accuracy_band,
+    describe,
+    flag,
+    paired_difference,
+    sample_stats,
+    select,
+)
 from .model import SparseMLP
 from .pruning import (
     PRUNE_EPOCHS,
@@ -232,8 +239,9 @@ def plot_pruning(runs, sparsities, methods, retrain, path, title=None):
     for method, key, label in _lines(methods, retrain):
         xs, means, halves = _series(runs, sparsities, method, key)
         if xs.size:
-            ax.errorbar(1 - xs, means, yerr=halves, ls=style[key], color=colour[method],
-                        marker="o", ms=4, capsize=3, label=label,
+            low, high = accuracy_band(means, halves)
+            ax.errorbar(1 - xs, means, yerr=[means - low, high - means], ls=style[key],
+                        color=colour[method], marker="o", ms=4, capsize=3, label=label,
                         mfc="white" if key == "pruned" else None)  # fmt: skip
     dense = [r["pruned_accuracy"] for r in select(runs, method="dense")]
     if dense:
@@ -244,8 +252,8 @@ def plot_pruning(runs, sparsities, methods, retrain, path, title=None):
     ax.set_xticks(ticks, [f"{1 - t:.0%}" for t in ticks])
     ax.minorticks_off()
     seeds = len({r["seed"] for r in runs})
-    what = f"test accuracy against sparsity, {seeds} seed{'s' * (seeds > 1)}" + (
-        ": means and 95% t-intervals" if seeds > 1 else ""
+    what = "test accuracy against sparsity" + (
+        f": means and 95% t-intervals over {seeds} seeds" if seeds > 1 else ""
     )
     ax.set(xlabel="sparsity", ylabel="test accuracy", title=f"{title}\n{what}" if title else what)
     ax.grid(alpha=0.3)

@@ -39,7 +39,14 @@ from topologies.radixnet import radixnet_for_widths
 from ..backends import DEFAULT
 from ..errors import GraphnnError
 from ..network import Network
-from .experiments import describe, flag, paired_difference, sample_stats, select
+from .experiments import (
+    accuracy_band,
+    describe,
+    flag,
+    paired_difference,
+    sample_stats,
+    select,
+)
 from .model import SparseMLP
 from .trainer import fit
 
@@ -210,7 +217,9 @@ def plot_topology(runs, sweeps, path, title=None):
             if not ks:
                 continue
             stats = np.array([_stats(select(runs, part=part, factor=k, topology=topo)) for k in ks])
-            ax.errorbar(ks, stats[:, 0], yerr=stats[:, 1], marker=marker, capsize=3, label=topo)
+            low, high = accuracy_band(stats[:, 0], stats[:, 1])
+            ax.errorbar(ks, stats[:, 0], yerr=[stats[:, 0] - low, high - stats[:, 0]],
+                        marker=marker, capsize=3, label=topo)  # fmt: skip
         if dense:
             ax.axhline(_stats(dense)[0], color="0.4", ls="--", label="dense")
         panel, xlabel = (
@@ -225,9 +234,7 @@ def plot_topology(runs, sweeps, path, title=None):
         ax.legend(fontsize=9)
     axes[0][0].set_ylabel("test accuracy")
     seeds = len({r["seed"] for r in runs})
-    spread = f"{seeds} seed{'s' * (seeds > 1)}" + (
-        ": means and 95% t-intervals" if seeds > 1 else ""
-    )
-    fig.suptitle(f"{title}\n{spread}" if title else spread)
+    spread = f"means and 95% t-intervals over {seeds} seeds" if seeds > 1 else "one seed"
+    fig.suptitle(f"{title}\ntest accuracy: {spread}" if title else f"test accuracy: {spread}")
     fig.tight_layout()
     return save_figure(fig, path)
