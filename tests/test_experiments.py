@@ -224,3 +224,22 @@ def test_statistics_are_sample_statistics_with_t_intervals_and_paired_difference
     assert still_rising([0.1, 0.5, 0.7, 0.8, 0.9])  # the last fifth beats all before it
     assert not still_rising([0.1, 0.9, 0.9, 0.905, 0.9])  # within one point: converged
     assert not still_rising([0.1, 0.95, 0.9, 0.9, 0.9])
+
+
+def test_experiments_and_train_stop_early_on_request(tmp_path, capsys):
+    from graphnn.cli.train import _parser
+
+    args = _parser("graphnn train").parse_args(["--redistribution-fraction", "0.2"])
+    assert args.alpha == 0.2  # the same setting as --alpha, by its unambiguous name
+    out = tmp_path / "exp"
+    base = ["experiment", "redistribution", "--densities", "0.3", "--algorithms", "none",
+            "--epochs", "40", "--limit", "300", "--early-stopping", "--patience", "2",
+            "--out", str(out)]  # fmt: skip
+    assert cli.main(base) == 0
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert any(len(r["epochs"]) < 40 for r in runs)  # stopped: two epochs without a gain
+    for r in runs:
+        vals = [e["val_accuracy"] for e in r["epochs"]]
+        if len(vals) < 40:
+            assert max(vals[-2:]) <= max(vals[:-2]) + 1e-4
+    assert "40 epochs at most, early stopping" in (out / "results.md").read_text()

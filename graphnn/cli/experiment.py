@@ -243,7 +243,11 @@ def _plot(runs, algorithms, densities, out, title):
     axes[0][0].set_yscale("symlog", linthresh=10 ** np.floor(np.log10(top)) / 1000 if top else 1e-6)
     axes[0][0].set_ylabel("loss after - loss before the step")
     fig.suptitle(f"{title}\nloss added by each redistribution step{spread}")
-    axes[0][0].legend(fontsize=9)
+    if largest:
+        axes[0][0].legend(fontsize=9)
+    else:  # static training only: say so rather than leave empty axes
+        for ax in axes[0]:
+            ax.text(0.5, 0.5, "no redistribution steps", ha="center", transform=ax.transAxes)
     fig.tight_layout()
     save_figure(fig, out / "induced_loss.png")
 
