@@ -28,6 +28,7 @@ class InferenceResult:
     wall_seconds: float | None = None  # end to end, for distributed runs
     layer_edges: list = field(default_factory=list)  # nnz of each layer
     input_rows: int | None = None  # images with at least one pixel (the rows computed first)
+    column_classes: list | None = None  # distinct columns of each cached layer (None: off)
 
     @property
     def edges_per_second(self):
@@ -58,6 +59,8 @@ class InferenceResult:
                 self.n_images, sum(self.layer_edges[:depth]), self.seconds
             ),
             "row_edges_computed_per_second": work / self.seconds if self.seconds > 0 else None,
+            # identical columns computed once: the distinct columns of each cached layer
+            "column_classes": self.column_classes,
         }
 
 

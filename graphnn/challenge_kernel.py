@@ -77,9 +77,15 @@ class LayerStack:
     layer relabelled, ``W'[new(i), new(j)] = W[i, j]``; the rows fed to it must be relabelled
     alike (:meth:`Workspace.load`'s ``label``)."""
 
-    def __init__(self, n_neurons, dtype, relabel=None):
+    def __init__(self, n_neurons, dtype, relabel=None, classes=False):
         self.n, self.dtype = n_neurons, np.dtype(dtype)
         self.relabel = relabel  # new label of each neuron, or None
+        self.classes = classes
+        self._prepared = {}  # classes: layer -> its arrays, filled on any thread
+        self._class_of = np.full(0, -1, np.int64)  # classes: a layer's block of class arrays
+        self._cls = np.empty((4, 0, n_neurons + 1), np.uint32)
+        self.class_counts = []  # classes: distinct columns of each layer (n: none shared)
+        self._pending_bytes, self._stacked = {}, 0
         if relabel is not None:
             self._old = np.argsort(relabel).astype(np.int64)  # old label of each new one
         self._ptr = np.zeros((0, n_neurons + 1), np.uint64)
@@ -93,6 +99,9 @@ class LayerStack:
 
     @property
     def nbytes(self):
+        if self.classes:  # filled layers as they are kept, the others at most their full size
+            done = sum(_bytes(a) for a in self._prepared.values() if a is not None)
+            return done + sum(self._pending_bytes.values()) + _bytes(self._cls) + self._stacked
         return 8 * self.layers * (self.n + 1) + 4 * self.nnz + self.dtype.itemsize * self.nval
 
     def bytes_for(self, W, scale):
@@ -107,6 +116,8 @@ class LayerStack:
     def has_room(self, W, scale):
         """Whether :meth:`reserve` can place ``W`` (whose :func:`uniform_scale` is ``scale``)
         without growing a buffer."""
+        if self.classes:  # each layer is filled into arrays of its own
+            return True
         return (self._ptr.shape[0] > self.layers and self._idx.size >= self.nnz + W.nnz
                 and (scale or self._val.size >= self.nval + W.nnz))  # fmt: skip
 
@@ -117,6 +128,11 @@ class LayerStack:
         waits for the fills before a reserve that grows a buffer (:meth:`has_room`) and before
         :meth:`arrays`. ``scale`` is ``uniform_scale(W.data)`` if the caller has it."""
         scale = uniform_scale(W.data) if scale is None else scale
+        if self.classes:  # filled into its own arrays, stacked by arrays()
+            self._prepared[self.layers] = None
+            self._pending_bytes[self.layers] = self.bytes_for(W, scale)
+            self.layers += 1
+            return (self.layers - 1, 0, 0, scale)
         self._ptr = _room(self._ptr, self.layers + 1)
         self._idx = _room(self._idx, self.nnz + W.nnz)
         slot = (self.layers, self.nnz, self.nval, scale)
@@ -130,10 +146,16 @@ class LayerStack:
         return slot
 
     def fill(self, W, slot):
-        """Write ``W`` where :meth:`reserve` placed it (relabelled)."""
+        """Write ``W`` where :meth:`reserve` placed it (relabelled; every row's columns
+        ascending, the order the kernel's sparse path emits new columns in)."""
+        if self.classes:
+            self._prepared[slot[0]] = self._classed(W, slot[3])
+            return
         layer, start, vstart, scale = slot
         ptr, idx = self._ptr[layer], self._idx[start : start + W.nnz]
         if self.relabel is None:
+            if not W.has_sorted_indices:
+                W = W.sorted_indices()
             ptr[:] = W.indptr
             idx[:] = W.indices
             data = W.data
@@ -147,30 +169,196 @@ class LayerStack:
             self._val[vstart : vstart + W.nnz] = data
 
     def arrays(self):
-        """``(indptr, indices, values, value offsets, scale)`` for :func:`run_rows` (views)."""
+        """``(indptr, indices, values, value offsets, scale, class block of each layer, class
+        arrays)`` for :func:`run_rows` (views)."""
+        if self.classes:
+            self._stack_prepared()
         return (
             self._ptr[: self.layers],
             self._idx[: self.nnz],
             self._val[: self.nval],
             np.array(self._voff, np.int64),
             np.array(self._scale, self.dtype),
+            self._class_of[: self.layers] if self.classes else np.full(self.layers, -1, np.int64),
+            self._cls,
         )
+
+    def _classed(self, W, scale):
+        """Layer ``W`` relabelled and grouped by identical columns (:func:`column_classes`):
+        ``(indptr, indices, values or None, scale, class arrays or None)``, the indices and
+        values those of the representative columns only."""
+        n = self.n
+        if self.relabel is None:
+            W = W if W.has_sorted_indices else W.sorted_indices()
+            ptr, idx = W.indptr.astype(np.uint64), W.indices.astype(np.uint32)
+            data = W.data
+        else:
+            ptr, idx = np.empty(n + 1, np.uint64), np.empty(W.nnz, np.uint32)
+            order = np.empty(W.nnz, np.int64)
+            _relabelled(W.indptr.astype(np.int64, copy=False), W.indices, self._old,
+                        self.relabel, ptr, idx, order)  # fmt: skip
+            data = W.data[order]
+        data = data.astype(self.dtype, copy=False)
+        if scale:  # one weight: the rows alone decide
+            bits = np.zeros(idx.size, np.uint64)
+        else:
+            bits = data.view(np.uint64 if data.itemsize == 8 else np.uint32).astype(np.uint64)
+        rep = column_classes(ptr, idx, bits, n)
+        keep, cptr, rowlen, mptr, members = _by_class(ptr, idx, rep, n)
+        count = int(mptr.size - 1 - np.count_nonzero(np.diff(mptr) == 0))
+        if count == n:  # no column shared: the plain layer
+            return ptr, idx, None if scale else data, scale, None, count
+        cls = np.empty((4, n + 1), np.uint32)
+        cls[0, :n], cls[0, n] = rep, 0
+        cls[1], cls[2], cls[3] = mptr, members, rowlen
+        return cptr, idx[keep], None if scale else data[keep], scale, cls, count
+
+    def _stack_prepared(self):
+        """Move the filled layers' own arrays into the stacked buffers, in layer order."""
+        todo = sorted(self._prepared)
+        if not todo:
+            return
+        if any(self._prepared[k] is None for k in todo):
+            raise RuntimeError("a reserved layer was not filled")
+        self._ptr = _room(self._ptr, self.layers)
+        self._class_of = np.concatenate([self._class_of, np.full(len(todo), -1, np.int64)])
+        blocks = []
+        for k in todo:
+            ptr, idx, data, scale, cls, count = self._prepared.pop(k)
+            self._pending_bytes.pop(k, None)
+            self._idx = _room(self._idx, self.nnz + idx.size)
+            self._ptr[k] = ptr + np.uint64(self.nnz)
+            self._idx[self.nnz : self.nnz + idx.size] = idx
+            self._voff.append(self.nval - self.nnz)
+            if data is not None:
+                self._val = _room(self._val, self.nval + data.size)
+                self._val[self.nval : self.nval + data.size] = data
+                self.nval += data.size
+            self._scale.append(scale)
+            self.nnz += idx.size
+            self.class_counts.append(count)
+            if cls is not None:
+                self._class_of[k] = self._cls.shape[1] + len(blocks)
+                blocks.append(cls)
+        if blocks:
+            self._cls = np.concatenate([self._cls, np.stack(blocks, axis=1)], axis=1)
+        self._stacked = (
+            8 * self.layers * (self.n + 1) + 4 * self.nnz + (self.dtype.itemsize * self.nval)
+        )
+
+
+def _bytes(arrays):
+    if isinstance(arrays, np.ndarray):
+        return arrays.nbytes
+    return sum(a.nbytes for a in arrays[:3] + arrays[4:5] if a is not None)
+
+
+@nb.njit(nogil=True, cache=True)
+def column_classes(ptr, idx, bits, n):
+    """The representative of every column of the CSR layer ``(ptr, idx)`` (rows ascending,
+    ``n`` columns) with values of bit patterns ``bits`` (uint64): the smallest column with
+    exactly the same rows and the same values. Columns are grouped by a hash of their entries
+    taken in row order, then every entry is checked against its representative's (a collision
+    leaves a column in a class of its own: never a wrong merge). Cost: O(nnz + n), no sort."""
+    prime = np.uint64(1099511628211)
+    h = np.full(n, np.uint64(14695981039346656037))
+    count = np.zeros(n, np.int64)
+    for i in range(n):
+        for q in range(ptr[i], ptr[i + 1]):
+            j = idx[q]
+            h[j] = ((h[j] ^ np.uint64(i)) * prime ^ bits[q]) * prime
+            count[j] += 1
+    # open addressing: the first (smallest) column of each hash becomes the representative
+    size = 1
+    while size < 2 * n:
+        size *= 2
+    mask = np.uint64(size - 1)
+    table = np.full(size, -1, np.int64)
+    rep = np.empty(n, np.int64)
+    for j in range(n):
+        slot = (h[j] ^ (h[j] >> np.uint64(29))) & mask
+        while True:
+            r = table[slot]
+            if r < 0:
+                table[slot] = j
+                rep[j] = j
+                break
+            if h[r] == h[j] and count[r] == count[j]:
+                rep[j] = r
+                break
+            slot = (slot + np.uint64(1)) & mask
+    # verify: every entry of a member is its representative's entry in the same row
+    mark = np.full(n, -1, np.int64)
+    value = np.zeros(n, np.uint64)
+    for i in range(n):
+        for q in range(ptr[i], ptr[i + 1]):
+            mark[idx[q]] = i
+            value[idx[q]] = bits[q]
+        for q in range(ptr[i], ptr[i + 1]):
+            j = idx[q]
+            r = rep[j]
+            if r != j and (mark[r] != i or value[r] != bits[q]):
+                rep[j] = j  # a hash collision: its own class
+    # a column split off must not be anyone's representative: columns only point at smaller
+    # representatives that kept themselves, so one pass settles them
+    for j in range(n):
+        r = rep[j]
+        if r != j and rep[r] != r:
+            rep[j] = j
+    return rep
+
+
+@nb.njit(nogil=True, cache=True)
+def _by_class(ptr, idx, rep, n):
+    """The layer's entries in representative columns (their positions), each row's whole
+    length, and the members of every class ascending (CSR over the representatives)."""
+    keep = np.empty(idx.size, np.int64)
+    cptr = np.zeros(n + 1, np.uint64)
+    rowlen = np.zeros(n + 1, np.uint32)
+    m = 0
+    for i in range(n):
+        for q in range(ptr[i], ptr[i + 1]):
+            if rep[idx[q]] == idx[q]:
+                keep[m] = q
+                m += 1
+        cptr[i + 1] = m
+        rowlen[i] = ptr[i + 1] - ptr[i]
+    mptr = np.zeros(n + 1, np.uint32)
+    for j in range(n):
+        mptr[rep[j] + 1] += 1
+    for j in range(n):
+        mptr[j + 1] += mptr[j]
+    fill = mptr[:-1].copy()
+    members = np.zeros(n + 1, np.uint32)
+    for j in range(n):
+        members[fill[rep[j]]] = j
+        fill[rep[j]] += 1
+    return keep[:m], cptr, rowlen, mptr, members
 
 
 @nb.njit(nogil=True, cache=True)
 def _relabelled(indptr, indices, old, new, ptr, idx, order):
     """Row ``i`` of the relabelled layer is old row ``old[i]`` with its columns renamed by
-    ``new``: its CSR ``ptr`` and ``idx`` (and, when ``order`` has room, the old position of each
-    entry)."""
+    ``new``, in ascending order: its CSR ``ptr`` and ``idx`` (and, when ``order`` has room, the
+    old position of each entry)."""
     keep_order = order.size > 0
     ptr[0] = 0
     m = 0
     for i in range(old.size):
         r = old[i]
+        start = m
         for p in range(indptr[r], indptr[r + 1]):
-            idx[m] = new[indices[p]]
+            # insertion into the row so far: each row's columns ascending (a few dozen entries)
+            j = new[indices[p]]
+            t = m
+            while t > start and idx[t - 1] > j:
+                idx[t] = idx[t - 1]
+                if keep_order:
+                    order[t] = order[t - 1]
+                t -= 1
+            idx[t] = j
             if keep_order:
-                order[m] = p
+                order[t] = p
             m += 1
         ptr[i + 1] = m
 
@@ -429,9 +617,83 @@ def _row(lo, hi, idx, val, wptr, lidx, lval, voff, scale, bias, ymax, acc, stamp
 
 
 @nb.njit(nogil=True, cache=True)
+def _row_classes(lo, hi, idx, val, wptr, lidx, lval, voff, scale, bias, ymax, acc, stamp, tag,
+                 touched, step, group, o_idx, o_val, m, rep, mptr, members, rowlen):  # fmt: skip
+    """:func:`_row` on a layer stored by column classes: the sums are taken for the
+    representative columns only (``lidx``), and every member ``j`` is written with its class's
+    sum ``acc[rep[j]]``, in the order :func:`_row` would write it on the whole layer: ascending
+    on the dense path; on the sparse path in order of first touch, the columns first touched by
+    one input entry ascending (a layer's rows are stored ascending; a class's members are
+    first touched together, as they share their rows). Bit-identical to :func:`_row`."""
+    one = np.uint64(1)
+    n = np.uint64(acc.size)
+    bound = np.uint64(0)
+    for p in range(lo, hi):
+        bound += np.uint64(rowlen[idx[p]])  # the whole layer's row: the same choice as _row
+    nsat = 0
+    if bound * np.uint64(8) > n:
+        for p in range(lo, hi):
+            v = val[p]
+            k = idx[p]
+            for q in range(wptr[k], wptr[k + one]):
+                if scale != 0:
+                    acc[lidx[q]] += v
+                else:
+                    acc[lidx[q]] += v * lval[np.int64(q) + voff]
+        for j in range(n):
+            z = acc[rep[j]]
+            if z != 0:
+                m, sat = _emit(z, j, scale, bias, ymax, o_idx, o_val, m)
+                nsat += sat
+        for j in range(n):
+            acc[j] = 0
+        return m, nsat
+    cnt = 0
+    for p in range(lo, hi):
+        v = val[p]
+        k = idx[p]
+        for q in range(wptr[k], wptr[k + one]):
+            r = lidx[q]
+            if stamp[r] != tag:
+                stamp[r] = tag
+                touched[cnt] = r
+                step[cnt] = p
+                cnt += 1
+            if scale != 0:
+                acc[r] += v
+            else:
+                acc[r] += v * lval[np.int64(q) + voff]
+    t = 0
+    while t < cnt:
+        u = t + 1
+        while u < cnt and step[u] == step[t]:
+            u += 1
+        g = 0
+        ordered = True
+        for x in range(t, u):
+            r = touched[x]
+            for e in range(mptr[r], mptr[r + 1]):
+                group[g] = members[e]
+                ordered = ordered and (g == 0 or group[g - 1] < group[g])
+                g += 1
+        if not ordered:  # classes whose members interleave
+            group[:g].sort()
+        for x in range(g):
+            j = group[x]
+            z = acc[rep[j]]
+            if z != 0:
+                m, sat = _emit(z, j, scale, bias, ymax, o_idx, o_val, m)
+                nsat += sat
+        for x in range(t, u):
+            acc[touched[x]] = 0
+        t = u
+    return m, nsat
+
+
+@nb.njit(nogil=True, cache=True)
 def run_rows(
-    bufs, rows, lptr, lidx, lval, lvoff, lscale, first, last, offset, collapse, bias, ymax,
-    fate_layer, fate_kind,
+    bufs, rows, lptr, lidx, lval, lvoff, lscale, lclass, cls, first, last, offset, collapse, bias,
+    ymax, fate_layer, fate_kind,
 ):  # fmt: skip
     """The first ``rows`` rows of ``bufs`` through layers ``first..last-1`` of a stack whose
     layer ``i`` is layer ``i + offset`` of the network (``collapse`` and the fates count in the
@@ -439,7 +701,10 @@ def run_rows(
 
     ``bufs`` is two sets of row buffers ``(ptr, idx, val, ids, ptr, idx, val, ids)`` (CSR with
     uint64 ``ptr``, uint32 ``idx``, int64 image ids) whose first set holds the input rows;
-    the layers are :meth:`LayerStack.arrays` ``(lptr, lidx, lval, lvoff, lscale)``. Layers write
+    the layers are :meth:`LayerStack.arrays` ``(lptr, lidx, lval, lvoff, lscale, lclass,
+    cls)`` (a layer with ``lclass >= 0`` is stored by column classes: ``cls[:, lclass]`` holds
+    each column's representative, the members of each class, and the whole rows' lengths; see
+    :func:`_row_classes`). Layers write
     alternately into the second and the first set, growing a buffer when it is short, so a
     caller that keeps the returned buffers allocates nothing in the next call (fresh pages
     cost more than the arithmetic here). Returns ``(bufs, which, rows)``: the live rows after
@@ -455,6 +720,8 @@ def run_rows(
     acc = np.zeros(n, val.dtype)
     stamp = np.zeros(n, np.uint64)  # stamp[j] == tag: column j already touched by this row
     touched = np.empty(n, np.uint32)
+    step = np.empty(n, np.int64)
+    group = np.empty(n, np.uint32)
     tag = np.uint64(0)
     which = 0
     if o_ptr.size < rows + 1:
@@ -465,6 +732,7 @@ def run_rows(
         wptr = lptr[i]
         scale = lscale[i]
         voff = lvoff[i]
+        c = lclass[i]
         kept = 0
         m = np.uint64(0)
         o_ptr[0] = 0
@@ -474,8 +742,14 @@ def run_rows(
                 o_val = _grow(o_val, m + un)
             start = m
             tag += one
-            m, nsat = _row(ptr[r], ptr[r + 1], idx, val, wptr, lidx, lval, voff, scale, bias,
-                           ymax, acc, stamp, tag, touched, o_idx, o_val, m)  # fmt: skip
+            if c >= 0:
+                m, nsat = _row_classes(ptr[r], ptr[r + 1], idx, val, wptr, lidx, lval, voff,
+                                       scale, bias, ymax, acc, stamp, tag, touched, step, group,
+                                       o_idx, o_val, m, cls[0, c], cls[1, c], cls[2, c],
+                                       cls[3, c])  # fmt: skip
+            else:
+                m, nsat = _row(ptr[r], ptr[r + 1], idx, val, wptr, lidx, lval, voff, scale,
+                               bias, ymax, acc, stamp, tag, touched, o_idx, o_val, m)  # fmt: skip
             if m == start:
                 fate_layer[ids[r]] = layer
                 fate_kind[ids[r]] = DEAD

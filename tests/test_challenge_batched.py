@@ -102,7 +102,7 @@ def test_block_interleave_relabels_layers_and_rows_alike():
         W.data = np.full(W.nnz, uniform) if uniform else rng.normal(size=W.nnz)
         stack = LayerStack(32, np.float64, new)
         stack.append(sp.csr_array(W))
-        ptr, idx, val, voff, scale = stack.arrays()
+        ptr, idx, val, voff, scale = stack.arrays()[:5]
         data = np.full(idx.size, scale[0]) if scale[0] else val[voff[0] + np.arange(idx.size)]
         got = sp.csr_array((data, idx.astype(np.int64), ptr[0].astype(np.int64)), shape=(32, 32))
         want = W[old][:, old]  # W'[new(i), new(j)] = W[i, j]
