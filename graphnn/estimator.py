@@ -21,15 +21,22 @@ Examples
 """
 
 import sys
+import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from .training.data import Dataset
-from .training.model import SparseMLP
+from .training.experiments import accuracy_curve, still_rising
+from .training.model import TOPOLOGIES, SparseMLP
+from .training.optim import OPTIMIZERS
+from .training.redistribution import ALGORITHMS
 from .training.trainer import TrainConfig, fit
 
 __all__ = ["SparseMLPClassifier"]
@@ -92,6 +99,28 @@ class SparseMLPClassifier(ClassifierMixin, BaseEstimator):
         The trainer's metrics, every epoch's record included.
     """
 
+    # checked by scikit-learn's own validation: an error names the estimator's parameter
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "density": [Interval(Real, 0, 1, closed="right")],
+        "topology": [StrOptions(set(TOPOLOGIES))],
+        "redistribution": [StrOptions(set(ALGORITHMS))],
+        "redistribution_fraction": [Interval(Real, 0, 1, closed="both")],
+        "redistribution_interval": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "solver": [StrOptions(set(OPTIMIZERS))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "backend": [str],
+    }
+
     def __init__(
         self,
         hidden_layer_sizes=(300, 100),
@@ -134,7 +163,15 @@ class SparseMLPClassifier(ClassifierMixin, BaseEstimator):
         self.backend = backend
 
     def fit(self, X, y):
-        """Train on ``(X, y)``; returns ``self``."""
+        """Train on ``(X, y)``; returns ``self``. Warns (``ConvergenceWarning``) when the
+        training accuracy still rose over the last fifth of the epochs without early
+        stopping."""
+        self._validate_params()
+        sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
+        if sizes.dtype.kind not in "iu" or (sizes < 1).any():
+            raise ValueError(
+                f"hidden_layer_sizes must be positive widths, got {self.hidden_layer_sizes!r}"
+            )
         X, y = validate_data(self, X, y, dtype=np.float32)
         check_classification_targets(y)
         self.classes_, labels = np.unique(y, return_inverse=True)
@@ -145,7 +182,7 @@ class SparseMLPClassifier(ClassifierMixin, BaseEstimator):
         X_val, y_val = X[:0], labels[:0]
         if self.early_stopping:
             X, X_val, labels, y_val = self._validation_split(X, labels, seed)
-        sizes = [X.shape[1], *map(int, self.hidden_layer_sizes), self.classes_.size]
+        sizes = [X.shape[1], *map(int, sizes), self.classes_.size]
         self.model_ = SparseMLP(
             sizes, density=self.density, topology=self.topology, backend=self.backend
         )
@@ -174,6 +211,13 @@ class SparseMLPClassifier(ClassifierMixin, BaseEstimator):
         )
         self.best_validation_score_ = max(self.validation_scores_) if self.early_stopping else None
         self.network_ = self.model_.to_network()
+        if not self.early_stopping and still_rising(accuracy_curve(epochs)):
+            warnings.warn(
+                f"the training accuracy still rose over the last fifth of max_iter="
+                f"{self.max_iter} epochs: raise max_iter, or set early_stopping=True",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return self
 
     def _validation_split(self, X, labels, seed):

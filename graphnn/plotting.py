@@ -45,7 +45,8 @@ def plot_training_curves(runs, *, title=None, axes=None):
     """Training loss, and training (dashed) and test (solid) accuracy per epoch of one or more
     runs (``{name: metrics}`` as :func:`graphnn.training.fit` returns them; validation
     accuracy stands in for test where a run recorded none), with each redistribution step
-    marked on its run's curves. ``axes`` is a pair of axes to draw on; returns the Figure."""
+    marked on its run's curves and, for a run that stopped early, the epoch whose weights it
+    kept (a dotted line). ``axes`` is a pair of axes to draw on; returns the Figure."""
     from matplotlib.ticker import MaxNLocator
 
     fig, (loss_ax, acc_ax) = figure(1, 2, figsize=(11, 4)) if axes is None else (
@@ -64,6 +65,10 @@ def plot_training_curves(runs, *, title=None, axes=None):
         acc_ax.plot(ep, acc, color=colour, label=f"{name}: {held_out}")
         acc_ax.plot(ep, [r["train_accuracy"] for r in epochs], "--", color=colour, lw=1,
                     label=f"{name}: train")  # fmt: skip
+        if m.get("stopped_early") is not None:  # early stopping: the epoch whose weights it kept
+            for ax in (loss_ax, acc_ax):
+                ax.axvline(m["best_epoch"], color=colour, ls=":", lw=1)
+            loss_ax.plot([], [], ":", color=colour, label=f"{name}: kept epoch {m['best_epoch']}")
         moved = [i for i, r in enumerate(epochs)  # steps that moved weights (dense: none)
                  if sum((r.get("redistribution") or {}).get("removed", [])) > 0]  # fmt: skip
         if moved:

@@ -160,3 +160,35 @@ def test_rmat_at_widths_that_are_not_powers_of_two(capsys, tmp_path):
     assert [(A != B).nnz for A, B in zip(net.to_scipy(), again.to_scipy())] == [0, 0]
     assert cli.main(["topo", "generate", "rmat", "--layers", "784-300-100", "--density", "0.05",
                      "--out", str(tmp_path / "r.npz")]) == 0  # fmt: skip
+
+
+def test_review_findings_empty_labels_nan_lines_parameter_names_and_ignored_flags(
+    tmp_path, digits, capsys
+):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("a,b,label\n1,2,x\n3,4,\n")
+    with pytest.raises(FormatError, match=r"empty\.csv: line 3: the 'label' cell is empty"):
+        load_dataset(str(empty))
+    nan = tmp_path / "nan.csv"
+    nan.write_text("a,b,label\n1,2,x\n3,nan,y\n")
+    with pytest.raises(FormatError, match=r"nan\.csv: line 3: a value that is not a finite"):
+        load_dataset(str(nan))
+    text = tmp_path / "text.npz"
+    text.write_text("hello")
+    with pytest.raises(FormatError, match=r"text\.npz: not a readable \.npz file \(not a zip"):
+        load_dataset(str(text))
+    # the estimator's errors name its own parameters
+    X, y = digits
+    with pytest.raises(ValueError, match="'redistribution_fraction' parameter"):
+        graphnn.SparseMLPClassifier(redistribution_fraction=1.5).fit(X[:50], y[:50])
+    with pytest.warns(Warning, match="raise max_iter"):
+        graphnn.SparseMLPClassifier((32,), max_iter=3, random_state=0).fit(X, y)
+    # options that do nothing in this run are named; dead hidden neurons are counted
+    capsys.readouterr()
+    assert cli.main(["train", "--epochs", "1", "--patience", "3", "--radices", "10,10"]) == 0
+    err = capsys.readouterr().err
+    assert "--patience is ignored without --early-stopping" in err
+    assert "--radices/--kron is ignored without --topology radixnet" in err
+    assert cli.main(["train", "--topology", "radixnet", "--radices", "10,10", "--kron", "8,3,1",
+                     "--dense-output", "--epochs", "1"]) == 0  # fmt: skip
+    assert "81 of the 300 neurons of hidden layer 1 have no input edge" in capsys.readouterr().err

@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ..backends import get_backend
 from ..errors import GraphnnError
 from ..io import atomic_write
@@ -43,7 +45,13 @@ def _parser(prog):
     )
     add_dataset(p)
     add_data_dir(p)
-    p.add_argument("--limit", type=int, metavar="N", help="use at most N training rows")
+    p.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="read only the first N rows of the training data (digits, HIGGS and a data file "
+        "without X_test: of all the rows, before the test split is drawn)",
+    )
     p.add_argument(
         "--layers",
         help="widths, e.g. 784-300-100-10 (default: 64-300-100-10 for "
@@ -161,7 +169,9 @@ def _plot(runs, path, args):
     sparse = "dense" if args.topology == "dense" else f"{args.topology}, density {args.density:g}"
     redist = "" if args.redistribution == "none" else f", {args.redistribution} redistribution"
     ran = len(runs["sparse"]["epochs"])
-    title = f"{args.dataset}: {sparse}{redist}, {ran} epochs, seed {args.seed}"
+    kept = runs["sparse"].get("best_epoch")
+    ran = f"{ran} epochs" + (f" (early stop: the weights of epoch {kept} kept)" if kept else "")
+    title = f"{args.dataset}: {sparse}{redist}, {ran}, seed {args.seed}"
     if args.redistribution == "none":
         save_figure(plot_training_curves(runs, title=title), path)
         return
@@ -170,6 +180,23 @@ def _plot(runs, path, args):
     plot_layer_density(next(iter(runs.values())), ax=axes[2])
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def _ignored(args, topology):
+    """``(flag, what it needs)`` of the options given that this run does not use."""
+    checks = [
+        ("--patience", args.patience != DEFAULTS.patience, not args.early_stopping,
+         "--early-stopping"),
+        ("--label-column", args.label_column is not None,
+         not str(args.dataset).lower().endswith(".csv"), "a .csv --dataset"),
+        ("--alpha/--redistribution-fraction", args.alpha != DEFAULTS.alpha,
+         args.redistribution == "none", "--redistribution"),
+        ("--redistribute-every", args.redistribute_every != DEFAULTS.redistribute_every,
+         args.redistribution == "none", "--redistribution"),
+        ("--radices/--kron", bool(args.radices or args.kron), topology != "radixnet",
+         "--topology radixnet"),
+    ]  # fmt: skip
+    return [(flag, needs) for flag, given, unused, needs in checks if given and unused]
 
 
 def main(argv, prog="graphnn train"):
@@ -236,8 +263,16 @@ def _main(args):
     log(
         f"{data.name}: {len(data.y_train):,} train / {len(data.y_val):,} validation / "
         f"{len(data.y_test):,} test; {args.topology} {'-'.join(map(str, sizes))} at density "
-        f"{density:.4g}"
+        f"{density:.4g}" + (", the output layer dense" if model.dense_output else "")
     )
+    for flag, needs in _ignored(args, topology):
+        log(f"warning: {flag} is ignored without {needs}")
+    for k, layer in enumerate(model.layers_[:-1]):
+        fed = np.bincount(layer.indices, minlength=layer.n_out) if layer.sparse else None
+        if fed is not None and (dead := int((fed == 0).sum())):
+            log(f"warning: {dead} of the {layer.n_out} neurons of hidden layer {k + 1} have no "
+                "input edge (the structure leaves them out; a RadiX-Net trimmed to the "
+                "dataset's inputs does)")  # fmt: skip
     runs = {
         "sparse": fit(
             model,
@@ -264,7 +299,8 @@ def _main(args):
 
         meta = {
             "source": "graphnn train",
-            "dataset": data.name,
+            # a data file by its absolute path: evaluate and prune find it from any folder
+            "dataset": str(Path(data.name).resolve()) if data.classes else data.name,
             "limit": args.limit,
             "seed": args.seed,
             **({"label_column": args.label_column} if args.label_column else {}),

@@ -272,7 +272,8 @@ def _read_npz_data(path):
         with np.load(path, allow_pickle=False) as z:
             parts = {k: z[k] for k in ("X", "y", "X_test", "y_test") if k in z.files}
     except NPZ_ERRORS as e:
-        raise FormatError(f"{path}: not a readable .npz file ({e})") from None
+        why = "not a zip archive of arrays" if "pickle" in str(e) else str(e)
+        raise FormatError(f"{path}: not a readable .npz file ({why})") from None
     missing = [k for k in ("X", "y") if k not in parts]
     if missing or ("X_test" in parts) != ("y_test" in parts):
         raise FormatError(
@@ -316,11 +317,17 @@ def _read_csv_data(path, label_column):
                 raise FormatError(f"{path}: line {line}: {len(row)} fields, the header has "
                                   f"{len(header)}")  # fmt: skip
             labels.append(row[at].strip())
+            if not labels[-1]:
+                raise FormatError(f"{path}: line {line}: the {label_column!r} cell is empty")
             try:
                 rows.append([float(v) for k, v in enumerate(row) if k != at])
             except ValueError:
                 bad = next(v for k, v in enumerate(row) if k != at and not _is_number(v))
                 raise FormatError(f"{path}: line {line}: {bad!r} is not a number") from None
+            if not all(abs(v) <= _FLOAT32_MAX for v in rows[-1]):  # nan and inf fail too
+                raise FormatError(
+                    f"{path}: line {line}: a value that is not a finite float32 number"
+                )
     X = _features(np.array(rows, dtype=np.float64).reshape(len(rows), len(header) - 1), str(path))
     y = np.array(labels)
     try:  # numeric labels sort as numbers (2 before 10)
@@ -328,6 +335,9 @@ def _read_csv_data(path, label_column):
     except ValueError:
         pass
     return X, y
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _is_number(text):

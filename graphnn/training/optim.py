@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import GraphnnError
 
-__all__ = ["Adam", "SGD", "make_optimizer", "learning_rate"]
+__all__ = ["Adam", "SGD", "OPTIMIZERS", "make_optimizer", "learning_rate"]
 
 
 def _module(a):
@@ -142,12 +142,15 @@ class SGD(_Optimizer):
         p -= (lr * buf).astype(p.dtype, copy=False)
 
 
+OPTIMIZERS = ("adam", "sgd")
+
+
 def make_optimizer(name, lr, weight_decay=0.0):
     if name == "adam":
         return Adam(lr, weight_decay=weight_decay)
     if name == "sgd":
         return SGD(lr, weight_decay=weight_decay)
-    raise GraphnnError(f"optimizer {name!r} is not valid; choose from 'adam', 'sgd'")
+    raise GraphnnError(f"optimizer {name!r} is not valid; choose from {', '.join(OPTIMIZERS)}")
 
 
 def learning_rate(lr, epoch, epochs, schedule="constant"):
