@@ -47,6 +47,7 @@ def infer(
     threads=None,
     progress=False,
     n_layers=None,
+    column_classes=True,
 ):
     """Run the challenge network ``layers`` on ``images`` and return an :class:`InferenceResult`.
 
@@ -78,6 +79,9 @@ def infer(
         Show a progress bar over layers on stderr.
     n_layers : int, optional
         The number of layers, for the progress bar when ``layers`` is a generator.
+    column_classes : bool
+        For ``numba``: compute each class of identical columns once per row (bit-identical;
+        :func:`challenge.batched.infer_batched`'s ``classes``).
 
     Examples
     --------
@@ -101,6 +105,7 @@ def infer(
         return infer_batched(
             layers, images, bias, ymax=ymax, dtype=dtype or "float64",
             memory_limit=memory_limit, threads=threads, progress=progress, n_layers=n_layers,
+            classes=column_classes,
         )  # fmt: skip
     if callable(layers):
         layers = layers()

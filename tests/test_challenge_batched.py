@@ -202,3 +202,82 @@ def test_a_source_that_changes_between_reads_is_an_error():
 
     with pytest.raises(GraphnnError, match="fewer layers when read again"):
         infer_batched(shrinking, Y, -0.05, ymax=2.0, dtype="float64", memory_limit=1 << 20)
+
+
+def _run(stack, Y, ymax=np.inf, bias=-0.05):
+    from graphnn.challenge_kernel import Workspace, run_rows
+
+    ws = Workspace(np.float64)
+    rows = np.arange(Y.shape[0])
+    count = ws.load(Y.indptr, Y.indices, Y.data, rows, rows, stack.relabel)
+    fates = np.full(Y.shape[0], -1, np.int64), np.full(Y.shape[0], -1, np.int8)
+    ws.bufs, which, count = run_rows(ws.bufs, count, *stack.arrays(), 0, len(stack), 0,
+                                     np.zeros(len(stack), np.bool_), np.float64(bias),
+                                     np.float64(ymax), *fates)  # fmt: skip
+    return ws.rows(which, count), fates
+
+
+@pytest.mark.parametrize("relabel", [False, True])
+def test_column_classes_write_the_plain_kernels_rows_bit_for_bit(relabel):
+    # layers whose columns come in classes (copies at scattered places) with varied weights:
+    # the class kernel must write every row, entry order included, as the plain kernel does
+    rng = np.random.default_rng(5)
+    n = 64
+    layers = []
+    for _ in range(6):
+        R = sp.random_array((n, 8), density=0.3, rng=rng, format="csc")
+        R.data = rng.uniform(0.05, 0.4, R.nnz)
+        W = sp.csr_array(R[:, rng.integers(0, 8, n)])  # every column a copy of one of 8
+        layers.append(W)
+    new = block_interleave(n) if relabel else None
+    plain, classed = LayerStack(n, np.float64, new), LayerStack(n, np.float64, new, True)
+    for W in layers:
+        plain.append(W)
+        classed.append(W)
+    classed.arrays()
+    assert all(c <= 8 for c in classed.class_counts) and classed.nnz < plain.nnz / 4
+    for density in (0.02, 0.1, 0.6):  # the sparse path, both, the dense path
+        Y = sp.random_array((40, n), density=density, rng=rng, format="csr")
+        Y.data = rng.uniform(0, 1, Y.nnz)
+        (a, fa), (b, fb) = _run(plain, Y), _run(classed, Y)
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)  # ptr, indices, values, ids: same bits
+        np.testing.assert_array_equal(fa[0], fb[0])
+
+
+def test_column_classes_are_exact_groups():
+    from graphnn.challenge_kernel import column_classes
+
+    W = np.zeros((5, 5))  # a square layer, as the kernel's are
+    W[:3] = [[1.0, 0, 1, 1, 0], [2, 3, 2, 2, 3], [5, 0, 5, 5.5, 0]]
+    W = sp.csr_array(W)
+    bits = W.data.view(np.uint64).copy()
+    rep = column_classes(W.indptr.astype(np.uint64), W.indices.astype(np.uint32), bits, 5)
+    # columns 0 and 2 are equal; 3 differs from them by one weight; 1 and 4 are equal
+    assert list(rep) == [0, 1, 0, 3, 1]
+    # a network without shared columns is stored as the plain one
+    rng = np.random.default_rng(0)
+    M = sp.random_array((30, 30), density=0.3, rng=rng, format="csr")
+    M.data = rng.uniform(0.1, 1, M.nnz)
+    plain, classed = LayerStack(30, np.float64), LayerStack(30, np.float64, classes=True)
+    plain.append(M)
+    classed.append(M)
+    stacked = classed.arrays()  # the filled layers are stacked (and counted) here
+    assert classed.class_counts == [30]
+    for x, y in zip(plain.arrays()[:6], stacked[:6]):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("n, nlayers, images", [(4096, 24, 300), (16384, 12, 120)])
+def test_column_classes_on_generated_challenge_problems(n, nlayers, images):
+    from challenge.generate import generate_problem
+
+    p = generate_problem(n, nlayers, images, seed=7)
+    layers = list(p.layers())
+    on, off = (infer_batched(layers, p.images, p.bias, classes=flag) for flag in (True, False))
+    np.testing.assert_array_equal(on.categories, p.truth)
+    np.testing.assert_array_equal(on.categories, off.categories)
+    assert on.live_rows == off.live_rows and on.saturated_rows == off.saturated_rows
+    # kron(ones(16, 16), R): at most n / 16 distinct columns (fewer where R repeats one)
+    assert len(on.column_classes) == nlayers and max(on.column_classes) == n // 16
+    assert off.column_classes is None

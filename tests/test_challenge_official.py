@@ -69,3 +69,17 @@ def test_streaming_from_directory_equals_archive(official, tmp_path):
         write_layer(W, tmp_path / "neuron1024" / f"n1024-l{k}.tsv")
     for a, b in zip(iter_layers(tmp_path, 1024, 3), layers):
         assert (a != b).nnz == 0
+
+
+def test_column_classes_on_the_official_network(official):
+    from challenge.batched import infer_batched
+
+    data, layers, truth = official
+    Y0 = read_images(data / "sparse-images-1024_subset.tsv", 1024)
+    on, off = (infer_batched(layers, Y0, -0.3, classes=flag) for flag in (True, False))
+    np.testing.assert_array_equal(on.categories, truth)
+    np.testing.assert_array_equal(off.categories, truth)
+    assert on.live_rows == off.live_rows and on.saturated_rows == off.saturated_rows
+    # kron(ones(16, 16), R) with rows permuted: 64 distinct columns in 100 layers, 32 in the
+    # 20 whose radix-2 layer R repeats its columns (counted on the official files)
+    assert sorted(on.column_classes) == [32] * 20 + [64] * 100

@@ -211,6 +211,14 @@ def _engine_args(p):
         metavar="K",
         help="batches run at once by the numba backend (default: the CPUs this process may use)",
     )
+    p.add_argument(
+        "--no-column-classes",
+        dest="column_classes",
+        action="store_false",
+        help="compute every column of the numba backend's layers, even where columns are "
+        "identical (by default each class of identical columns is summed once per row: same "
+        "results bit for bit; this flag shows the shortcut's effect)",
+    )
 
 
 def _bias_arg(p):
@@ -307,6 +315,14 @@ def _report(summary, as_json):
             f"{cut['row_edges_computed']:.4g} of {cut['row_edges_official']:.4g} row-edges, "
             f"{cut['edges_per_second_computed_layers']:.4g} edges/s over those layers"
         )
+        classes = cut.get("column_classes")
+        if classes:
+            shared = sum(c < s["neurons"] for c in classes)
+            print(
+                f"column classes: {shared} of {len(classes)} cached layers share columns; "
+                f"distinct columns per layer {min(classes):,}-{max(classes):,} of "
+                f"{s['neurons']:,} (each summed once per row)"
+            )
     verdict = {
         True: "valid (matches the truth)",
         False: "INVALID (differs from the truth)",
@@ -449,7 +465,7 @@ def _execute(source, images, bias, args, progress):
     return infer(
         source, images, bias, backend=args.backend, dtype=args.dtype,
         memory_limit=args.memory_limit, threads=args.threads, progress=progress,
-        n_layers=args.nlayers,
+        n_layers=args.nlayers, column_classes=args.column_classes,
     )  # fmt: skip
 
 
