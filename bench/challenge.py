@@ -2,7 +2,7 @@
 
     python bench/challenge.py [--copies 10] [--repeat 5] [--peers naive32,naive64,lagraph,graphblas]
     python bench/challenge.py --scale [--sizes 1024x1920:3000,65536x1920:1000] [--check K]
-        [--interleave]
+        [--interleave] [--shortcuts]
 
 Official part: the official 1024-neuron, 120-layer network on the 1,200 official images
 replicated --copies times (12,000 rows by default). Peers:
@@ -79,9 +79,9 @@ def lagraph(layers, Y, bias=BIAS):
     return found, time.perf_counter() - t
 
 
-def graphnn(backend, dtype=None):
+def graphnn(backend, dtype=None, column_classes=True):
     def run(layers, Y):
-        r = infer(layers, Y, BIAS, backend=backend, dtype=dtype)
+        r = infer(layers, Y, BIAS, backend=backend, dtype=dtype, column_classes=column_classes)
         return r.categories, r.seconds
 
     return run
@@ -122,6 +122,8 @@ def official(args):
     runs = [(p, peers[p]) for p in chosen] + [
         ("graphnn", graphnn("numba")),
         ("graphnn f32", graphnn("numba", "float32")),
+        # the column-class shortcut off: its effect, in the same run
+        ("no col classes", graphnn("numba", column_classes=False)),
     ]
     graphnn("numba")(layers, Y1)  # compile and warm the kernels outside the clock
     graphnn("numba", "float32")(layers, Y1)
@@ -180,6 +182,16 @@ def scale(args):
               f"{cut['rows_stopped_saturated']:,} stopped saturated from layer "
               f"{cut['saturated_from_layer']}, {cut['row_edges_computed']:.3e} row-edges "
               f"computed ({cut['row_edges_computed_per_second']:.3e}/s)", flush=True)  # fmt: skip
+        if args.shortcuts:  # column classes on and off, alternately, 3 runs each
+            sec, same = {True: [], False: []}, True
+            for flag in (False, True) * 3:
+                run = infer(source, images, bias, column_classes=flag)
+                sec[flag].append(run.seconds)
+                same = same and np.array_equal(run.categories, r.categories)
+            on, off = statistics.median(sec[True]), statistics.median(sec[False])
+            print(f"  column classes on: inference {on:.2f} s, off {off:.2f} s (median of 3, "
+                  f"alternating; {off / on:.2f}x), categories "
+                  f"{'identical' if same else 'DIFFERENT'}", flush=True)  # fmt: skip
         if args.interleave and n % 16 == 0:  # both neuron orders, alternately, 3 runs each
             from challenge.batched import INTERLEAVE_FROM, infer_batched
 
@@ -243,6 +255,11 @@ def main():
     ap.add_argument("--sizes", default="1024x1920:3000,4096x480:2000,16384x120:1000,65536x120:300")
     ap.add_argument("--naive-budget", type=float, default=60.0, help="seconds per size")
     ap.add_argument("--check", type=int, default=0, help="images checked by the reference loop")
+    ap.add_argument(
+        "--shortcuts",
+        action="store_true",
+        help="with --scale: also run with column classes off (and on again), alternately",
+    )
     ap.add_argument(
         "--interleave",
         action="store_true",

@@ -167,29 +167,32 @@ def _read_network(source, cache, bias, ymax, cache_budget, pool, threads, result
     collapse)``."""
     n, dtype, relabel = cache.n, cache.dtype, cache.relabel
     eager = min(cache_budget, CHUNK_BYTES)
-    stays, filling = [], deque()  # filling: layers of the cache converting on the pool
+    # one task per layer on the pool: the saturation test, and the conversion into the cache
+    # while it is a prefix that fits (one hand-off per layer: each costs a thread's wake-up)
+    stays, pending = [], deque()
     caching = True  # the cache is a prefix of the network
     bar = tqdm(total=n_layers, desc="reading layers", unit="layer", disable=not progress,
                leave=False)  # fmt: skip
     for W in checked_layers(source.stream(), n, result):
         t1 = time.perf_counter()
         W = sp.csr_array(W)
-        stays.append(pool.submit(kernel.stays_saturated, W, dtype, bias, ymax, relabel))
-        if len(stays) > 2 * threads:  # bound the layers held by pending tests
-            stays[-2 * threads - 1].result()
+        slot = None
         if caching:
             scale = kernel.uniform_scale(W.data)
             caching = cache.nbytes + cache.bytes_for(W, scale) <= eager
         if caching:
             if not cache.has_room(W, scale):  # the buffers move: no fill may be writing there
-                _wait(filling, 0)
-            filling.append(pool.submit(cache.fill, W, cache.reserve(W, scale)))
-        _wait(filling, 2 * threads)  # bound the layers held by pending fills
+                _wait(pending, 0)
+            slot = cache.reserve(W, scale)
+        task = pool.submit(_layer_task, cache, W, slot, dtype, bias, ymax, relabel)
+        stays.append(task)
+        pending.append(task)
+        _wait(pending, 2 * threads)  # bound the layers held by pending tasks
         result.seconds += time.perf_counter() - t1
         bar.update()
     bar.close()
     t0 = time.perf_counter()
-    _wait(filling, 0)
+    _wait(pending, 0)
     result.seconds += time.perf_counter() - t0
     n_total = len(stays)
     if n_total == 0:
@@ -281,6 +284,14 @@ def _run_images(source, images, cache, collapse, dtype, bias, ymax, state_budget
     result.saturated_rows = np.cumsum(sat_at).tolist()
     if saturated.size:
         result.saturated_from = int(fate_layer[saturated].min()) + 1
+
+
+def _layer_task(cache, W, slot, dtype, bias, ymax, relabel):
+    """Convert ``W`` into ``cache`` where ``slot`` places it (None: not cached); return whether
+    a row of ``ymax`` stays one through it."""
+    if slot is not None:
+        cache.fill(W, slot)
+    return kernel.stays_saturated(W, dtype, bias, ymax, relabel)
 
 
 def _wait(futures, keep):

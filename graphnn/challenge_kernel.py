@@ -21,6 +21,8 @@ scales the sum once, which is bit-identical to weighting each term (scaling by a
 is exact) and saves the weight loads.
 """
 
+import threading
+
 import numba as nb
 import numpy as np
 
@@ -85,7 +87,8 @@ class LayerStack:
         self._class_of = np.full(0, -1, np.int64)  # classes: a layer's block of class arrays
         self._cls = np.empty((4, 0, n_neurons + 1), np.uint32)
         self.class_counts = []  # classes: distinct columns of each layer (n: none shared)
-        self._pending_bytes, self._stacked = {}, 0
+        self._pending_bytes, self._class_bytes = {}, 0  # classes: the bytes kept, kept up to date
+        self._lock = threading.Lock()
         if relabel is not None:
             self._old = np.argsort(relabel).astype(np.int64)  # old label of each new one
         self._ptr = np.zeros((0, n_neurons + 1), np.uint64)
@@ -100,8 +103,7 @@ class LayerStack:
     @property
     def nbytes(self):
         if self.classes:  # filled layers as they are kept, the others at most their full size
-            done = sum(_bytes(a) for a in self._prepared.values() if a is not None)
-            return done + sum(self._pending_bytes.values()) + _bytes(self._cls) + self._stacked
+            return self._class_bytes
         return 8 * self.layers * (self.n + 1) + 4 * self.nnz + self.dtype.itemsize * self.nval
 
     def bytes_for(self, W, scale):
@@ -129,8 +131,10 @@ class LayerStack:
         :meth:`arrays`. ``scale`` is ``uniform_scale(W.data)`` if the caller has it."""
         scale = uniform_scale(W.data) if scale is None else scale
         if self.classes:  # filled into its own arrays, stacked by arrays()
-            self._prepared[self.layers] = None
-            self._pending_bytes[self.layers] = self.bytes_for(W, scale)
+            with self._lock:
+                self._prepared[self.layers] = None
+                self._pending_bytes[self.layers] = self.bytes_for(W, scale)
+                self._class_bytes += self._pending_bytes[self.layers]
             self.layers += 1
             return (self.layers - 1, 0, 0, scale)
         self._ptr = _room(self._ptr, self.layers + 1)
@@ -149,7 +153,10 @@ class LayerStack:
         """Write ``W`` where :meth:`reserve` placed it (relabelled; every row's columns
         ascending, the order the kernel's sparse path emits new columns in)."""
         if self.classes:
-            self._prepared[slot[0]] = self._classed(W, slot[3])
+            arrays = self._classed(W, slot[3])
+            with self._lock:
+                self._prepared[slot[0]] = arrays
+                self._class_bytes += _bytes(arrays) - self._pending_bytes.pop(slot[0])
             return
         layer, start, vstart, scale = slot
         ptr, idx = self._ptr[layer], self._idx[start : start + W.nnz]
@@ -225,7 +232,6 @@ class LayerStack:
         blocks = []
         for k in todo:
             ptr, idx, data, scale, cls, count = self._prepared.pop(k)
-            self._pending_bytes.pop(k, None)
             self._idx = _room(self._idx, self.nnz + idx.size)
             self._ptr[k] = ptr + np.uint64(self.nnz)
             self._idx[self.nnz : self.nnz + idx.size] = idx
@@ -242,9 +248,6 @@ class LayerStack:
                 blocks.append(cls)
         if blocks:
             self._cls = np.concatenate([self._cls, np.stack(blocks, axis=1)], axis=1)
-        self._stacked = (
-            8 * self.layers * (self.n + 1) + 4 * self.nnz + (self.dtype.itemsize * self.nval)
-        )
 
 
 def _bytes(arrays):
@@ -446,14 +449,9 @@ def stays_saturated(W, dtype, bias, ymax, relabel=None):
     if scale:
         # every term is ymax, so a column's sum depends only on its in-degree (the order of
         # equal terms cannot change the partial sums): one sum per distinct in-degree
-        degrees = _in_degrees(W.indices, W.shape[0])
-        for d in np.unique(degrees):
-            z = dtype.type(0)
-            for _ in range(d):
-                z = dtype.type(z + dtype.type(ymax))
-            if z == 0 or dtype.type(dtype.type(z * dtype.type(scale)) + dtype.type(bias)) < ymax:
-                return False
-        return True
+        one = np.zeros(1, dtype)  # the kernel's arithmetic type
+        return _stays_uniform(W.indices, W.shape[0], one, dtype.type(ymax), dtype.type(scale),
+                              dtype.type(bias))  # fmt: skip
     if relabel is not None:
         old = np.argsort(relabel)
         W = W[old][:, old]  # W'[new(i), new(j)] = W[i, j]: rows in the kernel's order
@@ -463,11 +461,28 @@ def stays_saturated(W, dtype, bias, ymax, relabel=None):
 
 
 @nb.njit(nogil=True, cache=True)
-def _in_degrees(indices, n):
+def _stays_uniform(indices, n, z, ymax, scale, bias):
+    """:func:`stays_saturated` of a layer of one weight ``scale``: each distinct in-degree's
+    sum of ``ymax`` terms, in the type of the one-element ``z``."""
     degrees = np.zeros(n, np.int64)
     for j in indices:
         degrees[j] += 1
-    return degrees
+    seen = np.zeros(indices.size + 1, np.bool_)
+    for j in range(n):
+        d = degrees[j]
+        if seen[d]:
+            continue
+        seen[d] = True
+        z[0] = 0
+        for _ in range(d):
+            z[0] += ymax
+        if z[0] == 0:
+            return False
+        z[0] *= scale
+        z[0] += bias
+        if z[0] < ymax:
+            return False
+    return True
 
 
 @nb.njit(nogil=True, cache=True)
