@@ -167,10 +167,18 @@ def _read_network(source, cache, bias, ymax, cache_budget, pool, threads, result
     collapse)``."""
     n, dtype, relabel = cache.n, cache.dtype, cache.relabel
     eager = min(cache_budget, CHUNK_BYTES)
-    # one task per layer on the pool: the saturation test, and the conversion into the cache
-    # while it is a prefix that fits (one hand-off per layer: each costs a thread's wake-up)
-    stays, pending = [], deque()
+    # tasks of a few layers on the pool: the saturation tests, and the conversion into the
+    # cache while it is a prefix that fits (a hand-off costs a thread's wake-up: ~0.1 ms)
+    tasks, pending, group = [], deque(), []
     caching = True  # the cache is a prefix of the network
+
+    def submit():
+        if group:
+            task = pool.submit(_layer_tasks, cache, list(group), dtype, bias, ymax, relabel)
+            tasks.append(task)
+            pending.append(task)
+            group.clear()
+
     bar = tqdm(total=n_layers, desc="reading layers", unit="layer", disable=not progress,
                leave=False)  # fmt: skip
     for W in checked_layers(source.stream(), n, result):
@@ -182,23 +190,25 @@ def _read_network(source, cache, bias, ymax, cache_budget, pool, threads, result
             caching = cache.nbytes + cache.bytes_for(W, scale) <= eager
         if caching:
             if not cache.has_room(W, scale):  # the buffers move: no fill may be writing there
+                submit()
                 _wait(pending, 0)
             slot = cache.reserve(W, scale)
-        task = pool.submit(_layer_task, cache, W, slot, dtype, bias, ymax, relabel)
-        stays.append(task)
-        pending.append(task)
+        group.append((W, slot))
+        if sum(g.nnz for g, _ in group) >= TASK_EDGES:
+            submit()
         _wait(pending, 2 * threads)  # bound the layers held by pending tasks
         result.seconds += time.perf_counter() - t1
         bar.update()
     bar.close()
     t0 = time.perf_counter()
+    submit()
     _wait(pending, 0)
+    stays = [ok for task in tasks for ok in task.result()]
     result.seconds += time.perf_counter() - t0
     n_total = len(stays)
     if n_total == 0:
         raise GraphnnError("the network has no layers")
     t0 = time.perf_counter()
-    stays = [f.result() for f in stays]
     cache.arrays()  # classes: the filled layers stacked now, not in the first batch's time
     result.seconds += time.perf_counter() - t0
     if cache.classes:
@@ -286,12 +296,15 @@ def _run_images(source, images, cache, collapse, dtype, bias, ymax, state_budget
         result.saturated_from = int(fate_layer[saturated].min()) + 1
 
 
-def _layer_task(cache, W, slot, dtype, bias, ymax, relabel):
-    """Convert ``W`` into ``cache`` where ``slot`` places it (None: not cached); return whether
-    a row of ``ymax`` stays one through it."""
-    if slot is not None:
-        cache.fill(W, slot)
-    return kernel.stays_saturated(W, dtype, bias, ymax, relabel)
+def _layer_tasks(cache, group, dtype, bias, ymax, relabel):
+    """For each ``(W, slot)`` of ``group``: convert ``W`` into ``cache`` where ``slot`` places
+    it (None: not cached), and say whether a row of ``ymax`` stays one through it."""
+    out = []
+    for W, slot in group:
+        if slot is not None:
+            cache.fill(W, slot)
+        out.append(kernel.stays_saturated(W, dtype, bias, ymax, relabel))
+    return out
 
 
 def _wait(futures, keep):
@@ -324,6 +337,7 @@ def _warm(dtype):
 
 
 CHUNK_BYTES = 256 << 20  # layers read at a time beyond the cache, and the eager cache
+TASK_EDGES = 1 << 17  # edges of the layers read handed to the pool at once (a few layers)
 INTERLEAVE_FROM = 4096  # neurons from which block_interleave is the default (measured)
 
 
