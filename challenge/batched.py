@@ -171,6 +171,7 @@ def _read_network(source, cache, bias, ymax, cache_budget, pool, threads, result
     # cache while it is a prefix that fits (a hand-off costs a thread's wake-up: ~0.1 ms)
     tasks, pending, group = [], deque(), []
     caching = True  # the cache is a prefix of the network
+    converted = 0  # the cached layers' full size: the eager cache holds as many layers either way
 
     def submit():
         if group:
@@ -187,7 +188,8 @@ def _read_network(source, cache, bias, ymax, cache_budget, pool, threads, result
         slot = None
         if caching:
             scale = kernel.uniform_scale(W.data)
-            caching = cache.nbytes + cache.bytes_for(W, scale) <= eager
+            converted += cache.bytes_for(W, scale)
+            caching = converted <= eager
         if caching:
             if not cache.has_room(W, scale):  # the buffers move: no fill may be writing there
                 submit()

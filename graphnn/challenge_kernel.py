@@ -201,14 +201,14 @@ class LayerStack:
             data = W.data
         else:
             ptr, idx = np.empty(n + 1, np.uint64), np.empty(W.nnz, np.uint32)
-            order = np.empty(W.nnz, np.int64)
+            order = np.empty(0 if scale else W.nnz, np.int64)  # a uniform layer needs no values
             _relabelled(W.indptr.astype(np.int64, copy=False), W.indices, self._old,
                         self.relabel, ptr, idx, order)  # fmt: skip
-            data = W.data[order]
-        data = data.astype(self.dtype, copy=False)
+            data = None if scale else W.data[order]
         if scale:  # one weight: the rows alone decide
-            bits = np.zeros(idx.size, np.uint64)
+            bits = np.empty(0, np.uint64)
         else:
+            data = data.astype(self.dtype, copy=False)
             bits = data.view(np.uint64 if data.itemsize == 8 else np.uint32).astype(np.uint64)
         rep = column_classes(ptr, idx, bits, n)
         keep, cptr, rowlen, mptr, members = _by_class(ptr, idx, rep, n)
@@ -259,17 +259,19 @@ def _bytes(arrays):
 @nb.njit(nogil=True, cache=True)
 def column_classes(ptr, idx, bits, n):
     """The representative of every column of the CSR layer ``(ptr, idx)`` (rows ascending,
-    ``n`` columns) with values of bit patterns ``bits`` (uint64): the smallest column with
+    ``n`` columns) with values of bit patterns ``bits`` (uint64; empty: all one value): the
+    smallest column with
     exactly the same rows and the same values. Columns are grouped by a hash of their entries
     taken in row order, then every entry is checked against its representative's (a collision
     leaves a column in a class of its own: never a wrong merge). Cost: O(nnz + n), no sort."""
     prime = np.uint64(1099511628211)
+    valued = bits.size > 0
     h = np.full(n, np.uint64(14695981039346656037))
     count = np.zeros(n, np.int64)
     for i in range(n):
         for q in range(ptr[i], ptr[i + 1]):
             j = idx[q]
-            h[j] = ((h[j] ^ np.uint64(i)) * prime ^ bits[q]) * prime
+            h[j] = ((h[j] ^ np.uint64(i)) * prime ^ (bits[q] if valued else np.uint64(0))) * prime
             count[j] += 1
     # open addressing: the first (smallest) column of each hash becomes the representative
     size = 1
@@ -296,11 +298,12 @@ def column_classes(ptr, idx, bits, n):
     for i in range(n):
         for q in range(ptr[i], ptr[i + 1]):
             mark[idx[q]] = i
-            value[idx[q]] = bits[q]
+            if valued:
+                value[idx[q]] = bits[q]
         for q in range(ptr[i], ptr[i + 1]):
             j = idx[q]
             r = rep[j]
-            if r != j and (mark[r] != i or value[r] != bits[q]):
+            if r != j and (mark[r] != i or (valued and value[r] != bits[q])):
                 rep[j] = j  # a hash collision: its own class
     # a column split off must not be anyone's representative: columns only point at smaller
     # representatives that kept themselves, so one pass settles them
