@@ -85,7 +85,7 @@ class LayerStack:
         self.classes = classes
         self._prepared = {}  # classes: layer -> its arrays, filled on any thread
         self._class_of = np.full(0, -1, np.int64)  # classes: a layer's block of class arrays
-        self._cls = np.empty((4, 0, n_neurons + 1), np.uint32)
+        self._cls = np.empty((5, 0, n_neurons + 1), np.uint32)
         self.class_counts = []  # classes: distinct columns of each layer (n: none shared)
         self._pending_bytes, self._class_bytes = {}, 0  # classes: the bytes kept, kept up to date
         self._lock = threading.Lock()
@@ -215,9 +215,15 @@ class LayerStack:
         count = int(mptr.size - 1 - np.count_nonzero(np.diff(mptr) == 0))
         if count == n:  # no column shared: the plain layer
             return ptr, idx, None if scale else data, scale, None, count
-        cls = np.empty((4, n + 1), np.uint32)
-        cls[0, :n], cls[0, n] = rep, 0
+        cls = np.zeros((5, n + 1), np.uint32)
+        cls[0, :n] = rep
         cls[1], cls[2], cls[3] = mptr, members, rowlen
+        firsts = np.flatnonzero(rep == np.arange(n))  # the representatives, ascending
+        cls[4, : firsts.size], cls[4, n] = firsts, firsts.size
+        # every class a run of consecutive columns from its representative (the relabelled
+        # challenge layers): the dense path then writes class by class
+        owner = rep[members[:n]]
+        cls[3, n] = bool((members[:n] == owner + np.arange(n) - mptr[owner]).all())
         return cptr, idx[keep], None if scale else data[keep], scale, cls, count
 
     def _stack_prepared(self):
@@ -636,7 +642,8 @@ def _row(lo, hi, idx, val, wptr, lidx, lval, voff, scale, bias, ymax, acc, stamp
 
 @nb.njit(nogil=True, cache=True)
 def _row_classes(lo, hi, idx, val, wptr, lidx, lval, voff, scale, bias, ymax, acc, stamp, tag,
-                 touched, step, group, o_idx, o_val, m, rep, mptr, members, rowlen):  # fmt: skip
+                 touched, step, group, o_idx, o_val, m, rep, mptr, members, rowlen,
+                 firsts):  # fmt: skip
     """:func:`_row` on a layer stored by column classes: the sums are taken for the
     representative columns only (``lidx``), and every member ``j`` is written with its class's
     sum ``acc[rep[j]]``, in the order :func:`_row` would write it on the whole layer: ascending
@@ -658,6 +665,26 @@ def _row_classes(lo, hi, idx, val, wptr, lidx, lval, voff, scale, bias, ymax, ac
                     acc[lidx[q]] += v
                 else:
                     acc[lidx[q]] += v * lval[np.int64(q) + voff]
+        if rowlen[n]:  # classes are runs from their representatives: class by class
+            for x in range(firsts[n]):
+                r = firsts[x]
+                z = acc[r]
+                if z != 0:
+                    acc[r] = 0
+                    size = mptr[r + one] - mptr[r]
+                    # what _emit writes for each member, computed once
+                    if scale != 0:
+                        z *= scale
+                    z += bias
+                    if z > 0:
+                        sat = z >= ymax
+                        v = ymax if sat else z
+                        for j in range(r, r + size):
+                            o_idx[m] = j
+                            o_val[m] = v
+                            m += one
+                        nsat += size * sat
+            return m, nsat
         for j in range(n):
             z = acc[rep[j]]
             if z != 0:
@@ -721,7 +748,8 @@ def run_rows(
     uint64 ``ptr``, uint32 ``idx``, int64 image ids) whose first set holds the input rows;
     the layers are :meth:`LayerStack.arrays` ``(lptr, lidx, lval, lvoff, lscale, lclass,
     cls)`` (a layer with ``lclass >= 0`` is stored by column classes: ``cls[:, lclass]`` holds
-    each column's representative, the members of each class, and the whole rows' lengths; see
+    each column's representative, the members of each class, the whole rows' lengths (and
+    whether every class is a run of columns), and the representatives; see
     :func:`_row_classes`). Layers write
     alternately into the second and the first set, growing a buffer when it is short, so a
     caller that keeps the returned buffers allocates nothing in the next call (fresh pages
@@ -764,7 +792,7 @@ def run_rows(
                 m, nsat = _row_classes(ptr[r], ptr[r + 1], idx, val, wptr, lidx, lval, voff,
                                        scale, bias, ymax, acc, stamp, tag, touched, step, group,
                                        o_idx, o_val, m, cls[0, c], cls[1, c], cls[2, c],
-                                       cls[3, c])  # fmt: skip
+                                       cls[3, c], cls[4, c])  # fmt: skip
             else:
                 m, nsat = _row(ptr[r], ptr[r + 1], idx, val, wptr, lidx, lval, voff, scale,
                                bias, ymax, acc, stamp, tag, touched, o_idx, o_val, m)  # fmt: skip

@@ -217,8 +217,8 @@ def _run(stack, Y, ymax=np.inf, bias=-0.05):
     return ws.rows(which, count), fates
 
 
-@pytest.mark.parametrize("relabel", [False, True])
-def test_column_classes_write_the_plain_kernels_rows_bit_for_bit(relabel):
+@pytest.mark.parametrize("relabel, runs", [(False, False), (True, False), (False, True)])
+def test_column_classes_write_the_plain_kernels_rows_bit_for_bit(relabel, runs):
     # layers whose columns come in classes (copies at scattered places) with varied weights:
     # the class kernel must write every row, entry order included, as the plain kernel does
     rng = np.random.default_rng(5)
@@ -227,15 +227,21 @@ def test_column_classes_write_the_plain_kernels_rows_bit_for_bit(relabel):
     for _ in range(6):
         R = sp.random_array((n, 8), density=0.3, rng=rng, format="csc")
         R.data = rng.uniform(0.05, 0.4, R.nnz)
-        W = sp.csr_array(R[:, rng.integers(0, 8, n)])  # every column a copy of one of 8
+        # every column a copy of one of 8: scattered, or in runs of 8 (a class's columns
+        # consecutive, as in a relabelled challenge layer: written class by class)
+        copies = np.repeat(rng.permutation(8), 8) if runs else rng.integers(0, 8, n)
+        W = sp.csr_array(R[:, copies])
         layers.append(W)
     new = block_interleave(n) if relabel else None
     plain, classed = LayerStack(n, np.float64, new), LayerStack(n, np.float64, new, True)
     for W in layers:
         plain.append(W)
         classed.append(W)
-    classed.arrays()
-    assert all(c <= 8 for c in classed.class_counts) and classed.nnz < plain.nnz / 4
+    stacked = classed.arrays()
+    assert all(c <= 8 for c in classed.class_counts)
+    assert (
+        stacked[6][3, :, n] == 1
+    ).all() == runs  # every class a run of columns and classed.nnz < plain.nnz / 4
     for density in (0.02, 0.1, 0.6):  # the sparse path, both, the dense path
         Y = sp.random_array((40, n), density=density, rng=rng, format="csr")
         Y.data = rng.uniform(0, 1, Y.nnz)
