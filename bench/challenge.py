@@ -79,9 +79,10 @@ def lagraph(layers, Y, bias=BIAS):
     return found, time.perf_counter() - t
 
 
-def graphnn(backend, dtype=None, column_classes=True):
+def graphnn(backend, dtype=None, column_classes=True, saturation_stop=True):
     def run(layers, Y):
-        r = infer(layers, Y, BIAS, backend=backend, dtype=dtype, column_classes=column_classes)
+        r = infer(layers, Y, BIAS, backend=backend, dtype=dtype, column_classes=column_classes,
+                  saturation_stop=saturation_stop)  # fmt: skip
         return r.categories, r.seconds
 
     return run
@@ -122,8 +123,9 @@ def official(args):
     runs = [(p, peers[p]) for p in chosen] + [
         ("graphnn", graphnn("numba")),
         ("graphnn f32", graphnn("numba", "float32")),
-        # the column-class shortcut off: its effect, in the same run
+        # each shortcut off: its effect, in the same run
         ("no col classes", graphnn("numba", column_classes=False)),
+        ("no sat. stop", graphnn("numba", saturation_stop=False)),
     ]
     graphnn("numba")(layers, Y1)  # compile and warm the kernels outside the clock
     graphnn("numba", "float32")(layers, Y1)

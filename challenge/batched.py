@@ -95,6 +95,7 @@ def infer_batched(
     batch_rows=None,
     interleave=None,
     classes=True,
+    saturation=True,
     progress=False,
     n_layers=None,
 ):
@@ -134,6 +135,10 @@ def infer_batched(
         challenge layer has 16 copies of every column. Bit-identical rows and counts; a layer
         without shared columns runs as before. ``result.column_classes`` lists the distinct
         columns of each cached layer.
+    saturation : bool
+        Stop a row saturated at ``ymax`` in every neuron where a row of ``ymax`` stays one
+        through every later layer (it is a category). Off, such rows go through every layer
+        like the others (same categories; shows the shortcut's effect).
     """
     dtype, memory_limit, threads = check_settings(dtype, memory_limit, threads)
     images = sp.csr_array(images)
@@ -152,7 +157,7 @@ def infer_batched(
     with ThreadPoolExecutor(threads) as pool:
         cache, collapse = _read_network(
             source, kernel.LayerStack(n, dtype, relabel, classes), bias, ymax, cache_budget, pool,
-            threads, result, progress, n_layers,
+            threads, result, progress, n_layers, saturation,
         )  # fmt: skip
         _run_images(
             source, images, cache, collapse, dtype, bias, ymax, memory_limit - cache_budget,
@@ -162,11 +167,11 @@ def infer_batched(
 
 
 def _read_network(source, cache, bias, ymax, cache_budget, pool, threads, result, progress,
-                  n_layers):  # fmt: skip
+                  n_layers, saturation):  # fmt: skip
     """1. The network, read once: shapes, edges, which layers keep a row of ymax (tested on the
     pool while the next layer is read); the first layers are kept in ``cache`` (an empty
     :class:`LayerStack`), converted, while they fit ``CHUNK_BYTES``. Returns ``(cache,
-    collapse)``."""
+    collapse)`` (no layer collapses without ``saturation``)."""
     n, dtype, relabel = cache.n, cache.dtype, cache.relabel
     eager = min(cache_budget, CHUNK_BYTES)
     # tasks of a few layers on the pool: the saturation tests, and the conversion into the
@@ -221,6 +226,7 @@ def _read_network(source, cache, bias, ymax, cache_budget, pool, threads, result
     # a row saturated after layer l may stop iff a row of ymax stays one through l+1..L
     collapse = np.ones(n_total, np.bool_)
     collapse[:-1] = np.logical_and.accumulate(np.array(stays[::-1]))[::-1][1:]
+    collapse &= saturation
     return cache, collapse
 
 

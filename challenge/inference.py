@@ -48,6 +48,7 @@ def infer(
     progress=False,
     n_layers=None,
     column_classes=True,
+    saturation_stop=True,
 ):
     """Run the challenge network ``layers`` on ``images`` and return an :class:`InferenceResult`.
 
@@ -82,6 +83,10 @@ def infer(
     column_classes : bool
         For ``numba``: compute each class of identical columns once per row (bit-identical;
         :func:`challenge.batched.infer_batched`'s ``classes``).
+    saturation_stop : bool
+        For ``numba``: stop rows saturated in every neuron where that is exact
+        (:func:`challenge.batched.infer_batched`'s ``saturation``); the categories are the
+        same either way.
 
     Examples
     --------
@@ -105,7 +110,7 @@ def infer(
         return infer_batched(
             layers, images, bias, ymax=ymax, dtype=dtype or "float64",
             memory_limit=memory_limit, threads=threads, progress=progress, n_layers=n_layers,
-            classes=column_classes,
+            classes=column_classes, saturation=saturation_stop,
         )  # fmt: skip
     if callable(layers):
         layers = layers()

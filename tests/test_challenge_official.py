@@ -83,3 +83,14 @@ def test_column_classes_on_the_official_network(official):
     # kron(ones(16, 16), R) with rows permuted: 64 distinct columns in 100 layers, 32 in the
     # 20 whose radix-2 layer R repeats its columns (counted on the official files)
     assert sorted(on.column_classes) == [32] * 20 + [64] * 100
+
+
+def test_saturation_stop_can_be_turned_off_with_the_same_categories(official):
+    data, layers, truth = official
+    Y0 = read_images(data / "sparse-images-1024_subset.tsv", 1024)
+    on = infer(layers, Y0, bias=-0.3)
+    off = infer(layers, Y0, bias=-0.3, saturation_stop=False)
+    np.testing.assert_array_equal(off.categories, truth)
+    assert on.saturated_rows[-1] == truth.size and off.saturated_rows[-1] == 0
+    # without the stop every category row is computed through all 120 layers
+    assert off.live_rows[-1] == truth.size and off.shortcuts()["last_layer_computed"] == 120

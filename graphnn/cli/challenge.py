@@ -219,6 +219,13 @@ def _engine_args(p):
         "identical (by default each class of identical columns is summed once per row: same "
         "results bit for bit; this flag shows the shortcut's effect)",
     )
+    p.add_argument(
+        "--no-saturation-stop",
+        dest="saturation_stop",
+        action="store_false",
+        help="take rows saturated at 32 in every neuron through every layer (by default they "
+        "stop where a row of 32s provably stays one: same categories; shows the effect)",
+    )
 
 
 def _bias_arg(p):
@@ -466,6 +473,7 @@ def _execute(source, images, bias, args, progress):
         source, images, bias, backend=args.backend, dtype=args.dtype,
         memory_limit=args.memory_limit, threads=args.threads, progress=progress,
         n_layers=args.nlayers, column_classes=args.column_classes,
+        saturation_stop=args.saturation_stop,
     )  # fmt: skip
 
 
