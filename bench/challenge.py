@@ -101,6 +101,17 @@ def measure(fn, layers, Y, repeat):
     return found, statistics.median(times), times
 
 
+def on_off(engine, name, categories, *args):
+    """``(on, off, same)``: median inference seconds of ``engine(*args, name=flag)`` with the
+    flag on and off, alternately 3 times each, and whether every run found ``categories``."""
+    sec, same = {True: [], False: []}, True
+    for flag in (False, True) * 3:
+        result = engine(*args, **{name: flag})
+        sec[flag].append(result.seconds)
+        same = same and np.array_equal(result.categories, categories)
+    return statistics.median(sec[True]), statistics.median(sec[False]), same
+
+
 def official(args):
     if not (DATA / "neuron1024.tar.gz").exists():
         sys.exit(f"bench/challenge.py needs the official files in {DATA}")
@@ -185,28 +196,17 @@ def scale(args):
               f"{cut['saturated_from_layer']}, {cut['row_edges_computed']:.3e} row-edges "
               f"computed ({cut['row_edges_computed_per_second']:.3e}/s)", flush=True)  # fmt: skip
         if args.shortcuts:  # column classes on and off, alternately, 3 runs each
-            sec, same = {True: [], False: []}, True
-            for flag in (False, True) * 3:
-                run = infer(source, images, bias, column_classes=flag)
-                sec[flag].append(run.seconds)
-                same = same and np.array_equal(run.categories, r.categories)
-            on, off = statistics.median(sec[True]), statistics.median(sec[False])
+            on, off, same = on_off(infer, "column_classes", r.categories, source, images, bias)
             print(f"  column classes on: inference {on:.2f} s, off {off:.2f} s (median of 3, "
                   f"alternating; {off / on:.2f}x), categories "
                   f"{'identical' if same else 'DIFFERENT'}", flush=True)  # fmt: skip
         if args.interleave and n % 16 == 0:  # both neuron orders, alternately, 3 runs each
-            from challenge.batched import INTERLEAVE_FROM, infer_batched
+            from challenge.batched import infer_batched
 
-            sec, same = {True: [], False: []}, True
-            for flag in (False, True) * 3:
-                run = infer_batched(source, images, bias, interleave=flag)
-                sec[flag].append(run.seconds)
-                same = same and np.array_equal(run.categories, r.categories)
-            on, off = statistics.median(sec[True]), statistics.median(sec[False])
+            on, off, same = on_off(infer_batched, "interleave", r.categories, source, images, bias)
             print(
                 f"  block_interleave on: inference {on:.2f} s, off {off:.2f} s (median of 3, "
-                f"alternating; {off / on:.2f}x; the default is "
-                f"{'on' if n >= INTERLEAVE_FROM else 'off'}), categories "
+                f"alternating; {off / on:.2f}x; the default with column classes), categories "
                 f"{'identical' if same else 'DIFFERENT'}",
                 flush=True,
             )

@@ -311,13 +311,7 @@ def column_classes(ptr, idx, bits, n):
             r = rep[j]
             if r != j and (mark[r] != i or (valued and value[r] != bits[q])):
                 rep[j] = j  # a hash collision: its own class
-    # a column split off must not be anyone's representative: columns only point at smaller
-    # representatives that kept themselves, so one pass settles them
-    for j in range(n):
-        r = rep[j]
-        if r != j and rep[r] != r:
-            rep[j] = j
-    return rep
+    return rep  # a representative is never split off: it stays its own
 
 
 @nb.njit(nogil=True, cache=True)
@@ -583,6 +577,25 @@ def _emit(z, j, scale, bias, ymax, o_idx, o_val, m):
     return m, False
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _accumulate(lo, hi, idx, val, wptr, lidx, lval, voff, scale, acc):
+    """The dense path's sums: every input entry's row of the layer added into ``acc``
+    (weighted, or scaled once later where the layer's weights are all ``scale``)."""
+    one = np.uint64(1)
+    if scale != 0:
+        for p in range(lo, hi):
+            v = val[p]
+            k = idx[p]
+            for q in range(wptr[k], wptr[k + one]):
+                acc[lidx[q]] += v
+    else:
+        for p in range(lo, hi):
+            v = val[p]
+            k = idx[p]
+            for q in range(wptr[k], wptr[k + one]):
+                acc[lidx[q]] += v * lval[np.int64(q) + voff]
+
+
 @nb.njit(nogil=True, cache=True)
 def _row(lo, hi, idx, val, wptr, lidx, lval, voff, scale, bias, ymax, acc, stamp, tag,
          touched, o_idx, o_val, m):  # fmt: skip
@@ -597,18 +610,7 @@ def _row(lo, hi, idx, val, wptr, lidx, lval, voff, scale, bias, ymax, acc, stamp
     nsat = 0
     if bound * np.uint64(8) > n:
         # dense enough: accumulate without tracking columns, then scan them in order
-        if scale != 0:
-            for p in range(lo, hi):
-                v = val[p]
-                k = idx[p]
-                for q in range(wptr[k], wptr[k + one]):
-                    acc[lidx[q]] += v
-        else:
-            for p in range(lo, hi):
-                v = val[p]
-                k = idx[p]
-                for q in range(wptr[k], wptr[k + one]):
-                    acc[lidx[q]] += v * lval[np.int64(q) + voff]
+        _accumulate(lo, hi, idx, val, wptr, lidx, lval, voff, scale, acc)
         for j in range(n):
             z = acc[j]
             if z != 0:
@@ -657,14 +659,7 @@ def _row_classes(lo, hi, idx, val, wptr, lidx, lval, voff, scale, bias, ymax, ac
         bound += np.uint64(rowlen[idx[p]])  # the whole layer's row: the same choice as _row
     nsat = 0
     if bound * np.uint64(8) > n:
-        for p in range(lo, hi):
-            v = val[p]
-            k = idx[p]
-            for q in range(wptr[k], wptr[k + one]):
-                if scale != 0:
-                    acc[lidx[q]] += v
-                else:
-                    acc[lidx[q]] += v * lval[np.int64(q) + voff]
+        _accumulate(lo, hi, idx, val, wptr, lidx, lval, voff, scale, acc)
         if rowlen[n]:  # classes are runs from their representatives: class by class
             for x in range(firsts[n]):
                 r = firsts[x]
