@@ -60,6 +60,8 @@ def test_products_match_dense(dtype, batch, tiled, name):
         np.testing.assert_allclose(plain(dx), want_dx, **tol)
         if tiled:  # the bias gradient of the layer below: the row sums (in the pass or after)
             np.testing.assert_allclose(dx.row_sums, want_dx.sum(axis=1), **tol)
+        if tiled and relu:  # and which rows are zero in the whole batch
+            np.testing.assert_array_equal(dx.live, (want_dx != 0).any(axis=1))
 
 
 def test_tiles_round_trip_with_zero_padding_and_row_sums():
@@ -103,6 +105,40 @@ def test_two_threads_give_the_same_bits_as_one(input_grad):
         numba.set_num_threads(before)
     for a, b in zip(*out):
         assert np.array_equal(a, b)
+
+
+def test_entries_reading_zero_gradient_rows_are_left_out_and_change_nothing(monkeypatch):
+    """At density 0.05 the 64 x 10 output layer has 32 edges, so most of the last hidden
+    layer's output gradient rows are zero in the whole batch: the backward products leave the
+    entries that read them out, and loss and gradients stay the reference backend's."""
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((70, 30)), rng.integers(0, 10, 70)
+    fast = SparseMLP([30, 64, 64, 10], density=0.05, dtype=np.float64).build(2)
+    spec = SparseMLP.from_network(fast.to_network(), backend="reference")
+    left_out = []
+
+    def spy(M, D):
+        M2, kept = reading(M, D)
+        if kept is not None:
+            left_out.append(M[1].size - kept.size)
+        return M2, kept
+
+    reading = kernels._reading_live_rows
+    monkeypatch.setattr(kernels, "_reading_live_rows", spy)
+    a, b = fast.loss_and_grads(X, y), spec.loss_and_grads(X, y)
+    assert left_out and max(left_out) > 0
+    assert a[0] == pytest.approx(b[0], rel=1e-12)
+    for (gw, gb), (rw, rb) in zip(a[1], b[1]):
+        np.testing.assert_allclose(gw, rw, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(gb, rb, rtol=1e-10, atol=1e-12)
+
+
+def test_a_nan_row_is_not_taken_for_zero():
+    W = sp.csr_array(np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]]))
+    D = kernels.Blocked.of(np.array([[np.nan, 1.0], [0.0, 0.0]]))
+    mask = kernels.Blocked.of(np.ones((3, 2)), D.width)
+    dx = kernels.rows_times_dense(D, W.indptr, W.indices, W.data, 3, mask=mask)
+    np.testing.assert_array_equal(dx.live, [True, False, False])
 
 
 def test_layers_above_the_crossover_take_blas_and_give_the_same_gradients():
