@@ -264,8 +264,9 @@ def cpu_line():
 
 
 def kernel_vectors(dtype):
-    """What the forward kernel's loop compiles to on this machine: the packed multiply-adds by
-    register width, read from a fresh (uncached) compilation's assembly."""
+    """What the forward and the one-pass backward kernels' loops compile to on this machine: the
+    packed multiply-adds by register width, read from a fresh (uncached) compilation's
+    assembly."""
     import re
 
     import numba
@@ -273,22 +274,26 @@ def kernel_vectors(dtype):
     from graphnn import kernels
 
     T = kernels.tile_width(4096, BATCH, np.dtype(dtype).itemsize)
-    forward = kernels._rows_kernel(T, 4, True, False, kernels.PLUS_BIAS, False)
-    fresh = numba.njit(nogil=True, fastmath=True)(forward.py_func)
-    D = kernels.Blocked.of(np.ones((8, BATCH), dtype))
-    ptr, idx = np.array([0, 1], np.uint64), np.zeros(1, np.uint32)
-    one, bias, none = (
-        np.ones(1, dtype),
-        np.zeros(1, dtype),
-        np.empty((D.tiles.shape[0], 0, T), dtype),
-    )
-    out = kernels.Blocked.of(np.ones((1, BATCH), dtype))
-    sums = np.zeros((1, 0))
-    fresh(0, 1, 0, 1, D.tiles, ptr, idx, one, none, bias, BATCH, out.tiles, sums, one[:0])
-    asm = "".join(fresh.inspect_asm().values())
-    counts = {w: len(re.findall(rf"vfmadd\w+p[sd]\s+[^\n]*%{w}mm", asm)) for w in "xyz"}
+    D = kernels.Blocked.of(np.ones((8, BATCH), dtype), T)
+    tiles = D.tiles.shape[0]
+    ptr, idx, one = np.array([0, 1], np.uint64), np.zeros(1, np.uint32), np.ones(1, dtype)
     bits = {"x": 128, "y": 256, "z": 512}
-    return ", ".join(f"{n} on {bits[w]}-bit" for w, n in counts.items() if n) or "none"
+    found = []
+    for name, dots, epilogue in (
+        ("forward", False, kernels.PLUS_BIAS),
+        ("backward", True, kernels.WHERE_POSITIVE),
+    ):
+        kernel = kernels._rows_kernel(T, 4, True, dots, epilogue, dots)
+        fresh = numba.njit(nogil=True, fastmath=True)(kernel.py_func)
+        R = np.ones((tiles, 1 if dots else 0, T), dtype)
+        out = np.empty((tiles, 1, T), dtype)
+        sums, nonzero = np.zeros((tiles, int(dots))), np.zeros((tiles, int(dots)), np.bool_)
+        fresh(0, 1, 0, 1, D.tiles, ptr, idx, one, R, one, BATCH, out, sums, nonzero, one.copy())
+        asm = "".join(fresh.inspect_asm().values())
+        counts = {w: len(re.findall(rf"vfmadd\w+p[sd]\s+[^\n]*%{w}mm", asm)) for w in "xyz"}
+        widths = ", ".join(f"{n} on {bits[w]}-bit" for w, n in counts.items() if n)
+        found.append(f"{name} {widths or 'none'}")
+    return "; ".join(found)
 
 
 def child_memory(which, dtype):
@@ -362,7 +367,7 @@ def main():
           f"{SAMPLES // BATCH} steps; median of {args.repeat} interleaved rounds")  # fmt: skip
     if not gpu:
         print(f"{cpu_line()}; {time.strftime('%Y-%m-%d')}, load {os.getloadavg()[0]:.2f}")
-        print(f"graphnn's forward kernel: packed multiply-adds {kernel_vectors(args.dtype)}")
+        print(f"graphnn's kernels, packed multiply-adds: {kernel_vectors(args.dtype)}")
     names = [] if gpu else ["gemm"]
     names.append("torch")
     for d in densities:

@@ -211,6 +211,14 @@ def _rows_kernel(T, lookahead, product, dots, epilogue, row_sums):
                 k, end = indptr[i], indptr[i + one]
                 if k == end and not product:
                     continue
+                if k == end and epilogue == WHERE_POSITIVE:  # zero, whatever R holds
+                    z = out[t, i]
+                    for c in range(T):
+                        z[c] = 0
+                    if row_sums:
+                        sums[t, i] = 0
+                        nonzero[t, i] = False
+                    continue
                 if uses_r:
                     ri = R[t, i]
                     for c in range(T):
@@ -311,8 +319,8 @@ def _run_rows(M, D, n_rows, *, product, dots=False, epilogue=PLUS_BIAS, R=None, 
     else:  # no pass writes the weight gradient of an empty batch
         dW[:] = 0
     if kept is not None and dots:
-        dW, dW_kept = np.zeros(entries, dtype), dW
-        dW[kept] = dW_kept
+        dW, dW_kept = np.empty(entries, dtype), dW
+        _spread(kept, dW_kept, dW)
     if not row_sums:
         return Blocked(out, n), dW
     return Blocked(out, n, sums, nonzero.any(axis=0)), dW
@@ -325,8 +333,8 @@ DEAD_SHARE = 0.25
 
 def _reading_live_rows(M, D):
     """``M = (indptr, indices, data)`` without the entries whose row of ``D`` is zero in the
-    whole batch, and the positions of the entries kept (None: ``M`` itself, where ``D`` does
-    not know its zero rows or has few of them).
+    whole batch, and which entries were kept (None: ``M`` itself, where ``D`` does not know
+    its zero rows or has few of them).
 
     Such a row is the output gradient of a neuron with no path to the loss (at density 0.01
     the 4096 x 10 output layer has 410 edges, and 90% of the last hidden layer's neurons none)
@@ -337,11 +345,39 @@ def _reading_live_rows(M, D):
     if live is None or live.size - np.count_nonzero(live) < DEAD_SHARE * live.size:
         return M, None
     indptr, indices, data = M
-    reads_live = live[indices]
-    kept = np.flatnonzero(reads_live)
-    starts = np.zeros(reads_live.size + 1, np.uint64)
-    np.cumsum(reads_live, out=starts[1:])
-    return (starts[indptr], indices[kept], data[kept]), kept
+    kept = np.empty(indices.size, np.bool_)
+    out = (np.empty_like(indptr), np.empty_like(indices), np.empty_like(data))
+    n = _live_entries(indptr, indices, data, live, kept, *out)
+    return (out[0], out[1][:n], out[2][:n]), kept
+
+
+@nb.njit(nogil=True, cache=True)
+def _live_entries(indptr, indices, data, live, kept, out_indptr, out_indices, out_data):
+    """The entries whose column is ``live`` into ``out_*`` (CSR), ``kept`` marking them; returns
+    how many."""
+    n = 0
+    for i in range(indptr.size - 1):
+        out_indptr[i] = n
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            out_indices[n] = j
+            out_data[n] = data[k]
+            kept[k] = live[j]
+            n += live[j]
+    out_indptr[indptr.size - 1] = n
+    return n
+
+
+@nb.njit(nogil=True, cache=True)
+def _spread(kept, values, out):
+    """``out`` with ``values`` at the ``kept`` entries, in order, and zero elsewhere."""
+    n = 0
+    for k in range(kept.size):
+        if kept[k]:
+            out[k] = values[n]
+            n += 1
+        else:
+            out[k] = 0
 
 
 @nb.njit(nogil=True, cache=True)
@@ -710,18 +746,35 @@ def backward(XT, dZT, indptr, indices, data, input_grad=True, relu=False):
     return dW, (dX if tiled else dX.plain())
 
 
-@nb.njit(nogil=True, cache=True)
+@intrinsic
+def _sqrt(typingctx, x):
+    """The correctly rounded square root as LLVM's intrinsic, which vectorises (numba calls the
+    C library's ``sqrtf``, which stops a loop from vectorising; both give the same bits)."""
+    if not isinstance(x, types.Float):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ty = context.get_value_type(x)
+        return builder.call(builder.module.declare_intrinsic("llvm.sqrt", [ty]), args)
+
+    return x(x), codegen
+
+
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def _adam(lo, hi, p, g, m, v, b1, b2, c1, c2, step, eps):
     """Adam on entries ``lo..hi-1``, in one pass: the arithmetic and order of the numpy
     expressions in ``graphnn.training.optim.Adam`` (no fused multiply-adds), so both give the
-    same bits."""
-    for i in range(lo, hi):
+    same bits, a zero divisor included (numpy's error model). An unsigned index, LLVM's square
+    root and no division check let it vectorise: 1.68M float32 entries on 2 threads took 4.2 ms,
+    now 1.1."""
+    for j in range(hi - lo):
+        i = np.uint64(lo) + np.uint64(j)
         gi = g[i]
         mi = m[i] * b1 + c1 * gi
         vi = v[i] * b2 + c2 * gi * gi
         m[i] = mi
         v[i] = vi
-        p[i] -= step * mi / (np.sqrt(vi) + eps)
+        p[i] -= step * mi / (_sqrt(vi) + eps)
 
 
 def adam_update(p, g, m, v, b1, b2, step, eps):
@@ -734,7 +787,8 @@ def adam_update(p, g, m, v, b1, b2, step, eps):
 
 @nb.njit(nogil=True, cache=True)
 def _take(lo, hi, data, order, out):
-    for k in range(lo, hi):
+    for j in range(hi - lo):
+        k = np.uint64(lo) + np.uint64(j)
         out[k] = data[order[k]]
 
 

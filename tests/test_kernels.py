@@ -120,7 +120,7 @@ def test_entries_reading_zero_gradient_rows_are_left_out_and_change_nothing(monk
     def spy(M, D):
         M2, kept = reading(M, D)
         if kept is not None:
-            left_out.append(M[1].size - kept.size)
+            left_out.append(kept.size - np.count_nonzero(kept))
         return M2, kept
 
     reading = kernels._reading_live_rows
