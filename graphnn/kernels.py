@@ -417,19 +417,27 @@ def _from_tiles(lo, hi, tiles, out):
 
 
 @nb.njit(nogil=True, cache=True)
-def _rows_to_tiles(lo, hi, X, out):
+def _rows_to_tiles(lo, hi, X, out, live):
     """Features ``lo..hi-1`` of the batch-major ``X`` (batch x features) into the tiles ``out``
-    (zero padding), a block of 64 features at a time so that both sides stay in L1."""
+    (zero padding), a block of 64 features at a time so that both sides stay in L1, and
+    whether each holds a value other than zero (NaN included) in ``live`` (where that is not
+    empty)."""
     T = out.shape[2]
     batch = X.shape[0]
     for f0 in range(lo, hi, 64):
         f1 = min(f0 + 64, hi)
+        for i in range(f0, f1):
+            if live.size:
+                live[i] = False
         for t in range(out.shape[0]):
             for c in range(T):
                 b = t * T + c
                 if b < batch:
                     for i in range(f0, f1):
                         out[t, i, c] = X[b, i]
+                    if live.size:
+                        for i in range(f0, f1):
+                            live[i] |= X[b, i] != 0
                 else:
                     for i in range(f0, f1):
                         out[t, i, c] = 0
@@ -506,17 +514,20 @@ class Blocked:
         return out
 
     @classmethod
-    def of_rows(cls, X, T=None):
+    def of_rows(cls, X, T=None, find_live=False):
         """The operand ``X.T`` from a batch-major ``X`` (batch x features, as PyTorch holds a
-        batch), tiled without forming the transpose."""
+        batch), tiled without forming the transpose; with ``find_live``, :attr:`live` says
+        which features hold a value other than zero (an output gradient's: the products then
+        leave out the entries that read the others)."""
         X = np.ascontiguousarray(X)
         if X.ndim != 2:
             raise ValueError(f"a batch must be 2-d (batch x features), got {X.shape}")
         n, rows = X.shape
         T = T or tile_width(rows, n, X.dtype.itemsize)
-        out = cls(np.empty((-(-n // T), rows, T), X.dtype), n)
+        live = np.zeros(rows if find_live else 0, np.bool_)
+        out = cls(np.empty((-(-n // T), rows, T), X.dtype), n, live=live if find_live else None)
         if rows:
-            _parallel(_rows_to_tiles, _uniform(rows, n), X, out.tiles)
+            _parallel(_rows_to_tiles, _uniform(rows, n), X, out.tiles, live)
         return out
 
     def rows(self):

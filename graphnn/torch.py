@@ -166,7 +166,7 @@ class _SparseProduct(torch.autograd.Function):
         (values,) = ctx.saved_tensors
         layer, X = ctx.layer, ctx.tiles
         dtype = _DTYPES[values.dtype]
-        dZ = kernels.Blocked.of_rows(_host(dy, dtype), X.width)
+        dZ = kernels.Blocked.of_rows(_host(dy, dtype), X.width, find_live=True)
         need_x = ctx.needs_input_grad[0]
         dW, dX = kernels.backward(X, dZ, layer.indptr, layer.indices, _host(values, dtype),
                                   input_grad=need_x)  # fmt: skip

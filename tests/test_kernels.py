@@ -133,6 +133,16 @@ def test_entries_reading_zero_gradient_rows_are_left_out_and_change_nothing(monk
         np.testing.assert_allclose(gb, rb, rtol=1e-10, atol=1e-12)
 
 
+def test_a_batch_major_operand_knows_its_zero_features():
+    X = np.random.default_rng(1).standard_normal((70, 9)).astype(np.float32)
+    X[:, [2, 5]] = 0
+    X[69, 5] = np.nan
+    B = kernels.Blocked.of_rows(X, 32, find_live=True)
+    np.testing.assert_array_equal(B.plain(), X.T)
+    np.testing.assert_array_equal(B.live, [True, True, False, True, True, True, True, True, True])
+    assert kernels.Blocked.of_rows(X, 32).live is None
+
+
 def test_a_nan_row_is_not_taken_for_zero():
     W = sp.csr_array(np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]]))
     D = kernels.Blocked.of(np.array([[np.nan, 1.0], [0.0, 0.0]]))
