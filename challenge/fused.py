@@ -9,6 +9,12 @@ dead rows are dropped (the tile is compacted), and saturated rows leave the tile
 ``ymax`` stays saturated through the next layer; where it would not, they rejoin as rows of
 ``ymax`` and go through that layer like any other.
 
+Column classes (on by default), as in the CPU engine: at upload the identical columns of each
+layer (same rows, same values, verified) are found, only one representative column of each
+class is kept, the next layer's row indices are folded onto the representatives (so every term
+and its order are unchanged, the results bit-identical), and the counts of nonzeros and of
+saturated entries weigh each class by its size. An official 1024-neuron layer has 64 classes.
+
 ``array_module="cupy"`` runs the CUDA kernel of ``graphnn.backends.cuda_kernels``; ``"numpy"``
 runs the same driver with a scipy implementation of the layer, so the bookkeeping is tested on
 the CPU.
@@ -21,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
-from graphnn.challenge_kernel import csc_arrays
+from graphnn.challenge_kernel import column_classes, csc_arrays
 from graphnn.errors import GraphnnError
 from graphnn.system import usable_cpus
 
@@ -30,17 +36,41 @@ from .result import InferenceResult, checked_layers
 __all__ = ["DeviceNetwork", "infer_fused"]
 
 
-def _host_layout(W, dtype):
+def _host_layout(W, dtype, classes):
     """A layer as the kernel reads it, prepared on the host: ``(colptr, rowidx, values,
-    uniform)``: CSC (rows ascending per column; uint16 row indices up to 65,536 neurons) and
-    the values in CSC order, or the one value of a layer whose weights are all equal."""
+    uniform, cls, mult)``: CSC (rows ascending per column; uint16 row indices up to 65,536
+    neurons) and the values in CSC order, or the one value of a layer whose weights are all
+    equal. With ``classes``, the CSC holds the representative columns only; ``cls`` is the
+    class of every column and ``mult`` the size of every class (both None where no two
+    columns are alike)."""
     W = sp.csr_array(W)
     n = W.shape[0]
     uniform = W.nnz > 0 and bool((W.data == W.data[0]).all())
+    cls = mult = None
+    if classes:
+        W = W if W.has_sorted_indices else W.sorted_indices()
+        values = W.data.astype(dtype)  # the values as the kernel sees them
+        bits = values.view(np.uint64 if values.itemsize == 8 else np.uint32).astype(np.uint64)
+        rep = column_classes(W.indptr.astype(np.uint64), W.indices.astype(np.uint32),
+                             bits[:0] if uniform else bits, n)  # fmt: skip
+        firsts = np.flatnonzero(rep == np.arange(n))
+        if firsts.size < n:
+            cls = np.searchsorted(firsts, rep)
+            mult = np.bincount(cls, minlength=firsts.size).astype(np.uint32)
+            W = W[:, firsts]
     colptr, rowidx, order = csc_arrays(W, np.uint16 if n <= 2**16 else np.int32,
                                        with_order=not uniform)  # fmt: skip
     values = W.data[:1] if uniform else W.data[order]
-    return colptr, rowidx, values.astype(dtype), uniform
+    return colptr, rowidx, values.astype(dtype), uniform, cls, mult
+
+
+def _folded(prepared, previous):
+    """The prepared layer with its row indices moved onto the previous layer's class
+    representatives (``previous``: that layer's ``cls``, None where it has none)."""
+    if previous is None:
+        return prepared
+    colptr, rowidx, *rest = prepared
+    return (colptr, previous[rowidx].astype(rowidx.dtype), *rest)
 
 
 class _NumpyOps:
@@ -50,9 +80,10 @@ class _NumpyOps:
         self.xp, self.dtype = np, np.dtype(dtype)
 
     def upload(self, prepared, n):
-        colptr, rowidx, values, uniform = prepared
+        colptr, rowidx, values, uniform, _, mult = prepared
         data = np.full(rowidx.size, values[0]) if uniform else values
-        return sp.csr_array((data, rowidx, colptr), shape=(n, n))  # W^T: one row per neuron
+        # W^T: one row per neuron (per class representative)
+        return sp.csr_array((data, rowidx, colptr), shape=(colptr.size - 1, n)), mult
 
     def free_bytes(self):
         return 2**31
@@ -62,13 +93,17 @@ class _NumpyOps:
         A[:, : Y.shape[0]] = Y.toarray().T
         return A
 
-    def layer(self, A, B, WT, count, bias, ymax):
+    def layer(self, A, B, W, count, bias, ymax):
+        WT, mult = W
         Z = WT @ A[:, :count]
         nz = Z != 0
         Z[nz] += bias
         np.clip(Z, 0, ymax, out=Z)
-        B[:, :count] = Z
-        return np.count_nonzero(Z, axis=0), np.count_nonzero(Z == ymax, axis=0)
+        B[: Z.shape[0], :count] = Z
+        if mult is None:
+            return np.count_nonzero(Z, axis=0), np.count_nonzero(Z == ymax, axis=0)
+        weight = mult.astype(np.int64)
+        return weight @ (Z != 0), weight @ (Z == ymax)
 
     def classify(self, nnz, sat, n):
         """``(keep, keep on the host, saturated on the host)``: row positions in the tile."""
@@ -94,14 +129,17 @@ class _CupyOps(_NumpyOps):
 
     def upload(self, prepared, n):
         cp = self.xp
-        colptr, rowidx, values, uniform = prepared
+        colptr, rowidx, values, uniform, _, mult = prepared
         index = "unsigned short" if rowidx.dtype == np.uint16 else "int"
+        classed = mult is not None
         return {
             "colptr": cp.asarray(colptr, cp.int32),
             "rowidx": cp.asarray(rowidx),
             "val": cp.asarray(values),
             "uval": values[0] if uniform else self.dtype.type(0),
-            "kernel": self._cuda.kernel("challenge_layer", self.dtype, index, uniform),
+            "cols": colptr.size - 1,
+            "mult": cp.asarray(mult if classed else np.ones(1, np.uint32)),
+            "kernel": self._cuda.kernel("challenge_layer", self.dtype, index, uniform, classed),
         }
 
     def free_bytes(self):
@@ -122,13 +160,13 @@ class _CupyOps(_NumpyOps):
         nnz, sat = self._counts[0][:count], self._counts[1][:count]
         nnz.fill(0)
         sat.fill(0)
-        n = A.shape[0]
-        grid = (-(-n // self._cuda.CHALLENGE_COLS), -(-count // 32))
+        cols = W["cols"]
+        grid = (-(-cols // self._cuda.CHALLENGE_COLS), -(-count // 32))
         t = self.dtype.type
         W["kernel"](
             grid,
             (32, 8),
-            (A, B, W["colptr"], W["rowidx"], W["val"], t(W["uval"]), np.int32(n),
+            (A, B, W["colptr"], W["rowidx"], W["val"], t(W["uval"]), W["mult"], np.int32(cols),
              np.int64(A.shape[1]), np.int32(count), t(bias), t(ymax), nnz, sat),
         )  # fmt: skip
         return nnz, sat
@@ -146,17 +184,21 @@ class DeviceNetwork:
     """A network's layers on the device in the fused kernel's layout, uploaded once for any
     number of :func:`infer_fused` calls (a benchmark's repeats, image batches of a stream).
 
-    The host work per layer (the CSC transpose, in numba without the GIL) runs on a thread
-    pool while the next layer is read or generated; the uploads stay in order. Attributes:
-    ``layers`` (device), ``n_neurons``, ``edges``, ``layer_edges``, ``upload_seconds``
-    (reading, preparing and uploading), ``array_module``, ``dtype``.
+    The host work per layer (the column classes and the CSC transpose, in numba without the
+    GIL) runs on a thread pool while the next layer is read or generated; the uploads stay in
+    order. Attributes: ``layers`` (device), ``n_neurons``, ``edges``, ``layer_edges``,
+    ``upload_seconds`` (reading, preparing and uploading), ``array_module``, ``dtype``,
+    ``class_counts`` (the distinct columns of each layer; None with ``classes=False``).
 
     >>> net = DeviceNetwork([sp.identity(3, format="csr")] * 2, 3, array_module="numpy")
     >>> net.edges, net.layer_edges
     (6, [3, 3])
     """
 
-    def __init__(self, layers, n_neurons, *, array_module="cupy", dtype="float32", threads=None):
+    def __init__(
+        self, layers, n_neurons, *, array_module="cupy", dtype="float32", threads=None,
+        classes=True,
+    ):  # fmt: skip
         if array_module not in ("cupy", "numpy"):
             raise GraphnnError(f"array_module {array_module!r} is not valid; choose cupy or numpy")
         self.array_module, self.n_neurons = array_module, int(n_neurons)
@@ -165,14 +207,22 @@ class DeviceNetwork:
         stats = InferenceResult(None, 0, self.n_neurons, 0, 0, 0.0)
         t0 = time.perf_counter()
         workers = threads or min(8, usable_cpus())
-        self.layers, pending = [], deque()
+        self.layers, pending, counts, previous = [], deque(), [], None
+
+        def upload(prepared):
+            nonlocal previous
+            self.layers.append(self.ops.upload(_folded(prepared, previous), n_neurons))
+            counts.append(prepared[0].size - 1)
+            previous = prepared[4]
+
         with ThreadPoolExecutor(workers) as pool:
             for W in checked_layers(layers, self.n_neurons, stats):
-                pending.append(pool.submit(_host_layout, W, self.dtype))
+                pending.append(pool.submit(_host_layout, W, self.dtype, classes))
                 if len(pending) > 2 * workers:  # a bounded window of prepared layers
-                    self.layers.append(self.ops.upload(pending.popleft().result(), n_neurons))
+                    upload(pending.popleft().result())
             while pending:
-                self.layers.append(self.ops.upload(pending.popleft().result(), n_neurons))
+                upload(pending.popleft().result())
+        self.class_counts = counts if classes else None
         if not self.layers:
             raise GraphnnError("the network has no layers")
         self.ops.sync()
@@ -191,6 +241,7 @@ def infer_fused(
     max_rows=None,
     progress=False,
     n_layers=None,
+    column_classes=True,
 ):
     """:func:`challenge.inference.infer` on dense activation tiles; same result, same fields.
 
@@ -209,6 +260,10 @@ def infer_fused(
     max_rows : int, optional
         Rows per batch; by default three tiles (two buffers and a compaction) fit in 3/8 of the
         free device memory.
+    column_classes : bool
+        Compute each class of identical columns once (see the module); the results are the
+        same without. ``result.column_classes`` lists each layer's classes (None: off). A
+        :class:`DeviceNetwork` given keeps the choice it was uploaded with.
 
     Examples
     --------
@@ -224,7 +279,13 @@ def infer_fused(
     ymax = np.inf if ymax is None else float(ymax)
     result = InferenceResult(None, n_images, n, 0, 0, 0.0)
     given = isinstance(layers, DeviceNetwork)
-    net = layers if given else DeviceNetwork(layers, n, array_module=array_module, dtype=dtype)
+    net = (
+        layers
+        if given
+        else DeviceNetwork(
+            layers, n, array_module=array_module, dtype=dtype, classes=column_classes
+        )
+    )
     if net.n_neurons != n:
         raise GraphnnError(
             f"the network has {net.n_neurons} neurons but the images have {n} pixels"
@@ -233,6 +294,7 @@ def infer_fused(
     result.read_seconds = 0.0 if given else net.upload_seconds
     result.edges, result.layer_edges = net.edges, list(net.layer_edges)
     result.n_layers = len(resident)
+    result.column_classes = None if net.class_counts is None else list(net.class_counts)
     live_ids = np.flatnonzero(np.diff(images.indptr))
     result.input_rows = int(live_ids.size)
     per_batch = max_rows or max(1024, ops.free_bytes() // (8 * n * ops.dtype.itemsize))

@@ -81,8 +81,9 @@ def infer(
     n_layers : int, optional
         The number of layers, for the progress bar when ``layers`` is a generator.
     column_classes : bool
-        For ``numba``: compute each class of identical columns once per row (bit-identical;
-        :func:`challenge.batched.infer_batched`'s ``classes``).
+        For ``numba`` and ``cupy``: compute each class of identical columns once per row
+        (bit-identical; :func:`challenge.batched.infer_batched`'s ``classes``,
+        :func:`challenge.fused.infer_fused`'s ``column_classes``).
     saturation_stop : bool
         For ``numba``: stop rows saturated in every neuron where that is exact
         (:func:`challenge.batched.infer_batched`'s ``saturation``); the categories are the
@@ -103,6 +104,7 @@ def infer(
         return infer_fused(
             layers() if callable(layers) else layers, images, bias, ymax=ymax,
             dtype=dtype or "float32", progress=progress, n_layers=n_layers,
+            column_classes=column_classes,
         )  # fmt: skip
     if backend == "numba":
         from .batched import infer_batched

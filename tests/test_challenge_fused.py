@@ -33,6 +33,9 @@ def test_official_truth_exact(official, dtype, max_rows):
     r = infer_fused(layers, images, -0.3, array_module="numpy", dtype=dtype, max_rows=max_rows)
     np.testing.assert_array_equal(r.categories, truth)
     assert r.edges == 120 * 32 * 1024 and r.n_layers == 120
+    # kron(ones(16, 16), R): at most 64 distinct columns of 1024, as the CPU engine finds them
+    assert max(r.column_classes) == 64
+    assert r.column_classes == infer(layers, images[:10], -0.3).column_classes
     # every survivor is saturated from layer 10 on: the representative shortcut was taken
     assert r.saturated_from == 10 and r.saturated_rows[-1] == truth.size
 
@@ -76,13 +79,41 @@ def test_a_device_network_is_uploaded_once_and_reused():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_same_rows_as_sparse_inference(seed):
+@pytest.mark.parametrize("classes", [True, False])
+def test_same_rows_as_sparse_inference(seed, classes):
     p = generate_problem(1024, 24, 400, seed=seed)
-    r = infer_fused(list(p.layers()), p.images, p.bias, array_module="numpy", dtype="float64")
-    s = infer(p.layers(), p.images, p.bias)
+    r = infer_fused(list(p.layers()), p.images, p.bias, array_module="numpy", dtype="float64",
+                    column_classes=classes)  # fmt: skip
+    s = infer(p.layers(), p.images, p.bias, column_classes=classes)
     np.testing.assert_array_equal(r.categories, p.truth)
     assert r.live_rows == s.live_rows and r.saturated_rows == s.saturated_rows
     assert r.saturated_from == s.saturated_from
+    assert r.column_classes == s.column_classes  # the CPU engine's classes, layer by layer
+
+
+def test_column_classes_are_exact_and_split_by_one_differing_weight():
+    """Columns 0 and 2 share rows and values; column 3 has column 1's rows with one weight
+    changed, so it is a class of its own; the classed and plain tiles give the same values
+    layer by layer (the output of each layer read back from every neuron)."""
+    W = sp.csr_array(np.array([[0.5, 0.25, 0.5, 0.25],
+                               [0.0, 0.75, 0.0, 0.75],
+                               [0.25, 0.0, 0.25, 0.0],
+                               [0.0, 0.5, 0.0, 0.625]]))  # fmt: skip
+    Y = sp.csr_array(np.random.default_rng(0).random((50, 4)))
+    on = infer_fused([W, W, W], Y, -0.1, array_module="numpy", dtype="float64")
+    off = infer_fused([W, W, W], Y, -0.1, array_module="numpy", dtype="float64",
+                      column_classes=False)  # fmt: skip
+    assert on.column_classes == [3, 3, 3] and off.column_classes is None
+    np.testing.assert_array_equal(on.categories, off.categories)
+    assert on.live_rows == off.live_rows and on.saturated_rows == off.saturated_rows
+    A = Y.toarray()
+    for _ in range(3):
+        Z = A @ W.toarray()
+        A = np.clip(np.where(Z != 0, Z - 0.1, 0), 0, 32)
+    np.testing.assert_array_equal(on.categories, np.flatnonzero(A.any(axis=1)) + 1)
+    plain = sp.random_array((64, 64), density=0.2, format="csr", rng=np.random.default_rng(1))
+    r = infer_fused([plain], sp.csr_array(np.ones((3, 64))), -0.1, array_module="numpy")
+    assert r.column_classes == [64]  # no two columns alike: the plain layer
 
 
 def test_saturated_rows_rejoin_when_the_representative_unsaturates():

@@ -56,16 +56,18 @@ extern "C" __global__ void sddmm(const int* __restrict__ indptr,
 
 # One Graph Challenge layer on dense, transposed activations (neurons x rows, row stride `cap`):
 # Z[j, r] = sum over column j of W of W[i, j] * Y[i, r]; the bias goes on nonzeros only; ReLU;
-# clamp at ymax. Thread (x, y) of a block takes row r = 32 * blockIdx.y + x and the columns
-# j = COLS * blockIdx.x + y, + 8, ...; the per-row counts of nonzeros and of saturated entries
-# are reduced in the block and added once per block. Consecutive blocks share a row slab, so it
-# stays in L2 while every column tile reads it.
+# clamp at ymax (with column classes, j runs over the class representatives, each counted
+# MULT(j) times: the size of its class). Thread (x, y) of a block takes row
+# r = 32 * blockIdx.y + x and the columns j = COLS * blockIdx.x + y, + 8, ...; the per-row
+# counts of nonzeros and of saturated entries are reduced in the block and added once per block.
+# Consecutive blocks share a row slab, so it stays in L2 while every column tile reads it.
 _CHALLENGE_LAYER = r"""
 #define COLS 64
 extern "C" __global__ void challenge_layer(const T* __restrict__ Y, T* __restrict__ Z,
                                            const int* __restrict__ colptr,
                                            const IDX* __restrict__ rowidx,
                                            const T* __restrict__ val, T uval,
+                                           const unsigned int* __restrict__ mult,
                                            int n, long long cap, int count, T bias, T ymax,
                                            unsigned int* __restrict__ nnz,
                                            unsigned int* __restrict__ sat)
@@ -84,8 +86,8 @@ extern "C" __global__ void challenge_layer(const T* __restrict__ Y, T* __restric
                 s = s > 0 ? (s < ymax ? s : ymax) : 0;
             }
             Z[(long long)j * cap + r] = s;
-            my_nnz += s != 0;
-            my_sat += s == ymax;
+            my_nnz += s != 0 ? MULT(j) : 0u;
+            my_sat += s == ymax ? MULT(j) : 0u;
         }
     }
     s_nnz[threadIdx.y][threadIdx.x] = my_nnz;
@@ -108,12 +110,14 @@ def ctype(dtype):
 
 
 @functools.cache
-def kernel(name, dtype, index="int", uniform=False):
+def kernel(name, dtype, index="int", uniform=False, classed=False):
     """The compiled kernel ``name`` for values of ``dtype``; for ``challenge_layer`` also the
-    index type of the weights and whether every weight of a layer is one scalar ``uval``."""
+    index type of the weights, whether every weight of a layer is one scalar ``uval``, and
+    whether its columns are class representatives counted ``mult[j]`` times."""
     import cupy
 
     source = {"csr_dense": _CSR_DENSE, "sddmm": _SDDMM, "challenge_layer": _CHALLENGE_LAYER}[name]
     header = f"#define T {ctype(dtype)}\n#define IDX {index}\n"
     header += "#define VAL(p) uval\n" if uniform else "#define VAL(p) val[p]\n"
+    header += "#define MULT(j) mult[j]\n" if classed else "#define MULT(j) 1u\n"
     return cupy.RawKernel(header + source, name)
