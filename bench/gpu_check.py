@@ -137,7 +137,8 @@ def _infer(args, dtype, layers, n):
 
     if args.backend in ("cupy", "numpy-fused"):
         module = "cupy" if args.backend == "cupy" else "numpy"
-        net = DeviceNetwork(layers, n, array_module=module, dtype=dtype)
+        net = DeviceNetwork(layers, n, array_module=module, dtype=dtype,
+                            classes=not args.no_column_classes)  # fmt: skip
         return (lambda Y, b: infer_fused(net, Y, b)), net.upload_seconds
     return (lambda Y, b: infer(layers, Y, b, backend=args.backend)), 0.0
 
@@ -234,6 +235,12 @@ def main():
         default="cupy",
         help="cupy (the fused kernel); numpy-fused (its CPU implementation) or a CPU backend "
         "such as numba: a dry run of this script on the CPU",
+    )
+    ap.add_argument(
+        "--no-column-classes",
+        action="store_true",
+        help="compute every column of the fused kernel's layers (by default each class of "
+        "identical columns once): the shortcut's effect, same results",
     )
     args = ap.parse_args()
     {"ops": part_ops, "official": part_official, "generated": part_generated}[args.part](args)

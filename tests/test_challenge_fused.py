@@ -162,8 +162,12 @@ def test_cuda_kernel_matches_the_numpy_layer(dtype):
         layers = list(p.layers())
         gpu = infer_fused(layers, p.images, p.bias, dtype=dtype, max_rows=150)
         cpu = infer_fused(layers, p.images, p.bias, array_module="numpy", dtype=dtype)
+        plain = infer_fused(layers, p.images, p.bias, dtype=dtype, column_classes=False)
         np.testing.assert_array_equal(gpu.categories, p.truth)
-        assert gpu.live_rows == cpu.live_rows and gpu.saturated_rows == cpu.saturated_rows
+        np.testing.assert_array_equal(plain.categories, p.truth)
+        assert gpu.live_rows == cpu.live_rows == plain.live_rows
+        assert gpu.saturated_rows == cpu.saturated_rows == plain.saturated_rows
+        assert gpu.column_classes == cpu.column_classes
     W_up, W_id = sp.csr_array(np.full((2, 2), 40.0)), sp.csr_array(np.eye(2))
     Y = sp.csr_array([[1.0, 1.0], [0.001, 0.0]])
     r = infer_fused([W_up, W_id, sp.csr_array(np.eye(2) * 0.5), W_id], Y, 0.0, dtype=dtype)
