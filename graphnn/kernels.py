@@ -163,7 +163,7 @@ def _prefetch_rows(flat, indices, k, T, line):
             _prefetch(flat, r + np.uint64(c))
 
 
-@nb.njit(nogil=True)
+@nb.njit(nogil=True, cache=True)
 def _holds_nonzero(z):
     """Whether ``z`` holds a value other than zero, NaN included (outside the kernels' fast
     math, which may take a NaN for anything)."""
@@ -358,15 +358,17 @@ def _reading_live_rows(M, D):
 
 @nb.njit(nogil=True, cache=True)
 def _live_entries(indptr, indices, data, live, kept, out_indptr, out_indices, out_data):
-    """The entries whose column is ``live`` into ``out_*`` (CSR), ``kept`` marking them; returns
-    how many."""
+    """The entries whose column is ``live`` into ``out_*`` (CSR; no values where ``data`` is
+    empty: a weight gradient alone needs none), ``kept`` marking them; returns how many."""
+    valued = data.size > 0
     n = 0
     for i in range(indptr.size - 1):
         out_indptr[i] = n
         for k in range(indptr[i], indptr[i + 1]):
             j = indices[k]
             out_indices[n] = j
-            out_data[n] = data[k]
+            if valued:
+                out_data[n] = data[k]
             kept[k] = live[j]
             n += live[j]
     out_indptr[indptr.size - 1] = n

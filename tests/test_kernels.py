@@ -146,6 +146,21 @@ def test_a_batch_major_operand_knows_its_zero_features():
     assert kernels.Blocked.of_rows(X, 32).live is None
 
 
+def test_the_weight_gradient_alone_leaves_out_zero_rows_too():
+    """``sddmm`` (no values) with an operand that knows its zero rows."""
+    rng = np.random.default_rng(4)
+    W = random_sparse(rng, (50, 40), 0.3, np.float64)
+    X = kernels.Blocked.of(rng.standard_normal((50, 20)))
+    D = rng.standard_normal((40, 20))
+    D[::2] = 0  # half the rows
+    Dt = kernels.Blocked.of(D, X.width)
+    Dt.live = (D != 0).any(axis=1)
+    rows = np.repeat(np.arange(50), np.diff(W.indptr))
+    want = (X.plain() @ D.T)[rows, W.indices]
+    np.testing.assert_allclose(kernels.sddmm(X, Dt, W.indptr, W.indices), want, rtol=1e-12,
+                               atol=1e-12)  # fmt: skip
+
+
 def test_a_nan_row_is_not_taken_for_zero():
     W = sp.csr_array(np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]]))
     D = kernels.Blocked.of(np.array([[np.nan, 1.0], [0.0, 0.0]]))
