@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from . import kernels
+from .entries import csr_keys
 from .errors import GraphnnError
 from .network import Network, full_csr
 
@@ -207,7 +208,7 @@ def redistribute(model, optimizer=None, *, fraction=0.3, algorithm="random", bat
         keep = np.ones(layer.nnz, bool)
         keep[best(-np.abs(values).astype(np.float64), np.arange(layer.nnz), k)] = False
         rows = np.repeat(np.arange(layer.in_features), np.diff(layer.indptr))
-        keys = rows * layer.out_features + layer.indices
+        keys = csr_keys(layer.indptr, layer.indices, layer.out_features)
         kept = keys[keep]
         if signals is None:
             grown = sample_absent(layer.in_features, layer.out_features, kept, k, rng)

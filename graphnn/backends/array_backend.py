@@ -14,6 +14,7 @@ travel as ``features x batch``.
 import numpy as np
 import scipy.sparse as sp
 
+from ..entries import csr_keys
 from ..errors import GraphnnError
 from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
 from .topk import GROWTH_BLOCK, RunningTopK
@@ -180,8 +181,7 @@ class ArrayBackend(Backend):
     def entry_keys(self, A):
         A = self.to_scipy(A)
         A.sort_indices()
-        rows = np.repeat(np.arange(A.shape[0], dtype=np.int64), np.diff(A.indptr))
-        return rows * A.shape[1] + A.indices
+        return csr_keys(A.indptr, A.indices, A.shape[1])
 
     def keep(self, A, mask):
         A = A.tocsr()

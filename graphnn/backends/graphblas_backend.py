@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from graphblas import agg, binary, monoid, semiring
 
 from .. import kernels
+from ..entries import flat_keys
 from ..errors import GraphnnError
 from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
 from .topk import GROWTH_BLOCK, RunningTopK
@@ -85,7 +86,7 @@ class GraphblasBackend(kernels.Products, Backend):
 
     def entry_keys(self, A):
         rows, cols, _ = A.to_coo(sort=True)
-        return rows.astype(np.int64) * A.ncols + cols.astype(np.int64)
+        return flat_keys(rows, cols, A.ncols)
 
     def keep(self, A, mask):
         rows, cols, _ = A.to_coo(sort=True)
@@ -115,7 +116,7 @@ class GraphblasBackend(kernels.Products, Backend):
                 gb.Matrix.from_dense(XT[r0:r1]) @ BT.T
             )
             rows, cols, vals = G.to_coo(sort=True)
-            top.push(np.abs(vals), (rows.astype(np.int64) + r0) * n_out + cols.astype(np.int64))
+            top.push(np.abs(vals), flat_keys(rows.astype(np.int64) + r0, cols, n_out))
         return top.scores, top.keys
 
     def relu_layer(self, Y, W, bias, ymax=None):

@@ -13,11 +13,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..backends.topk import best
+from ..entries import csr_keys, flat_keys
 from ..errors import GraphnnError
 from ..io.checkpoint import key, layer_values, sparse_layer
 from .layers import DenseLayer, SparseLayer
 from .model import SparseMLP
-from .redistribution import host_backend, kept_positions, restructure
+from .rewiring import host_backend, kept_positions, restructure
 from .trainer import fit
 
 __all__ = [
@@ -159,8 +160,8 @@ def _lookup(initial, k, layer_shape, rows, cols):
     W0 = sparse_layer(initial, k, layer_shape)
     if W0 is None:
         return initial[key(k, "weight")][rows, cols].astype(np.float64)
-    keys0 = np.repeat(np.arange(layer_shape[0]), np.diff(W0.indptr)) * layer_shape[1] + W0.indices
-    keys = rows.astype(np.int64) * layer_shape[1] + cols
+    keys0 = csr_keys(W0.indptr, W0.indices, layer_shape[1])
+    keys = flat_keys(rows, cols, layer_shape[1])
     pos = np.searchsorted(keys0, keys).clip(max=max(keys0.size - 1, 0))
     found = keys0.size > 0
     out = np.full(keys.size, np.nan)

@@ -19,14 +19,14 @@ import math
 import time
 
 import numpy as np
-import scipy.sparse as sp
 
-from ..backends import get_backend
 from ..backends.topk import best, sample_absent
+from ..entries import flat_keys
 from ..errors import GraphnnError
 from ._resources import peak_memory_mb
+from .rewiring import host_backend, kept_positions, restructure
 
-__all__ = ["ALGORITHMS", "Redistributor", "alpha_schedule", "kept_positions", "restructure"]
+__all__ = ["ALGORITHMS", "Redistributor", "alpha_schedule"]
 
 ALGORITHMS = ("none", "random", "gradient", "gradient-global", "loss", "woodfisher", "woodtaylor")
 LOSS_NEURON_FRACTION = 0.3  # Redr-Loss grows at the top 30% of a layer's neurons
@@ -39,38 +39,6 @@ def alpha_schedule(epoch, epochs, alpha0):
     if epoch > t_end or t_end <= 0:
         return 0.0
     return alpha0 / 2 * (1 + math.cos(math.pi * epoch / t_end))
-
-
-def host_backend(model):
-    """The model's backend when it keeps arrays on the host, else numba: structural updates
-    are host work (a GPU model's layers are rebuilt and uploaded again)."""
-    be = get_backend(model.backend)
-    return be if be.xp is np else get_backend("numba")
-
-
-def kept_positions(be, layer, keep):
-    """``P(keep.V, replace) << P`` for the matrix of entry positions ``P = 1..nnz`` on
-    ``layer``'s structure: the kept structure, each entry saying which old entry it is."""
-    positions = np.arange(1, layer.nnz + 1, dtype=np.float64)  # exact up to 2**53 entries
-    P = sp.csr_array((positions, layer.indices, layer.indptr), shape=(layer.n_in, layer.n_out))
-    return be.keep(be.matrix(P), keep)
-
-
-def restructure(be, layer, optimizer, index, kept, new_keys):
-    """``W(keep.V, replace) << W`` then ``W(N.S) << 0`` on ``layer`` with backend ``be``, given
-    ``kept`` from :func:`kept_positions`; the optimiser's state for it follows the same masks.
-
-    The masked operations run once, on the positions: afterwards each entry says which old
-    entry it is, and 0 marks a new one. Weights and every state array are then gathered
-    through that one map.
-    """
-    P = be.to_scipy(be.add_zeros(kept, new_keys))
-    origin = P.data.astype(np.int64) - 1  # -1: grown, at zero with fresh state
-    old = layer.backend.asnumpy(layer.values)
-    values = np.where(origin >= 0, old[origin], 0).astype(old.dtype)
-    layer.set_structure(sp.csr_array((values, P.indices, P.indptr), shape=P.shape))
-    if optimizer is not None:
-        optimizer.remap(index, origin)
 
 
 def _smallest(scores, k):
@@ -98,7 +66,7 @@ def _grow_loss(XT, dZT, existing, k, n_out):
         take = min(share, int((g >= 0).sum()))
         if take:
             rows = np.argsort(-g, kind="stable")[:take]
-            chosen.append(rows.astype(np.int64) * n_out + j)
+            chosen.append(flat_keys(rows, np.full(rows.size, j), n_out))
             remaining -= take
     return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, np.int64)
 
