@@ -52,7 +52,7 @@ from .trainer import fit
 
 __all__ = [
     "PARTS",
-    "TOPOLOGIES",
+    "COMPARED",
     "shape",
     "check_sweeps",
     "structure",
@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 PARTS = ("connections", "width")
-TOPOLOGIES = ("radixnet", "random")
+COMPARED = ("radixnet", "random")  # the two families the experiment sets side by side
 
 
 def shape(sizes, part, k):
@@ -134,7 +134,7 @@ def run_topology_experiment(data, sizes, sweeps, seeds, cfg, log, *, loss="softm
         for part, factors in sweeps.items():
             for k in factors:
                 todo += [
-                    (part, k, topo, seed) for topo in TOPOLOGIES if _exists(sizes, part, k, topo)
+                    (part, k, topo, seed) for topo in COMPARED if _exists(sizes, part, k, topo)
                 ]
     todo = [t for t in todo if not log.done(part=t[0], factor=t[1], topology=t[2], seed=t[3])]
     for part, k, topo, seed in todo:
@@ -181,7 +181,7 @@ def topology_table(runs, sweeps):
         rule = "|" + "---|" * (len(cols) + 1)
         out += [head, rule]
         diffs = [head, rule]
-        for topo in TOPOLOGIES:
+        for topo in COMPARED:
             cells, deltas = [], []
             for k in cols:
                 group = select(runs, part=part, factor=k, topology=topo)
@@ -212,7 +212,7 @@ def plot_topology(runs, sweeps, path, title=None):
     fig, axes = figure(1, n, figsize=(5.5 * n, 4.3), squeeze=False, sharey=True)
     dense = select(runs, topology="dense")
     for ax, (part, factors) in zip(axes[0], sweeps.items()):
-        for topo, marker in zip(TOPOLOGIES, "os"):
+        for topo, marker in zip(COMPARED, "os"):
             ks = [k for k in factors if select(runs, part=part, factor=k, topology=topo)]
             if not ks:
                 continue
