@@ -669,6 +669,11 @@ def _over_rows_and_tiles(kernel, indptr, D, split_tiles, *args):
     if D.tiles[0].nbytes <= l2_bytes() // 2:
         enough = int(indptr[-1]) // (16 * max(D.shape[0], 1))
         ranges = min(ranges, max(threads, enough // threads * threads))
+        if split_tiles and tiles >= 2 * threads:
+            # a job a tile, all rows: each tile read from L3 once (4096 x 4096, batch 512, 2
+            # cores: the forward product 1.17x faster at density 0.01 than two row ranges,
+            # 1.10x at 0.03, 1.05x at 0.1)
+            ranges = 1
     work = np.asarray(indptr, np.int64) + np.arange(rows + 1)
     cuts = np.searchsorted(work, np.linspace(0, work[-1], min(rows, ranges) + 1)[1:-1])
     bounds = np.unique(np.concatenate([[0], cuts, [rows]]))
