@@ -51,6 +51,12 @@ def uniform_scale(data):
     return w if mantissa == 0.5 else 0.0
 
 
+def value_bits(values):
+    """The bit pattern of each value as uint64: values equal exactly when their patterns are
+    (what :func:`column_classes` compares)."""
+    return values.view(np.uint64 if values.itemsize == 8 else np.uint32).astype(np.uint64)
+
+
 @nb.njit(nogil=True, cache=True)
 def _all_equal(data):
     """Whether every entry of ``data`` equals the first (one pass, no temporary; a layer's
@@ -220,7 +226,7 @@ class LayerStack:
             bits = np.empty(0, np.uint64)
         else:
             data = data.astype(self.dtype, copy=False)
-            bits = data.view(np.uint64 if data.itemsize == 8 else np.uint32).astype(np.uint64)
+            bits = value_bits(data)
         rep = column_classes(ptr, idx, bits, n)
         keep, cptr, rowlen, mptr, members = _by_class(ptr, idx, rep, n)
         count = int(mptr.size - 1 - np.count_nonzero(np.diff(mptr) == 0))
