@@ -313,7 +313,8 @@ def _layer_tasks(cache, group, dtype, bias, ymax, relabel):
     for W, slot in group:
         if slot is not None:
             cache.fill(W, slot)
-        out.append(kernel.stays_saturated(W, dtype, bias, ymax, relabel))
+        scale = None if slot is None else slot[3]
+        out.append(kernel.stays_saturated(W, dtype, bias, ymax, relabel, scale))
     return out
 
 

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
-from graphnn.challenge_kernel import column_classes, csc_arrays, value_bits
+from graphnn.challenge_kernel import column_classes, csc_arrays, unsigned, value_bits
 from graphnn.errors import GraphnnError
 from graphnn.system import usable_cpus
 
@@ -50,8 +50,8 @@ def _host_layout(W, dtype, classes):
     if classes:
         W = W if W.has_sorted_indices else W.sorted_indices()
         bits = value_bits(W.data.astype(dtype))  # the values as the kernel sees them
-        rep = column_classes(W.indptr.astype(np.uint64), W.indices.astype(np.uint32),
-                             bits[:0] if uniform else bits, n)  # fmt: skip
+        rep = column_classes(unsigned(W.indptr), unsigned(W.indices), bits[:0] if uniform else bits,
+                             n)  # fmt: skip
         firsts = np.flatnonzero(rep == np.arange(n))
         if firsts.size < n:
             cls = np.searchsorted(firsts, rep)

@@ -103,7 +103,9 @@ def parse_layer(raw, name, n_neurons):
     t = parse_table(raw, name, 3)
     rows = check_ids(t[:, 0], name, "row", n_neurons)
     cols = check_ids(t[:, 1], name, "column", n_neurons)
-    W = sp.csr_array((t[:, 2], (rows, cols)), shape=(n_neurons, n_neurons))
+    index = np.int32 if n_neurons <= np.iinfo(np.int32).max else np.int64  # half the bytes
+    W = sp.csr_array((t[:, 2], (rows.astype(index), cols.astype(index))),
+                     shape=(n_neurons, n_neurons))  # fmt: skip
     W.sum_duplicates()
     return W
 
