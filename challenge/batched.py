@@ -206,20 +206,20 @@ def _read_network(source, cache, bias, ymax, cache_budget, pool, threads, result
         if sum(g.nnz for g, _ in group) >= TASK_EDGES:
             submit()
         _wait(pending, 2 * threads)  # bound the layers held by pending tasks
-        result.seconds += time.perf_counter() - t1
+        result.prepare_seconds += time.perf_counter() - t1
         bar.update()
     bar.close()
     t0 = time.perf_counter()
     submit()
     _wait(pending, 0)
     stays = [ok for task in tasks for ok in task.result()]
-    result.seconds += time.perf_counter() - t0
+    result.prepare_seconds += time.perf_counter() - t0
     n_total = len(stays)
     if n_total == 0:
         raise GraphnnError("the network has no layers")
     t0 = time.perf_counter()
     cache.arrays()  # classes: the filled layers stacked now, not in the first batch's time
-    result.seconds += time.perf_counter() - t0
+    result.prepare_seconds += time.perf_counter() - t0
     if cache.classes:
         result.column_classes = list(cache.class_counts)
     result.n_layers = n_total
@@ -258,7 +258,7 @@ def _run_images(source, images, cache, collapse, dtype, bias, ymax, state_budget
         ws.bufs, which, count = kernel.run_rows(ws.bufs, count, *stack, first, last, offset, *tail)
         return ws.rows(which, count)
 
-    ended, chunk_reading = [], 0.0
+    ended, chunk_reading, chunk_preparing = [], 0.0, 0.0
     bar = tqdm(total=live.size, desc="images", unit="image", disable=not progress, leave=False)
     t_start = time.perf_counter()
     for lo in range(0, live.size, group_rows):
@@ -276,6 +276,8 @@ def _run_images(source, images, cache, collapse, dtype, bias, ymax, state_budget
                 t0 = time.perf_counter()
                 stream = stream or source.stream(done)
                 layers, nbytes = _read_chunk(stream, cache, n_total - done)
+                t1 = time.perf_counter()
+                chunk_reading += t1 - t0
                 if len(cache) == done and cache.nbytes + nbytes <= cache_budget:
                     _store(cache, layers, pool)  # later groups will not read them again
                     stack, first, last, offset = cache.arrays(), done, len(cache), 0
@@ -283,7 +285,7 @@ def _run_images(source, images, cache, collapse, dtype, bias, ymax, state_budget
                     chunk = _store(kernel.LayerStack(n, dtype, cache.relabel, cache.classes),
                                    layers, pool)  # fmt: skip
                     stack, first, last, offset = chunk.arrays(), 0, len(chunk), done
-                chunk_reading += time.perf_counter() - t0
+                chunk_preparing += time.perf_counter() - t1
             step = functools.partial(run, stack=stack, first=first, last=last, offset=offset)
             parts = list(pool.map(step, rows))
             done = offset + last
@@ -292,8 +294,9 @@ def _run_images(source, images, cache, collapse, dtype, bias, ymax, state_budget
         ended += [r[4] for r in rows]
         bar.update(ids.size)
     bar.close()
-    result.seconds += time.perf_counter() - t_start - chunk_reading
+    result.seconds += time.perf_counter() - t_start - chunk_reading - chunk_preparing
     result.read_seconds += chunk_reading
+    result.prepare_seconds += chunk_preparing
 
     ended = np.concatenate(ended) if ended else np.empty(0, np.int64)
     saturated = np.flatnonzero(fate_kind == kernel.SATURATED)

@@ -22,7 +22,7 @@ __all__ = ["infer_distributed"]
 
 def _run_block(source, images, offset, bias, ymax, backend, settings):
     r = infer(source, images, bias, ymax=ymax, backend=backend, **settings)
-    return r.categories + offset, r.seconds, r.read_seconds, r.edges, r.n_layers
+    return r.categories + offset, r.seconds, r.read_seconds, r.edges, r.n_layers, r.prepare_seconds
 
 
 CONNECT_SECONDS = 10.0
@@ -112,7 +112,8 @@ def infer_distributed(
     ``workers`` starts a LocalCluster of that many processes; ``scheduler`` (an address such
     as ``tcp://host:8786``) joins an existing cluster instead, whose workers must be able to
     call ``source`` (see the paths it reads). ``seconds`` in the result is the slowest block's
-    inference time, ``read_seconds`` its reading time. A cluster without workers for
+    inference time, ``read_seconds`` and ``prepare_seconds`` the slowest reading and network
+    preparation. A cluster without workers for
     ``worker_timeout`` seconds (at the start or during the run) is an error, not a hang.
     ``dtype``, ``memory_limit`` and ``threads`` are each worker's, as :func:`infer` takes
     them (checked here first).
@@ -154,6 +155,7 @@ def infer_distributed(
         edges=blocks[0][3],
         seconds=max(b[1] for b in blocks),
         read_seconds=max(b[2] for b in blocks),
+        prepare_seconds=max(b[5] for b in blocks),
         wall_seconds=time.perf_counter() - t0,
     )
     return result

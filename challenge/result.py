@@ -20,8 +20,11 @@ class InferenceResult:
     n_neurons: int
     n_layers: int
     edges: int  # sum of nnz over the layers
-    seconds: float  # inference only, excluding any layer reading
+    seconds: float  # inference only, excluding any layer reading and network preparation
     read_seconds: float = 0.0  # layer reading and parsing while streaming
+    # the engine's conversion of the network before the images go through it (relabelling,
+    # column classes, saturation tests): timed apart, as the peers' conversions are
+    prepare_seconds: float = 0.0
     saturated_from: int | None = None  # first layer after which saturated rows were skipped
     live_rows: list = field(default_factory=list)  # unsaturated nonzero rows after each layer
     saturated_rows: list = field(default_factory=list)  # rows saturated at ymax, each layer

@@ -102,6 +102,8 @@ def test_written_problem_reads_back_and_runs(problem, tmp_path, capsys):
     assert summary["valid"] is True and summary["categories"] == problem.truth.size
     assert summary["edges"] == sum(W.nnz for W in layers)
     assert summary["edges_per_second"] == pytest.approx(K * summary["edges"] / summary["seconds"])
+    # the network's conversion (classes, saturation tests) is timed apart from the inference
+    assert summary["prepare_seconds"] > 0 and summary["seconds"] > 0
     np.testing.assert_array_equal(np.loadtxt(out, dtype=int, ndmin=1), problem.truth)
     assert (tmp_path / "rows.png").read_bytes()[:4] == b"\x89PNG"
     # the same layers regenerated from the seed instead of read; the earlier output is kept

@@ -290,6 +290,7 @@ def _summary(result, valid, bias, args):
         "dtype": args.dtype or ("float32" if args.backend == "cupy" else "float64"),
         "seconds": result.seconds,
         "read_seconds": result.read_seconds,
+        "prepare_seconds": result.prepare_seconds,
         "edges_per_second": result.edges_per_second,
         "shortcuts": result.shortcuts(),
         "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -308,7 +309,8 @@ def _report(summary, as_json):
         f"({s['edges']:,} edges), bias {s['bias']:g}"
     )
     print(
-        f"read {s['read_seconds']:.3f} s; inference {s['seconds']:.3f} s; "
+        f"read {s['read_seconds']:.3f} s; network prepared {s['prepare_seconds']:.3f} s; "
+        f"inference {s['seconds']:.3f} s; "
         f"rate {s['edges_per_second']:.4g} edges/s (official formula)"
     )
     cut = s["shortcuts"]
