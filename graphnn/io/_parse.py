@@ -227,18 +227,18 @@ def _triples(buf, rows, cols, vals, slow):
 
 
 def parse_triples(raw, threads=1, scratch=None):
-    """``(rows, cols, vals, bad, slow)`` of ``raw`` (bytes of whole lines ``int int number``,
-    the challenge's images and layers): int64 ``rows`` and ``cols`` as written, float64
-    ``vals`` (exact: a mantissa of at most 15 digits divided once by a power of ten), the
-    index of the first malformed line or -1, and the lines whose value needs Python's
-    ``float`` (NaN in ``vals`` until then). One compiled pass, split at line ends over
+    """``(rows, cols, vals, bad, slow)`` of ``raw`` (bytes or a buffer of whole lines
+    ``int int number``, the challenge's images and layers): int64 ``rows`` and ``cols`` as
+    written, float64 ``vals`` (exact: a mantissa of at most 15 digits divided once by a power
+    of ten), the index of the first malformed line or -1, and the lines whose value needs
+    Python's ``float`` (NaN in ``vals`` until then). One compiled pass, split at line ends over
     ``threads`` threads. ``scratch``, a dict kept between calls on blocks of one file, lends
     the output buffers again (fresh pages fault one at a time, which two threads cannot
     share); the results are then copies."""
     buf = np.frombuffer(raw, np.uint8)
     cuts = [0]
     for k in range(1, threads):
-        at = raw.find(b"\n", max(cuts[-1], buf.size * k // threads))
+        at = _line_end(buf, max(cuts[-1], buf.size * k // threads))
         if at < 0:
             break
         cuts.append(at + 1)
@@ -260,6 +260,15 @@ def parse_triples(raw, threads=1, scratch=None):
     join = lambda parts, dtype: np.concatenate(parts) if parts else np.empty(0, dtype)  # noqa: E731
     return (join(rows, np.int64), join(cols, np.int64), join(vals, np.float64), bad,
             join(slow, np.int64))  # fmt: skip
+
+
+def _line_end(buf, start):
+    """The index of the first newline of ``buf`` (uint8) at or after ``start``, or -1."""
+    for at in range(start, buf.size, 1 << 16):
+        hits = np.flatnonzero(buf[at : at + (1 << 16)] == 10)
+        if hits.size:
+            return at + int(hits[0])
+    return -1
 
 
 def _parse_part(buf, scratch, key):

@@ -193,29 +193,40 @@ def _joined(parts, dtype):
 
 def _text_blocks(path, block):
     """The text of ``path`` (gzip-decompressed for ``.gz``) in blocks of whole lines of about
-    ``block`` bytes; a line over 1 MiB is refused (damage, or not a text file)."""
+    ``block`` bytes, each a view of one buffer read into again for the next block (no copy
+    of the text: the caller is done with a block when it asks for the next); a line over
+    1 MiB is refused (damage, or not a text file)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    rest = b""
+    buf = bytearray(block + (1 << 20) + 1)
+    view = memoryview(buf)
     try:
         with opener(path, "rb") as f:
             while True:
-                data = f.read(block)
-                if not data:
+                n = f.readinto(view[:block])
+                if not n:
                     break
-                data = rest + data
-                cut = data.rfind(b"\n") + 1
-                rest = data[cut:]
-                if len(rest) > 1 << 20:
-                    raise FormatError(f"{path}: a line longer than 1 MiB: not a text file of ids")
-                if cut:
-                    yield data[:cut]
+                if buf[n - 1] != ord("\n"):  # finish the last line
+                    line = f.readline((1 << 20) + 1)
+                    if len(line) > 1 << 20:
+                        raise FormatError(
+                            f"{path}: a line longer than 1 MiB: not a text file of ids"
+                        )
+                    buf[n : n + len(line)] = line
+                    n += len(line)
+                if buf[n - 1] != ord("\n"):  # the file's last line, without its newline
+                    cut = buf.rfind(b"\n", 0, n) + 1
+                    if buf[cut:n].strip():
+                        buf[n] = ord("\n")
+                        n += 1
+                    else:  # trailing blanks only
+                        n = cut
+                if n:
+                    yield view[:n]
     except (OSError, EOFError, zlib.error) as e:
         if isinstance(e, FileNotFoundError):
             raise
         what = "gzip file" if path.suffix == ".gz" else "file"
         raise FormatError(f"{path}: not a readable {what} ({type(e).__name__}: {e})") from None
-    if rest.strip():
-        yield rest + b"\n"
 
 
 def _image_triples(raw, name, line0, n_neurons, scratch):
@@ -223,10 +234,11 @@ def _image_triples(raw, name, line0, n_neurons, scratch):
     lines into the file ``name``), checked: ids in range, values finite."""
     rows, cols, vals, bad, slow = parse_triples(raw, nb.get_num_threads(), scratch)
     if bad >= 0:
-        line = raw.split(b"\n", bad + 1)[bad]
+        line = bytes(raw).split(b"\n", bad + 1)[bad]
         _first_bad_line(line, name, 3, first=line0 + bad + 1)
+    lines = bytes(raw).split(b"\n") if slow.size else None
     for k in slow:  # numbers the fast path leaves to float(): exponents, nan, long mantissas
-        field = raw.split(b"\n", k + 1)[k].split()[2]
+        field = lines[k].split()[2]
         try:
             vals[k] = float(field)
         except ValueError:
