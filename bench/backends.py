@@ -92,7 +92,7 @@ def main():
         row = {"numpy dense": best_of(args.repeat, np.matmul, X, Wd)}
         for name in names:
             be = get_backend(name)
-            row[name] = best_of(args.repeat, be.spmm, be.dense(X), be.matrix(W))
+            row[name] = best_of(args.repeat, be.spmm, be.asarray(X), be.matrix(W))
         row["SuiteSparse mxm"] = best_of(args.repeat, gb_mxm, gb.Matrix.from_dense(X), Wg)
         row["scipy X @ W"] = best_of(args.repeat, operator.matmul, X, W)
         rows.append((f"dense 512x4096 @ sparse 4096x4096, density {density}", row))
@@ -101,7 +101,7 @@ def main():
         row = {"numpy dense": best_of(args.repeat, dense_gather, XT, dZ, W.nonzero())}
         for name in names:
             be = get_backend(name)
-            Ab, Bb, Mb = be.dense(XT), be.dense(dZ), be.matrix(W)
+            Ab, Bb, Mb = be.asarray(XT), be.asarray(dZ), be.matrix(W)
             row[name] = best_of(args.repeat, be.masked_product, Ab, Bb, Mb)
         Ag, BTg = gb.Matrix.from_dense(XT), gb.Matrix.from_dense(np.ascontiguousarray(dZ.T))
         row["SuiteSparse mxm"] = best_of(args.repeat, gb_masked, Ag, BTg, Wg)

@@ -58,10 +58,12 @@ def _op_cases(A, B, X, Xk, mask, m):
     """(name, function of a backend) for every operation, on these operands."""
     return [
         ("spgemm", lambda be: be.to_scipy(be.spgemm(be.matrix(A), be.matrix(B)))),
-        ("spmm", lambda be: be.to_numpy(be.spmm(be.dense(X), be.matrix(B)))),
+        ("spmm", lambda be: be.asnumpy(be.spmm(be.asarray(X), be.matrix(B)))),
         (
             "masked_product",
-            lambda be: be.to_scipy(be.masked_product(be.dense(X), be.dense(Xk), be.matrix(mask))),
+            lambda be: be.to_scipy(
+                be.masked_product(be.asarray(X), be.asarray(Xk), be.matrix(mask))
+            ),
         ),
         ("select", lambda be: be.to_scipy(be.select(be.matrix(A), ">", 0))),
         ("apply", lambda be: be.to_scipy(be.apply(be.matrix(A), "min", 0.7))),

@@ -228,7 +228,7 @@ class Network:
                 f"input must have shape (samples, {self.sizes[0]}), got {Y.shape}"
             )
         for W, b, f in zip(self.layers, self.biases, self.activations):
-            Y = f(be.to_numpy(be.spmm(be.dense(Y), be.matrix(W))) + b)
+            Y = f(be.asnumpy(be.spmm(be.asarray(Y), be.matrix(W))) + b)
         return Y
 
     # -- conversions -------------------------------------------------------------------------

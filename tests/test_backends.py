@@ -59,7 +59,7 @@ def test_spmm_matches_dense(be, case, dtype):
     rng, _, W = _operands(2, *case)
     W = W.astype(dtype)
     X = rng.standard_normal((case[0], case[1])).astype(dtype)
-    Z = be.to_numpy(be.spmm(be.dense(X), be.matrix(W)))
+    Z = be.asnumpy(be.spmm(be.asarray(X), be.matrix(W)))
     assert Z.shape == (case[0], case[2]) and Z.dtype == dtype
     np.testing.assert_allclose(Z, X @ W.toarray(), rtol=1e-5, atol=1e-5)
 
@@ -71,7 +71,7 @@ def test_masked_product_only_at_mask_edges(be, case):
     mask = random_sparse(rng, (m, n), max(density, 0.3), empty_rows=[1], empty_cols=[2])
     A = rng.standard_normal((m, k))
     B = rng.standard_normal((k, n))
-    G = be.to_scipy(be.masked_product(be.dense(A), be.dense(B), be.matrix(mask)))
+    G = be.to_scipy(be.masked_product(be.asarray(A), be.asarray(B), be.matrix(mask)))
     expected = np.where(mask.toarray() != 0, A @ B, 0.0)
     np.testing.assert_allclose(G.toarray(), expected, atol=1e-12)
     # the structure is exactly the mask's, even where the product is zero
@@ -123,9 +123,9 @@ def test_mismatched_shapes_are_rejected(be):
     with pytest.raises(DimensionMismatch, match=r"\(4, 5\) by \(4, 5\)"):
         be.spgemm(be.matrix(A), be.matrix(A))
     with pytest.raises(DimensionMismatch, match="spmm"):
-        be.spmm(be.dense(np.ones((3, 4))), be.matrix(B))
+        be.spmm(be.asarray(np.ones((3, 4))), be.matrix(B))
     with pytest.raises(DimensionMismatch, match="mask has"):
-        be.masked_product(be.dense(np.ones((4, 5))), be.dense(np.ones((5, 6))), be.matrix(A))
+        be.masked_product(be.asarray(np.ones((4, 5))), be.asarray(np.ones((5, 6))), be.matrix(A))
 
 
 def test_bad_op_names_list_valid_choices(be):

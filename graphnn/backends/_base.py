@@ -29,6 +29,15 @@ def check_inner(a_shape, b_shape, what):
         raise DimensionMismatch(f"{what}: cannot multiply {a_shape} by {b_shape}")
 
 
+def row_ids(xp, indptr):
+    """The row of every stored entry of a CSR matrix (``xp``: numpy or CuPy)."""
+    counts = xp.diff(indptr)
+    if xp is np:
+        return np.repeat(np.arange(indptr.shape[0] - 1), counts)
+    # cupy.repeat takes no array of counts
+    return xp.searchsorted(indptr, xp.arange(int(indptr[-1])), side="right") - 1
+
+
 class Backend:
     """The handful of sparse operations graphnn needs, on one library's native types.
 
@@ -53,12 +62,13 @@ class Backend:
         """scipy CSR array from a native sparse matrix."""
         raise NotImplementedError
 
-    def dense(self, X):
-        """Native dense array from a numpy array."""
+    def csr_arrays(self, A, transpose=False):
+        """``(data, indices, indptr)`` of the native sparse ``A`` (of ``A^T`` when
+        ``transpose``: ``A``'s CSC), columns ascending in every row, on :attr:`xp`."""
         raise NotImplementedError
 
-    def to_numpy(self, X):
-        """numpy array from a native dense array."""
+    def from_csr(self, data, indices, indptr, shape):
+        """The native sparse matrix of CSR arrays on :attr:`xp`."""
         raise NotImplementedError
 
     def shape(self, A):
@@ -73,15 +83,31 @@ class Backend:
         raise NotImplementedError
 
     def spmm(self, X, W):
-        """Dense ``X @ W`` for a dense batch ``X`` and a sparse weight ``W``."""
-        raise NotImplementedError
+        """Dense ``X @ W`` for a dense batch ``X`` (batch first) and a sparse weight ``W``:
+        :meth:`csr_times_dense` of ``W^T`` on ``X^T`` (one kernel for both)."""
+        check_inner(X.shape, self.shape(W), "spmm")
+        n_out = self.shape(W)[1]
+        data, indices, indptr = self.csr_arrays(W, transpose=True)
+        dtype = np.result_type(X.dtype, data.dtype)
+        if 0 in X.shape or data.size == 0 or n_out == 0:
+            return self.xp.zeros((X.shape[0], n_out), dtype)
+        Z = self.csr_times_dense(data, indices, indptr, (n_out, X.shape[1]), X.T)
+        return self.xp.ascontiguousarray(self.plain(Z).T, dtype=dtype)
 
     def masked_product(self, A, B, mask):
-        """``(A @ B)`` computed only at the stored entries of ``mask`` (dense A and B).
+        """``(A @ B)`` computed only at the stored entries of ``mask`` (dense A and B):
+        :meth:`sddmm` of ``A`` and ``B^T`` at ``mask``'s entries.
 
         The result has exactly ``mask``'s structure: a gradient at existing edges only.
         """
-        raise NotImplementedError
+        check_mask(A.shape, B.shape, self.shape(mask))
+        xp = self.xp
+        dtype = np.result_type(A.dtype, B.dtype)
+        _, indices, indptr = self.csr_arrays(mask)
+        values = self.sddmm(xp.ascontiguousarray(A, dtype=dtype),
+                            xp.ascontiguousarray(B.T, dtype=dtype), indptr, indices,
+                            row_ids(xp, indptr))  # fmt: skip
+        return self.from_csr(values, indices, indptr, self.shape(mask))
 
     def select(self, A, op, thresh):
         """Keep the stored entries whose value satisfies ``value op thresh``."""

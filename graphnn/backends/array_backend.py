@@ -16,22 +16,13 @@ import scipy.sparse as sp
 
 from ..entries import csr_keys
 from ..errors import GraphnnError
-from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
+from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, row_ids
 from .topk import GROWTH_BLOCK, RunningTopK
 
 # intermediate products per sparse-times-sparse call: cuSPARSE counts them in int32 and ran
 # out of resources at 2**30 on an H200 (bench/gpu_check.sh); scipy has no such limit
 MAX_PRODUCTS = 2**26
 _GATHER = 1 << 24  # entries of the (entries x inner) products a gather forms at once
-
-
-def row_ids(xp, indptr):
-    """The row of every stored entry of a CSR matrix."""
-    counts = xp.diff(indptr)
-    if xp is np:
-        return np.repeat(np.arange(indptr.shape[0] - 1), counts)
-    # cupy.repeat takes no array of counts
-    return xp.searchsorted(indptr, xp.arange(int(indptr[-1])), side="right") - 1
 
 
 def filter_csr(xp, indptr, indices, data, keep):
@@ -92,11 +83,13 @@ class ArrayBackend(Backend):
         host = self.asnumpy
         return sp.csr_array((host(A.data), host(A.indices), host(A.indptr)), shape=A.shape)
 
-    def dense(self, X):
-        return self.xp.asarray(X)
+    def csr_arrays(self, A, transpose=False):
+        A = self.xsp.csr_matrix(A.T if transpose else A)
+        A.sort_indices()
+        return A.data, A.indices, A.indptr
 
-    def to_numpy(self, X):
-        return self.asnumpy(X)
+    def from_csr(self, data, indices, indptr, shape):
+        return self.xsp.csr_matrix((data, indices, indptr), shape=shape)
 
     def nnz(self, A):
         return int(A.nnz)
@@ -122,27 +115,6 @@ class ArrayBackend(Backend):
         edges = sorted({0, A.shape[0], *(int(b) for b in bounds)})
         parts = [self.xsp.csr_matrix(A[lo:hi] @ B) for lo, hi in zip(edges[:-1], edges[1:])]
         return self.xsp.vstack(parts, format="csr")
-
-    def spmm(self, X, W):
-        check_inner(X.shape, W.shape, "spmm")
-        if 0 in X.shape or W.nnz == 0 or W.shape[1] == 0:
-            return self.xp.zeros((X.shape[0], W.shape[1]), np.result_type(X.dtype, W.dtype))
-        return self.xp.ascontiguousarray((W.T @ X.T).T)
-
-    def masked_product(self, A, B, mask):
-        check_mask(A.shape, B.shape, mask.shape)
-        xp = self.xp
-        M = mask.tocsr()
-        M.sort_indices()
-        dtype = np.result_type(A.dtype, B.dtype)
-        A = xp.ascontiguousarray(A, dtype=dtype)
-        BT = xp.ascontiguousarray(B.T, dtype=dtype)
-        values = self._sddmm(A, BT, M.indptr, M.indices)
-        return self.xsp.csr_matrix((values, M.indices, M.indptr), shape=M.shape)
-
-    def _sddmm(self, A, BT, indptr, indices):
-        """``<A[i], BT[j]>`` at the CSR entries ``(i, j)``, in CSR order."""
-        return gather_dot(self.xp, A, BT, row_ids(self.xp, indptr), indices)
 
     # -- structure -----------------------------------------------------------------------
 

@@ -35,24 +35,24 @@ class CupyBackend(ArrayBackend):
     def __init__(self):
         super().__init__("cupy", *import_cupy())
 
-    def _sddmm(self, A, BT, indptr, indices):
+    def sddmm(self, XT, dZT, indptr, indices, rows):
         xp = self.xp
-        inner = A.shape[1]
-        if inner * A.dtype.itemsize > _SMEM:
-            return super()._sddmm(A, BT, indptr, indices)
-        out = xp.empty(indices.size, dtype=A.dtype)
+        inner = XT.shape[1]
+        if inner * XT.dtype.itemsize > _SMEM:  # a row of X^T does not fit shared memory
+            return super().sddmm(XT, dZT, indptr, indices, rows)
+        out = xp.empty(indices.size, dtype=XT.dtype)
         if out.size == 0:
             return out
         if inner == 0:
             out.fill(0)
             return out
-        cuda_kernels.kernel("sddmm", A.dtype)(
-            (A.shape[0],),
+        cuda_kernels.kernel("sddmm", XT.dtype)(
+            (XT.shape[0],),
             (256,),
             (xp.asarray(indptr, xp.int32), xp.asarray(indices, xp.int32),
-             xp.ascontiguousarray(A), xp.ascontiguousarray(BT, dtype=A.dtype), out,
+             xp.ascontiguousarray(XT), xp.ascontiguousarray(dZT, dtype=XT.dtype), out,
              np.int32(inner)),
-            shared_mem=inner * A.dtype.itemsize,
+            shared_mem=inner * XT.dtype.itemsize,
         )  # fmt: skip
         return out
 
@@ -71,6 +71,3 @@ class CupyBackend(ArrayBackend):
                 grid, (_BLOCK,), (indptr, indices, data, D, out, np.int32(batch))
             )
         return self.finish(out, bias, relu, mask)
-
-    def sddmm(self, XT, dZT, indptr, indices, rows):
-        return self._sddmm(XT, dZT, indptr, indices)

@@ -15,7 +15,7 @@ from graphblas import agg, binary, monoid, semiring
 from .. import kernels
 from ..entries import flat_keys
 from ..errors import GraphnnError
-from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner, check_mask
+from ._base import APPLY_OPS, SELECT_OPS, Backend, check_choice, check_inner
 from .topk import GROWTH_BLOCK, RunningTopK
 
 _BINARY = {"plus": binary.plus, "times": binary.times, "min": binary.min, "max": binary.max}
@@ -39,11 +39,13 @@ class GraphblasBackend(kernels.Products, Backend):
     def to_scipy(self, A):
         return gb.io.to_scipy_sparse(A, format="csr")
 
-    def dense(self, X):
-        return np.asarray(X)
+    def csr_arrays(self, A, transpose=False):
+        M = gb.io.to_scipy_sparse(A, format="csc" if transpose else "csr")
+        M.sort_indices()
+        return M.data, M.indices, M.indptr
 
-    def to_numpy(self, X):
-        return np.asarray(X)
+    def from_csr(self, data, indices, indptr, shape):
+        return gb.io.from_scipy_sparse(sp.csr_array((data, indices, indptr), shape=shape))
 
     def nnz(self, A):
         return int(A.nvals)
@@ -54,16 +56,6 @@ class GraphblasBackend(kernels.Products, Backend):
     def spgemm(self, A, B):
         check_inner(self.shape(A), self.shape(B), "spgemm")
         return semiring.plus_times(A @ B).new()
-
-    def spmm(self, X, W):
-        check_inner(X.shape, self.shape(W), "spmm")
-        return kernels.spmm_t(X.T, gb.io.to_scipy_sparse(W, format="csc")).T
-
-    def masked_product(self, A, B, mask):
-        check_mask(A.shape, B.shape, self.shape(mask))
-        M = gb.io.to_scipy_sparse(mask, format="csr")
-        values = kernels.sddmm(A, B.T, M.indptr, M.indices)
-        return gb.io.from_scipy_sparse(sp.csr_array((values, M.indices, M.indptr), shape=M.shape))
 
     def select(self, A, op, thresh):
         check_choice(op, SELECT_OPS, "select op")
