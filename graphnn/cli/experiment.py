@@ -2,7 +2,7 @@
 
 * ``redistribution``: every redistribution algorithm at every density and seed, with the
   neuron- and parameter-equivalent dense baselines of each density (Figures 2 and 3 of the
-  weight-redistribution paper);
+  weight-redistribution paper; :mod:`graphnn.training.redistribution_experiment`);
 * ``pruning``: one-shot and iterative pruning of a trained dense net, retrained, with the
   supermask (Alford et al., Figure 7; :mod:`graphnn.training.pruning_experiment`);
 * ``topology``: RadiX-Net against random sparse layers (Alford et al., Figure 9;
@@ -11,30 +11,19 @@
 Each writes a markdown table (mean and standard deviation over the seeds) and figures. Results
 are saved after every run, so ``--resume`` continues a killed experiment where it stopped."""
 
-import dataclasses
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from ..errors import GraphnnError
 from ..io import atomic_write
-from ..plotting import figure, save_figure
 from ..training.data import load_dataset
 from ..training.experiments import (
     RunLog,
-    accuracy_band,
-    describe,
-    flag,
-    mean_curve,
-    paired_difference,
-    sample_stats,
-    select,
     unconverged_note,
 )
-from ..training.model import SparseMLP
 from ..training.pruning import RETRAIN_MODES
 from ..training.pruning_experiment import (
     METHODS,
@@ -43,6 +32,11 @@ from ..training.pruning_experiment import (
     run_pruning_experiment,
 )
 from ..training.redistribution import ALGORITHMS
+from ..training.redistribution_experiment import (
+    plot_redistribution,
+    redistribution_table,
+    run_redistribution_experiment,
+)
 from ..training.topology_experiment import (
     PARTS,
     check_sweeps,
@@ -50,7 +44,7 @@ from ..training.topology_experiment import (
     run_topology_experiment,
     topology_table,
 )
-from ..training.trainer import TrainConfig, baseline_models, fit
+from ..training.trainer import TrainConfig
 from ._common import (
     SUCCESS,
     ArgumentParser,
@@ -173,117 +167,6 @@ def _parser(prog):
     return p
 
 
-BASELINES = ("dense-neuron-equivalent", "dense-parameter-equivalent")
-
-
-def _colours(algorithms):
-    """One colour per algorithm, the same in every figure; greys for the dense baselines."""
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10"]
-    colours = {alg: cmap(i % 10) for i, alg in enumerate(ALGORITHMS)}
-    colours.update({BASELINES[0]: "0.35", BASELINES[1]: "0.65"})
-    return {alg: colours.get(alg, "black") for alg in algorithms}
-
-
-def _plot(runs, algorithms, densities, out, title):
-    """``accuracy.png``: test accuracy per epoch, one panel per density on one y range;
-    ``induced_loss.png``: the loss each redistribution step added, on a symmetric-log axis
-    (a step may lower the loss). Bands and bars are 95% t-intervals of the mean over seeds."""
-    from matplotlib.ticker import MaxNLocator
-
-    names = [*algorithms, *BASELINES]
-    colour = _colours(names)
-    n = len(densities)
-    seeds = len({r["seed"] for r in runs})
-    spread = ": mean and 95% t-interval over the seeds" if seeds > 1 else ""
-    fig, axes = figure(1, n, figsize=(5 * n, 4.2), squeeze=False, sharey=True)
-    for ax, d in zip(axes[0], densities):
-        for alg in names:
-            group = select(runs, algorithm=alg, density=d)
-            if not group:
-                continue
-            ep, mean, half = mean_curve(group, "test_accuracy")
-            style = "--" if alg in BASELINES else "-"
-            ax.plot(ep, mean, style, color=colour[alg], label=alg)
-            ax.fill_between(ep, *accuracy_band(mean, half), color=colour[alg], alpha=0.15, lw=0)
-        ax.set(title=f"density {d:g}", xlabel="epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    axes[0][0].set(ylabel="test accuracy", ylim=(0, 1.01))
-    fig.suptitle(f"{title}\ntest accuracy per epoch{spread}")
-    axes[0][0].legend(fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, out / "accuracy.png")
-
-    fig, axes = figure(1, n, figsize=(5 * n, 4.2), squeeze=False, sharey=True)
-    largest = []
-    for ax, d in zip(axes[0], densities):
-        for alg in algorithms:
-            group = select(runs, algorithm=alg, density=d)
-            steps = [[s for s in (e.get("redistribution") for e in r["epochs"]) if s]
-                     for r in group]  # fmt: skip
-            if not group or not steps[0]:
-                continue
-            induced = np.array([[s["loss_after"] - s["loss_before"] for s in run] for run in steps])
-            at = [s["epoch"] for s in steps[0]]
-            stats = [sample_stats(column) for column in induced.T]
-            mean = np.array([m for _, m, _, _ in stats])
-            half = np.nan_to_num([h for *_, h in stats])
-            largest.append(np.abs(mean).max(initial=0))
-            ax.plot(at, mean, marker="o", ms=2.5, color=colour[alg], label=alg)
-            ax.fill_between(at, mean - half, mean + half, color=colour[alg], alpha=0.15, lw=0)
-        ax.axhline(0, color="0.3", lw=0.8)
-        ax.set(title=f"density {d:g}", xlabel="epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    # linear within a thousandth of the largest mean step, logarithmic beyond: three decades
-    # stay readable, and a step that lowered the loss (negative) is drawn, not clipped
-    top = max(largest, default=0)
-    axes[0][0].set_yscale("symlog", linthresh=10 ** np.floor(np.log10(top)) / 1000 if top else 1e-6)
-    axes[0][0].set_ylabel("loss after - loss before the step")
-    fig.suptitle(f"{title}\nloss added by each redistribution step{spread}")
-    if largest:
-        axes[0][0].legend(fontsize=9)
-    else:  # static training only: say so rather than leave empty axes
-        for ax in axes[0]:
-            ax.text(0.5, 0.5, "no redistribution steps", ha="center", transform=ax.transAxes)
-    fig.tight_layout()
-    save_figure(fig, out / "induced_loss.png")
-
-
-def _table(runs, algorithms, densities):
-    """Test accuracy per algorithm and density (mean +- sample sd [95% t-interval] over the
-    seeds, the parameters), then each one's per-seed paired difference to static training
-    (``none``), unconverged cells flagged."""
-    head = "| algorithm | " + " | ".join(f"density {d:g}" for d in densities) + " |"
-    rule = "|" + "---|" * (len(densities) + 1)
-    lines, diffs = [head, rule], [head, rule]
-    for alg in [*algorithms, *BASELINES]:
-        cells, deltas = [], []
-        for d in densities:
-            group = select(runs, algorithm=alg, density=d)
-            acc = [r["test_accuracy"] for r in group]
-            extra = f", {'-'.join(map(str, group[0]['sizes']))}" if alg in BASELINES else ""
-            cells.append(
-                f"{describe(acc)}{flag(group)} ({group[0]['params']:,} params{extra})"
-                if group
-                else "-"
-            )
-            delta = paired_difference(group, select(runs, algorithm="none", density=d))
-            deltas.append(describe(delta, signed=True) if delta.size else "-")
-        lines.append(f"| {alg} | " + " | ".join(cells) + " |")
-        if alg != "none":
-            diffs.append(f"| {alg} | " + " | ".join(deltas) + " |")
-    out = "\n".join(lines) + "\n"
-    if len(diffs) > 2 and "none" in algorithms:
-        out += (
-            "\nDifference to static training (none), paired by seed: mean +- sd [95% "
-            "t-interval]\n\n" + "\n".join(diffs) + "\n"
-        )
-    return out
-
-
 def main(argv, prog="graphnn experiment"):
     return run(_parser(prog), argv, _main)
 
@@ -388,28 +271,17 @@ def _redistribution_plan(args):
     )  # fmt: skip
 
     def go(data, sizes, seeds, cfg, log, common):
-        todo = [(alg, d, s) for d in densities for s in seeds for alg in [*algs, *BASELINES]]
-        todo = [(a, d, s) for a, d, s in todo if not log.done(algorithm=a, density=d, seed=s)]
-        common = dict(common, dense_output=common["loss"] == "sigmoid")
         bar, label = _bar()
-        for alg, d, seed in todo:
-            label(f"{alg}, density {d:g}, seed {seed}", len(todo))
-            run_cfg = dataclasses.replace(
-                cfg, seed=seed, redistribution="none" if alg in BASELINES else alg,
-                damping=args.damping,
-            )  # fmt: skip
-            if alg in BASELINES:  # built from this density's sparse net, this seed
-                sparse = SparseMLP(sizes, density=d, **common).build(seed)
-                model = baseline_models(sparse)[alg]
-            else:
-                model = SparseMLP(sizes, density=d, **common)
-            metrics = fit(model, data, run_cfg)
-            log.add({"algorithm": alg, "density": d, "seed": seed,
-                     "test_accuracy": metrics["test_accuracy"], "params": model.params,
-                     "sizes": model.sizes, "epochs": metrics["epochs"]})  # fmt: skip
+        run_redistribution_experiment(data, sizes, densities, algs, seeds, cfg, log,
+                                      damping=args.damping,
+                                      dense_output=common["loss"] == "sigmoid", progress=label,
+                                      **common)  # fmt: skip
         bar.close()
-        _plot(log.runs, algs, densities, args.out, args.title)
-        return _table(log.runs, algs, densities), ["accuracy.png", "induced_loss.png"]
+        plot_redistribution(log.runs, algs, densities, args.out, args.title)
+        return redistribution_table(log.runs, algs, densities), [
+            "accuracy.png",
+            "induced_loss.png",
+        ]
 
     return {"settings": {"damping": args.damping}, "run": go, "check": lambda sizes: None}
 
