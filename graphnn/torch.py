@@ -127,9 +127,7 @@ class SparseLinear(nn.Module):
         if x.shape[-1] != self.in_features:
             raise GraphnnError(f"input has {x.shape[-1]} features, expected {self.in_features}")
         lead = x.shape[:-1]
-        y = _SparseProduct.apply(x.reshape(-1, self.in_features), self.values, self)
-        if self.bias is not None:
-            y = y + self.bias
+        y = _SparseProduct.apply(x.reshape(-1, self.in_features), self.values, self.bias, self)
         return y.reshape(*lead, self.out_features)
 
     def extra_repr(self):
@@ -147,17 +145,19 @@ def _host(t, dtype):
 
 
 class _SparseProduct(torch.autograd.Function):
-    """``x W`` with graphnn's kernels; gradients for ``x`` and the stored values."""
+    """``x W + b`` with graphnn's kernels (the bias added in the product's pass, not by a
+    second pass over the output); gradients for ``x``, the stored values and ``b``."""
 
     @staticmethod
-    def forward(ctx, x, values, layer):
+    def forward(ctx, x, values, bias, layer):
         dtype = _DTYPES.get(values.dtype)
         if dtype is None or x.dtype != values.dtype:
             raise GraphnnError(f"input is {x.dtype}, the layer {values.dtype}: make them agree")
         X = kernels.Blocked.of_rows(_host(x, dtype))  # x^T in batch tiles, no transpose
         v_csc = kernels.take(_host(values, dtype), layer.to_csc)
+        b = None if bias is None else _host(bias, dtype)
         Z = kernels.rows_times_dense(X, layer.csc_indptr, layer.csc_indices, v_csc,
-                                     layer.out_features)  # fmt: skip
+                                     layer.out_features, bias=b)  # fmt: skip
         ctx.save_for_backward(values)
         ctx.tiles, ctx.layer = X, layer
         return torch.from_numpy(Z.rows())
@@ -168,12 +168,13 @@ class _SparseProduct(torch.autograd.Function):
         layer, X = ctx.layer, ctx.tiles
         dtype = _DTYPES[values.dtype]
         dZ = kernels.Blocked.of_rows(_host(dy, dtype), X.width, find_live=True)
-        need_x = ctx.needs_input_grad[0]
+        need_x, need_values, need_bias = ctx.needs_input_grad[:3]
         dW, dX = kernels.backward(X, dZ, layer.indptr, layer.indices, _host(values, dtype),
                                   input_grad=need_x)  # fmt: skip
         dx = torch.from_numpy(dX.rows()) if need_x else None
-        dvalues = torch.from_numpy(dW) if ctx.needs_input_grad[1] else None
-        return dx, dvalues, None
+        dvalues = torch.from_numpy(dW) if need_values else None
+        dbias = dy.sum(0) if need_bias else None
+        return dx, dvalues, dbias, None
 
 
 def redistribute(model, optimizer=None, *, fraction=0.3, algorithm="random", batch=None,
