@@ -12,7 +12,12 @@ losslessly (every edge, explicit zeros included).
     >>> model = torch.nn.Sequential(SparseLinear(784, 4096, density=0.03), torch.nn.ReLU(),
     ...                             torch.nn.Linear(4096, 10))          # doctest: +SKIP
 
-CPU tensors only (the CUDA path is not built yet: a CUDA tensor is refused with a clear error).
+On CPU tensors the products are graphnn's numba kernels on zero-copy numpy views; on CUDA
+tensors they are the ``cupy`` backend's (cuSPARSE and graphnn's CUDA kernels) on zero-copy
+DLPack views, through :class:`graphnn.training.layers.SparseLayer`, the layer graphnn's own
+trainer runs (``backend=`` picks any backend on the CPU, ``reference`` for the executable
+specification).
+
 Start Python with ``OMP_WAIT_POLICY=PASSIVE`` for speed: PyTorch's OpenMP threads otherwise
 spin for a while after each of its operations, on the cores the kernels need next (784-4096-
 4096-10, batch 512, 2 cores: 2.3x / 4.9x / 7.0x ``nn.Linear``'s speed at densities 0.1 / 0.03 /
@@ -25,9 +30,11 @@ import torch
 from torch import nn
 
 from . import kernels
+from .backends import get_backend
 from .entries import csr_keys
 from .errors import GraphnnError
 from .network import Network, full_csr
+from .training.layers import SparseLayer
 
 __all__ = ["SparseLinear", "to_torch", "from_torch", "redistribute"]
 
@@ -74,6 +81,10 @@ class SparseLinear(nn.Module):
         graphnn's trainer does.
     bias : bool
     dtype : torch.float32 or torch.float64
+    backend : str, optional
+        The products' backend: by default graphnn's numba kernels for CPU tensors and
+        ``cupy`` for CUDA tensors (CuPy needed: ``pip install 'graphnn[gpu]'``); a name of
+        :func:`graphnn.available_backends` runs that backend's products instead.
 
     Attributes
     ----------
@@ -86,8 +97,9 @@ class SparseLinear(nn.Module):
     """
 
     def __init__(self, in_features, out_features, *, weight=None, density=None, topology=None,
-                 bias=True, dtype=torch.float32, seed=0):  # fmt: skip
+                 bias=True, dtype=torch.float32, seed=0, backend=None):  # fmt: skip
         super().__init__()
+        self.backend = backend
         if dtype not in _DTYPES:
             raise GraphnnError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.in_features, self.out_features = int(in_features), int(out_features)
@@ -103,6 +115,7 @@ class SparseLinear(nn.Module):
 
     def _set_structure(self, indptr, indices):
         """The CSR arrays and, for the forward product, their CSC order."""
+        self._on_backend = {}  # backend name -> the structure as a SparseLayer there
         self.indptr = np.asarray(indptr, np.int64)
         self.indices = np.asarray(indices, np.int64)
         rows = np.repeat(np.arange(self.in_features), np.diff(self.indptr))
@@ -127,12 +140,81 @@ class SparseLinear(nn.Module):
         if x.shape[-1] != self.in_features:
             raise GraphnnError(f"input has {x.shape[-1]} features, expected {self.in_features}")
         lead = x.shape[:-1]
-        y = _SparseProduct.apply(x.reshape(-1, self.in_features), self.values, self.bias, self)
+        x = x.reshape(-1, self.in_features)
+        if self.backend is None and x.device.type == "cpu":
+            y = _SparseProduct.apply(x, self.values, self.bias, self)
+        else:
+            be = get_backend(self.backend or "cupy")
+            y = _BackendProduct.apply(x, self.values, self.bias, self, be)
         return y.reshape(*lead, self.out_features)
+
+    def _layer_on(self, be):
+        """The structure as a :class:`~graphnn.training.layers.SparseLayer` on the backend
+        ``be`` (uploaded once per structure); its values and bias are set at each call."""
+        if be.name not in self._on_backend:
+            W = sp.csr_array((np.zeros(self.nnz), self.indices, self.indptr),
+                             shape=(self.in_features, self.out_features))  # fmt: skip
+            self._on_backend[be.name] = SparseLayer(W, np.zeros(self.out_features), backend=be)
+        return self._on_backend[be.name]
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"nnz={self.nnz}, bias={self.bias is not None}")  # fmt: skip
+
+
+class _BackendProduct(torch.autograd.Function):
+    """``x W + b`` on a backend's arrays (CuPy for CUDA tensors, through DLPack without copies):
+    :class:`~graphnn.training.layers.SparseLayer`'s forward and backward, the products graphnn's
+    trainer runs on that backend."""
+
+    @staticmethod
+    def forward(ctx, x, values, bias, layer, be):
+        if x.dtype != values.dtype or x.device != values.device:
+            raise GraphnnError(
+                f"input is {x.dtype} on {x.device}, the layer {values.dtype} on "
+                f"{values.device}: make them agree"
+            )
+        L = _with_params(layer._layer_on(be), be, values, bias)
+        XT = be.xp.ascontiguousarray(_to_backend(x, be).T)
+        ZT = be.plain(L.forward(XT))
+        ctx.save_for_backward(values, bias)
+        ctx.layer, ctx.be, ctx.XT = layer, be, XT
+        return _from_backend(be.xp.ascontiguousarray(ZT.T))
+
+    @staticmethod
+    def backward(ctx, dy):
+        values, bias = ctx.saved_tensors
+        be = ctx.be
+        L = _with_params(ctx.layer._layer_on(be), be, values, bias)
+        need_x, need_values, need_bias = ctx.needs_input_grad[:3]
+        dZT = be.xp.ascontiguousarray(_to_backend(dy, be).T)
+        (dvalues, dbias), dXT = L.backward(ctx.XT, dZT, need_input_grad=need_x)
+        dx = _from_backend(be.xp.ascontiguousarray(be.plain(dXT).T)) if need_x else None
+        dvalues = _from_backend(dvalues) if need_values else None
+        dbias = _from_backend(dbias) if need_bias and bias is not None else None
+        return dx, dvalues, dbias, None, None
+
+
+def _with_params(L, be, values, bias):
+    """The backend layer ``L`` holding ``values`` and ``bias`` (zeros without one), as views."""
+    L.values = _to_backend(values, be)
+    L.bias = L.backend.xp.zeros(L.n_out, L.values.dtype) if bias is None else _to_backend(bias, be)
+    return L
+
+
+def _to_backend(t, be):
+    """The tensor ``t`` as an array of ``be`` (a view: numpy for CPU tensors, DLPack for CuPy)."""
+    t = t.detach()
+    if be.xp is np:
+        if t.device.type != "cpu":
+            raise GraphnnError(f"backend {be.name!r} runs on the CPU; got a tensor on {t.device}")
+        return t.numpy()
+    return be.xp.from_dlpack(t)
+
+
+def _from_backend(a):
+    return torch.from_numpy(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else (
+        torch.from_dlpack(a))  # fmt: skip
 
 
 def _host(t, dtype):

@@ -18,8 +18,13 @@ def _weight(shape, density, seed, zeros=0):
     return W
 
 
-def test_gradcheck_in_float64():
-    layer = SparseLinear(7, 5, weight=_weight((7, 5), 0.5, 0, zeros=2), dtype=torch.float64)
+BACKENDS = [None, "reference"]  # graphnn's CPU kernels; the backend path (CUDA's) on numpy
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradcheck_in_float64(backend):
+    layer = SparseLinear(7, 5, weight=_weight((7, 5), 0.5, 0, zeros=2), dtype=torch.float64,
+                         backend=backend)  # fmt: skip
     x = torch.randn(4, 7, dtype=torch.float64, requires_grad=True)
     values = layer.values.detach().clone().requires_grad_(True)
     bias = layer.bias.detach().clone().requires_grad_(True)
@@ -30,13 +35,14 @@ def test_gradcheck_in_float64():
     assert torch.autograd.gradcheck(call, (x, values, bias))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("batch", [1, 9, 130])
 @pytest.mark.parametrize("used", [30, 10])
-def test_gradients_equal_a_dense_masked_linear(batch, used):
+def test_gradients_equal_a_dense_masked_linear(batch, used, backend):
     """Also where the loss reads 10 of the 30 outputs: the products then leave out the entries
     that read the 20 zero output-gradient rows."""
     W = _weight((40, 30), 0.2, 1, zeros=3)
-    sparse = SparseLinear(40, 30, weight=W, dtype=torch.float64)
+    sparse = SparseLinear(40, 30, weight=W, dtype=torch.float64, backend=backend)
     dense = torch.tensor(W.toarray(), requires_grad=True)
     mask = torch.tensor((W != 0).toarray() | _structure(W))
     x = torch.randn(batch, 40, dtype=torch.float64, requires_grad=True)
@@ -195,3 +201,30 @@ def test_training_through_to_torch_matches_graphnn_train():
             (theirs == data.y_test).mean() - (ours.predict(data.X_test) == data.y_test).mean()
         )
     assert abs(np.mean(gaps)) <= 0.01, gaps
+
+
+def test_a_layer_without_bias_and_a_frozen_input_on_the_backend_path():
+    W = _weight((12, 6), 0.4, 3)
+    plain = SparseLinear(12, 6, weight=W, bias=False, dtype=torch.float64)
+    ref = SparseLinear(12, 6, weight=W, bias=False, dtype=torch.float64, backend="reference")
+    x = torch.randn(5, 12, dtype=torch.float64)  # no gradient wanted for x
+    for layer in (plain, ref):
+        (layer(x) ** 2).sum().backward()
+    np.testing.assert_allclose(ref.values.grad.numpy(), plain.values.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device for PyTorch")
+def test_cuda_tensors_run_the_cupy_products_and_agree_with_the_cpu():
+    pytest.importorskip("cupy", reason="CuPy is not installed")
+    W = _weight((300, 200), 0.05, 4, zeros=5)
+    cpu = SparseLinear(300, 200, weight=W, dtype=torch.float64)
+    gpu = SparseLinear(300, 200, weight=W, dtype=torch.float64).cuda()
+    x = torch.randn(64, 300, dtype=torch.float64)
+    xg = x.cuda().requires_grad_(True)
+    x.requires_grad_(True)
+    (cpu(x) ** 2).sum().backward()
+    (gpu(xg) ** 2).sum().backward()
+    for a, b in ((cpu.values.grad, gpu.values.grad), (cpu.bias.grad, gpu.bias.grad),
+                 (x.grad, xg.grad)):  # fmt: skip
+        np.testing.assert_allclose(b.cpu().numpy(), a.numpy(), rtol=1e-9, atol=1e-12)
