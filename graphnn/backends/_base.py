@@ -92,7 +92,7 @@ class Backend:
         if 0 in X.shape or data.size == 0 or n_out == 0:
             return self.xp.zeros((X.shape[0], n_out), dtype)
         Z = self.csr_times_dense(data, indices, indptr, (n_out, X.shape[1]), X.T)
-        return self.xp.ascontiguousarray(self.plain(Z).T, dtype=dtype)
+        return self.plain(Z).T.astype(dtype, copy=False)  # a view: batch x outputs
 
     def masked_product(self, A, B, mask):
         """``(A @ B)`` computed only at the stored entries of ``mask`` (dense A and B):
@@ -104,9 +104,8 @@ class Backend:
         xp = self.xp
         dtype = np.result_type(A.dtype, B.dtype)
         _, indices, indptr = self.csr_arrays(mask)
-        values = self.sddmm(xp.ascontiguousarray(A, dtype=dtype),
-                            xp.ascontiguousarray(B.T, dtype=dtype), indptr, indices,
-                            row_ids(xp, indptr))  # fmt: skip
+        values = self.sddmm(xp.asarray(A, dtype=dtype), xp.asarray(B, dtype=dtype).T, indptr,
+                            indices, row_ids(xp, indptr))  # fmt: skip
         return self.from_csr(values, indices, indptr, self.shape(mask))
 
     def select(self, A, op, thresh):
