@@ -147,9 +147,20 @@ def download(files, folder, *, progress=False, timeout=30.0):
     """Fetch ``files`` (``{name: url}``, see :func:`official_files`) into ``folder``: a file
     already there and matching its record is kept (checked, not fetched again); a partial one
     is resumed; each finished file's size and SHA-256 go into ``download.json``. Returns
-    ``{name: "kept" | "downloaded"}``."""
+    ``{name: "kept" | "downloaded"}``. A folder this call made is removed again if a failure
+    leaves it empty (nothing to resume)."""
     folder = Path(folder)
+    made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return _download(files, folder, progress, timeout)
+    except BaseException:
+        if made and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+
+
+def _download(files, folder, progress, timeout):
     manifest = _read_manifest(folder)
     done = {}
     for name, url in files.items():

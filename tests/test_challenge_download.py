@@ -113,5 +113,6 @@ def test_download_errors_are_one_line(server, tmp_path, capsys):
     assert cli([*argv, "--base-url", url + "/missing"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "404" in err
+    assert not (tmp_path / "o").exists()  # the folder it made is not left behind empty
     assert cli([*argv, "--nlayers", "100"]) == 2
     assert "--nlayers must be one of 120, 480, 1920" in capsys.readouterr().err

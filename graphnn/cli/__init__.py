@@ -35,7 +35,7 @@ COMMANDS = {
     "evaluate": "test accuracy of a saved model on a dataset",
     "convert": "convert a network between formats (npz, mtx, tsv; reads every format)",
     "prune": "prune a trained checkpoint (one-shot or gradual) and retrain the structure",
-    "experiment": "run the redistribution comparison: every algorithm at every density",
+    "experiment": "the papers' experiments: redistribution, pruning, topology",
 }
 
 

@@ -99,6 +99,20 @@ def run(parser, argv, action):
         raise
 
 
+def widths_text(sizes):
+    """Layer widths as the messages write them, ``784-300-100-10``, a run of four or more equal
+    widths shortened to ``1024(x121)`` (a deep challenge network is one line, not 5,000
+    characters)."""
+    parts, k = [], 0
+    while k < len(sizes):
+        run = 1
+        while k + run < len(sizes) and sizes[k + run] == sizes[k]:
+            run += 1
+        parts += [f"{sizes[k]}(x{run})"] if run >= 4 else [str(sizes[k])] * run
+        k += run
+    return "-".join(parts)
+
+
 def widths(text, flag="--layers"):
     """Layer widths from ``784-300-100-10`` (also ``x`` or ``,`` between them)."""
     parts = text.replace("x", "-").replace(",", "-").split("-")

@@ -27,6 +27,7 @@ from ._common import (
     claim_output,
     finite,
     run,
+    widths_text,
 )
 
 
@@ -425,7 +426,7 @@ def _network_source(args):
         n_neurons, n_layers, layers = net.sizes[0], len(net), net.layers
         if any(s != n_neurons for s in net.sizes):
             raise GraphnnError(
-                f"--network {path}: widths {'-'.join(map(str, net.sizes))}; the challenge "
+                f"--network {path}: widths {widths_text(net.sizes)}; the challenge "
                 "needs square layers of one width"
             ) from None
     if args.neurons is None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from ..errors import GraphnnError
 from ..io import FORMATS, infer_format, load, save
-from ._common import SUCCESS, ArgumentParser, apart, claim_output, run
+from ._common import SUCCESS, ArgumentParser, apart, claim_output, run, widths_text
 
 
 def _parser(prog):
@@ -38,7 +38,7 @@ def convert(src, out, fmt, overwrite=False):
         raise GraphnnError(f"OUT {out} exists: give another path, or --overwrite to replace it")
     net = load(src)
     save(net, out, fmt)
-    print(f"{src} -> {out} ({fmt}): widths {'-'.join(map(str, net.sizes))}, {sum(net.nnz):,} edges")
+    print(f"{src} -> {out} ({fmt}): widths {widths_text(net.sizes)}, {sum(net.nnz):,} edges")
     return SUCCESS
 
 

@@ -31,6 +31,7 @@ from ._common import (
     finite,
     run,
     seed_int,
+    widths_text,
 )
 
 
@@ -153,7 +154,7 @@ def _main(args):
         mask = supermask(model, initial, args.sparsity, ident["seed"])
     if args.neurons is not None:
         model = prune_neurons(model, args.neurons, by=args.by or "incoming")
-        log(f"structured pruning: widths {'-'.join(map(str, model.sizes))}")
+        log(f"structured pruning: widths {widths_text(model.sizes)}")
     elif args.method == "oneshot":
         prune_layers(model, args.sparsity, scope=args.scope)
     else:

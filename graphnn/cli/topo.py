@@ -19,6 +19,7 @@ from ._common import (
     ints,
     run,
     widths,
+    widths_text,
 )
 
 
@@ -213,7 +214,7 @@ def cmd_generate(a):
     where.parent.mkdir(parents=True, exist_ok=True)
     save(net, where, a.format)
     print(
-        f"{a.family}: widths {'-'.join(map(str, net.sizes))}, {sum(net.nnz):,} edges in "
+        f"{a.family}: widths {widths_text(net.sizes)}, {sum(net.nnz):,} edges in "
         f"{len(net)} layers -> {where}"
     )
     return SUCCESS
@@ -251,7 +252,7 @@ def cmd_analyze(a):
         print(json.dumps(report, indent=2))
         return SUCCESS
     print(
-        f"{len(layers)} layers, widths {'-'.join(map(str, report['sizes']))}, "
+        f"{len(layers)} layers, widths {widths_text(report['sizes'])}, "
         f"{sum(report['nnz']):,} edges, {report['params']:,} parameters"
     )
     print(

@@ -29,6 +29,7 @@ from ._common import (
     ints,
     run,
     widths,
+    widths_text,
 )
 
 DEFAULTS = TrainConfig()  # one source of defaults for the command line, fit and the estimator
@@ -159,7 +160,7 @@ def _topology(args, data):
         sizes, where = topology.sizes, f"--topology {args.topology}"
     if sizes[0] != data.n_features or sizes[-1] != n_out:
         raise GraphnnError(
-            f"{where} has widths {'-'.join(map(str, sizes))}, which do not fit {data.name}: the "
+            f"{where} has widths {widths_text(sizes)}, which do not fit {data.name}: the "
             f"first must be its {data.n_features} features and the last its {n_out} outputs"
         )
     return topology, sizes
@@ -262,7 +263,7 @@ def _main(args):
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     log(
         f"{data.name}: {len(data.y_train):,} train / {len(data.y_val):,} validation / "
-        f"{len(data.y_test):,} test; {args.topology} {'-'.join(map(str, sizes))} at density "
+        f"{len(data.y_test):,} test; {args.topology} {widths_text(sizes)} at density "
         f"{density:.4g}" + (", the output layer dense" if model.dense_output else "")
     )
     for flag, needs in _ignored(args, topology):
@@ -286,7 +287,7 @@ def _main(args):
     }
     if args.baselines:
         for name, base in baseline_models(model).items():
-            log(f"{name}: {'-'.join(map(str, base.sizes))}")
+            log(f"{name}: {widths_text(base.sizes)}")
             runs[name] = fit(base, data, cfg, progress=progress, log=log)
     metrics = dict(runs["sparse"])
     if args.baselines:
