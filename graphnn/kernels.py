@@ -424,11 +424,12 @@ def _from_tiles(lo, hi, tiles, out):
 
 
 @nb.njit(nogil=True, cache=True)
-def _rows_to_tiles(lo, hi, X, out, live):
+def _rows_to_tiles(lo, hi, X, out, live, sums):
     """Features ``lo..hi-1`` of the batch-major ``X`` (batch x features) into the tiles ``out``
     (zero padding), 16 features (a cache line of each row of ``X``) at a time, each written
     whole (unsigned indices: no negative-index checks); then, where ``live`` is not empty,
-    whether each holds a value other than zero (NaN included). (512 x 4096 float32, 2 cores:
+    whether each holds a value other than zero (NaN included) and its sum over the batch
+    (float64, in batch order: an output gradient's bias gradient). (512 x 4096 float32, 2 cores:
     1.7 ms with ``live``, where a 64-feature block written a batch column at a time took 2.4
     ms without and 4.4 with.)"""
     T = out.shape[2]
@@ -448,6 +449,12 @@ def _rows_to_tiles(lo, hi, X, out, live):
                         o[np.uint64(c)] = X[b, i] if b < batch else 0
     if live.size:
         for f in range(lo, hi):
+            s = 0.0
+            for tile in out:
+                row = tile[f]
+                for c in range(T):
+                    s += row[c]
+            sums[f] = s
             live[f] = False
             for tile in out:
                 if _holds_nonzero(tile[f]):
@@ -530,16 +537,19 @@ class Blocked:
         """The operand ``X.T`` from a batch-major ``X`` (batch x features, as PyTorch holds a
         batch), tiled without forming the transpose; with ``find_live``, :attr:`live` says
         which features hold a value other than zero (an output gradient's: the products then
-        leave out the entries that read the others)."""
+        leave out the entries that read the others) and :attr:`row_sums` are made in the same
+        pass."""
         X = np.ascontiguousarray(X)
         if X.ndim != 2:
             raise ValueError(f"a batch must be 2-d (batch x features), got {X.shape}")
         n, rows = X.shape
         T = T or tile_width(rows, n, X.dtype.itemsize)
         live = np.zeros(rows if find_live else 0, np.bool_)
-        out = cls(np.empty((-(-n // T), rows, T), X.dtype), n, live=live if find_live else None)
+        sums = np.empty(rows if find_live else 0)
+        out = cls(np.empty((-(-n // T), rows, T), X.dtype), n, sums if find_live else None,
+                  live if find_live else None)  # fmt: skip
         if rows:
-            _parallel(_rows_to_tiles, _uniform(rows, n), X, out.tiles, live)
+            _parallel(_rows_to_tiles, _uniform(rows, n), X, out.tiles, live, sums)
         return out
 
     def rows(self):

@@ -255,7 +255,7 @@ class _SparseProduct(torch.autograd.Function):
                                   input_grad=need_x)  # fmt: skip
         dx = torch.from_numpy(dX.rows()) if need_x else None
         dvalues = torch.from_numpy(dW) if need_values else None
-        dbias = dy.sum(0) if need_bias else None
+        dbias = torch.from_numpy(dZ.row_sums.astype(dtype)) if need_bias else None
         return dx, dvalues, dbias, None
 
 
