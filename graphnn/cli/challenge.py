@@ -210,7 +210,8 @@ def _engine_args(p):
         "--threads",
         type=int,
         metavar="K",
-        help="batches run at once by the numba backend (default: the CPUs this process may use)",
+        help="batches run at once by the numba backend (default: two for each CPU this process "
+        "may use: fairer beside a busy process, as fast on a quiet one)",
     )
     p.add_argument(
         "--no-column-classes",
