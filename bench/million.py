@@ -12,8 +12,8 @@ extrapolation; SET's truly sparse implementation reports 49 minutes per epoch fo
 on a 16 GB laptop, Liu et al. 2021), the loss before and after, and the process's peak
 resident memory. A line of progress goes to stderr every 50 steps.
 
-Measured 2026-12-05 (2 cores, AVX-512, load about 1): 804.6 s (13.4 min) for the 60,000
-samples, peak 2.99 GiB.
+Measured 2026-12-06 (2 cores, AVX-512, a quiet hour, load 1.1): 658.3 s (11.0 min) for the
+60,000 samples, peak 3.30 GiB (2026-12-05, earlier kernels: 804.6 s, peak 2.99 GiB).
 
 Batch 128 measured fastest here, with the earlier kernels (2,048 samples: 128 17.3 min/epoch
 pace, 64 18.2, 256 18.3, 512 20.5): the activations of a 300,000-wide layer are read from memory
