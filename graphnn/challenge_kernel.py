@@ -197,7 +197,7 @@ class LayerStack:
         else:
             order = np.empty(0 if scale else W.nnz, np.int64)
             _relabelled(W.indptr.astype(np.int64, copy=False), W.indices, self._old,
-                        self.relabel, ptr, idx, order)  # fmt: skip
+                        self.relabel, ptr, idx, order, np.empty(0, np.bool_))  # fmt: skip
             data = None if scale else W.data[order]
         ptr += np.uint64(start)
         if not scale:
@@ -375,26 +375,10 @@ def _representative_rows(indptr, indices, rep, old, new):
     ptr = np.zeros(n + 1, np.uint64)
     idx = np.empty(indices.size, np.uint32)  # room for all: only the pages written are touched
     order = np.empty(indices.size, np.int64)
+    m = _relabelled(indptr, indices, old, new, ptr, idx, order, keep)
     rowlen = np.zeros(n + 1, np.uint32)
-    m = 0
     for i in range(n):
-        r = old[i]
-        start = m
-        for p in range(indptr[r], indptr[r + 1]):
-            if not keep[indices[p]]:
-                continue
-            # insertion into the row so far: a row keeps a few of its entries
-            j = new[indices[p]]
-            t = m
-            while t > start and idx[t - 1] > j:
-                idx[t] = idx[t - 1]
-                order[t] = order[t - 1]
-                t -= 1
-            idx[t] = j
-            order[t] = p
-            m += 1
-        ptr[i + 1] = m
-        rowlen[i] = indptr[r + 1] - indptr[r]
+        rowlen[i] = indptr[old[i] + 1] - indptr[old[i]]
     return ptr, idx[:m].copy(), order[:m].copy(), rowlen, new_rep
 
 
@@ -417,17 +401,21 @@ def _members(rep):
 
 
 @nb.njit(nogil=True, cache=True)
-def _relabelled(indptr, indices, old, new, ptr, idx, order):
+def _relabelled(indptr, indices, old, new, ptr, idx, order, keep):
     """Row ``i`` of the relabelled layer is old row ``old[i]`` with its columns renamed by
     ``new``, in ascending order: its CSR ``ptr`` and ``idx`` (and, when ``order`` has room, the
-    old position of each entry)."""
+    old position of each entry), of the entries whose old column ``keep`` marks (``keep``
+    empty: all). Returns the entries written."""
     keep_order = order.size > 0
+    every = keep.size == 0
     ptr[0] = 0
     m = 0
     for i in range(old.size):
         r = old[i]
         start = m
         for p in range(indptr[r], indptr[r + 1]):
+            if not every and not keep[indices[p]]:
+                continue
             # insertion into the row so far: each row's columns ascending (a few dozen entries)
             j = new[indices[p]]
             t = m
@@ -441,6 +429,7 @@ def _relabelled(indptr, indices, old, new, ptr, idx, order):
                 order[t] = p
             m += 1
         ptr[i + 1] = m
+    return m
 
 
 def _room(a, size):
