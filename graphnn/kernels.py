@@ -449,17 +449,13 @@ def _rows_to_tiles(lo, hi, X, out, live, sums):
                         o[np.uint64(c)] = X[b, i] if b < batch else 0
     if live.size:
         for f in range(lo, hi):
-            s = 0.0
+            s, nonzero = 0.0, False
             for tile in out:
                 row = tile[f]
                 for c in range(T):
                     s += row[c]
-            sums[f] = s
-            live[f] = False
-            for tile in out:
-                if _holds_nonzero(tile[f]):
-                    live[f] = True
-                    break
+                nonzero = nonzero or _holds_nonzero(row)
+            sums[f], live[f] = s, nonzero
 
 
 @nb.njit(nogil=True, cache=True)
